@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every build, run and test dependency of kumo from Debian 12's archive.
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libboost-system-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
+  libgtest-dev libgmock-dev
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
+  # hypervisor and guest image recipe
+  qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
+  # protocol compatibility tests run against Debian's stock guest agent
+  qemu-guest-agent
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

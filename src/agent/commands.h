@@ -1,0 +1,36 @@
+// The commands kumo-agent answers: QGA's standard set with their argument and
+// reply shapes, plus kumo's own (kumo- prefix).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "agent/exec_manager.h"
+#include "agent/oom_watch.h"
+#include "agent/qga_dispatcher.h"
+
+namespace kumo::agent {
+
+inline constexpr char kAgentVersion[] = "0.1.0";
+
+struct AgentSettings {
+  bool allow_exec = false;
+  bool allow_shutdown = true;
+  // guest-shutdown runs `power_command MODE` (MODE: powerdown|reboot|halt);
+  // when empty it runs poweroff, reboot or halt.
+  std::vector<std::string> power_command;
+  // guest-set-user-password feeds "user:password" to this chpasswd(8)-like
+  // program (with -e when the password is crypted).
+  std::string passwd_command = "chpasswd";
+};
+
+// Everything the commands act on, owned by the agent loop.
+struct AgentServices {
+  ExecManager& exec;
+  const OomWatch& oom;
+};
+
+void RegisterCommands(QgaDispatcher& dispatcher, const AgentSettings& settings,
+                      AgentServices services);
+
+}  // namespace kumo::agent
