@@ -171,10 +171,10 @@ void AgentLoop::ReadRequests() {
     DropPeer();  // EOF: the client left (socket) or the host is not connected (port)
     return;
   }
-  std::vector<FramedItem> items;
+  std::vector<qga::FramedItem> items;
   framer_.Feed(std::string_view(chunk.data(), size_t(n)), items);
   for (const auto& item : items) {
-    if (item.kind == FramedItem::Kind::kError) {
+    if (item.kind == qga::FramedItem::Kind::kError) {
       pending_replies_ += QgaDispatcher::FormatError({"GenericError", item.text}).bytes;
     } else if (auto reply = dispatcher_.Dispatch(item.text)) {
       pending_replies_ += reply->bytes;

@@ -21,7 +21,7 @@
 #include "agent/exec_manager.h"
 #include "agent/oom_watch.h"
 #include "agent/qga_dispatcher.h"
-#include "agent/qga_framer.h"
+#include "qga/qga_framer.h"
 
 namespace kumo::agent {
 
@@ -56,7 +56,7 @@ class AgentLoop {
   ExecManager exec_;
   OomWatch oom_;
   QgaDispatcher dispatcher_;
-  QgaFramer framer_;
+  qga::QgaFramer framer_;
 
   int signal_fd_ = -1;
   int listen_fd_ = -1;

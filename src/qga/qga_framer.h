@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kumo::agent {
+namespace kumo::qga {
 
 struct FramedItem {
   enum class Kind { kMessage, kError };
@@ -55,4 +55,4 @@ class QgaFramer {
   bool escaped_ = false;
 };
 
-}  // namespace kumo::agent
+}  // namespace kumo::qga

@@ -1,6 +1,6 @@
-#include "agent/qga_framer.h"
+#include "qga/qga_framer.h"
 
-namespace kumo::agent {
+namespace kumo::qga {
 namespace {
 
 constexpr unsigned char kResyncByte = 0xFF;
@@ -95,4 +95,4 @@ void QgaFramer::FeedByte(char c, std::vector<FramedItem>& out) {
   }
 }
 
-}  // namespace kumo::agent
+}  // namespace kumo::qga

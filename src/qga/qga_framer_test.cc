@@ -1,8 +1,8 @@
-#include "agent/qga_framer.h"
+#include "qga/qga_framer.h"
 
 #include <gtest/gtest.h>
 
-namespace kumo::agent {
+namespace kumo::qga {
 namespace {
 
 using Kind = FramedItem::Kind;
@@ -87,4 +87,4 @@ TEST(QgaFramer, TooDeepNestingIsRejected) {
 }
 
 }  // namespace
-}  // namespace kumo::agent
+}  // namespace kumo::qga
