@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "common/base64.h"
 
@@ -76,6 +77,25 @@ TEST(ExecManager, MissingProgramIsAnErrorAtStart) {
   EXPECT_FALSE(pid.has_value());
   EXPECT_NE(err.find("No such file"), std::string::npos) << err;
   EXPECT_EQ(m.tracked(), 0u);
+}
+
+TEST(ExecManager, ChildrenAreNotShieldedFromTheOomKiller) {
+  // The agent runs with oom_score_adj -1000; a child that inherited it could
+  // never be chosen by the OOM killer (the guest would panic instead).
+  std::string before = "0";
+  {
+    std::ifstream in("/proc/self/oom_score_adj");
+    in >> before;
+  }
+  std::ofstream("/proc/self/oom_score_adj") << "-900";
+  ExecManager m;
+  std::string err;
+  auto pid =
+      m.Start({{"/bin/cat", "/proc/self/oom_score_adj"}, std::nullopt, false, true}, "", &err);
+  std::ofstream("/proc/self/oom_score_adj") << before;
+  ASSERT_TRUE(pid.has_value()) << err;
+  auto s = WaitForExit(m, *pid);
+  EXPECT_EQ(*Base64Decode(s["out-data"].get<std::string>()), "0\n");
 }
 
 TEST(ExecManager, WithoutCaptureStatusHasNoOutput) {

@@ -31,6 +31,13 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   signal(SIGPIPE, SIG_DFL);
+  // The agent shields itself from the OOM killer; what it runs must not be
+  // shielded too, or a runaway command leaves the killer nothing to kill.
+  int adj_fd = open("/proc/self/oom_score_adj", O_WRONLY);
+  if (adj_fd >= 0) {
+    (void)!write(adj_fd, "0", 1);
+    close(adj_fd);
+  }
   int null_fd = open("/dev/null", O_RDWR);
   dup2(in_fd >= 0 ? in_fd : null_fd, 0);
   dup2(out_fd >= 0 ? out_fd : null_fd, 1);
