@@ -152,15 +152,19 @@ void AgentLoop::OnSignal() {
 }
 
 void AgentLoop::DropPeer() {
+  if (channel_.kind == ChannelSpec::Kind::kVirtioPort) {
+    // The port stays open; wait for the SIGIO of the next connection. Keep
+    // the replies and any partial request: a host's first request can reach
+    // the guest before the port learns the host connected, and its reply must
+    // wait, not vanish. A new client resynchronises with guest-sync-delimited.
+    host_connected_ = false;
+    return;
+  }
   framer_.Reset();
   pending_replies_.clear();
   pending_replies_.shrink_to_fit();
-  if (channel_.kind == ChannelSpec::Kind::kUnixListen) {
-    close(peer_fd_);
-    peer_fd_ = -1;
-  } else {
-    host_connected_ = false;  // keep the port open; wait for SIGIO
-  }
+  close(peer_fd_);
+  peer_fd_ = -1;
 }
 
 void AgentLoop::ReadRequests() {

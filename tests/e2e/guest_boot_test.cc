@@ -138,6 +138,17 @@ TEST_F(GuestBoot, AgentAnswersSurvivesAndPowersOff) {
             << " ticks\n";
   EXPECT_LT(ticks_after - ticks_before, 30) << "agent spins while the host is disconnected";
 
+  // A host that connects after a while away gets an answer to its very first
+  // request: it can reach the guest before the port learns the host is there.
+  for (int i = 0; i < 5; ++i) {
+    agent_.Close();
+    std::this_thread::sleep_for(1500ms);
+    ASSERT_TRUE(agent_.Connect(vm_.agent_socket(), Clock::now() + 10s, &err)) << err;
+    auto first = agent_.Call("guest-sync", {{"id", 1000 + i}}, Clock::now() + 5s);
+    EXPECT_TRUE(first.ok && first.value == 1000 + i)
+        << "first request after reconnect " << i << ": " << first.error_desc;
+  }
+
   // Killed, the agent is respawned by init and answers again within 2 s.
   ASSERT_TRUE(agent_.SendRaw(
       json({{"execute", "guest-exec"},
