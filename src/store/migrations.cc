@@ -1,0 +1,161 @@
+#include "store/migrations.h"
+
+#include <sqlite3.h>
+
+#include <string>
+
+namespace kumo::store {
+namespace {
+
+// Text columns are NOT NULL: the records hold plain strings, and "" is the
+// empty value. Events go with their server (ON DELETE CASCADE); AUTOINCREMENT
+// keeps event ids increasing even after the newest events are deleted.
+constexpr char kSchema1[] = R"sql(
+CREATE TABLE servers (
+  name               TEXT PRIMARY KEY NOT NULL,
+  image              TEXT NOT NULL,
+  vcpus              INTEGER NOT NULL,
+  memory_mib         INTEGER NOT NULL,
+  disk_gib           INTEGER NOT NULL,
+  ssh_key            TEXT NOT NULL,
+  user_data          TEXT NOT NULL,
+  power              TEXT NOT NULL,
+  agent              TEXT NOT NULL,
+  task               TEXT NOT NULL,
+  task_started_ms    INTEGER NOT NULL,
+  task_deadline_ms   INTEGER NOT NULL,
+  status             TEXT NOT NULL,
+  status_reason      TEXT NOT NULL,
+  agent_last_seen_ms INTEGER NOT NULL,
+  qemu_pid           INTEGER NOT NULL,
+  run_dir            TEXT NOT NULL,
+  created_ms         INTEGER NOT NULL,
+  updated_ms         INTEGER NOT NULL
+);
+CREATE TABLE events (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  server  TEXT NOT NULL REFERENCES servers(name) ON DELETE CASCADE,
+  time_ms INTEGER NOT NULL,
+  kind    TEXT NOT NULL,
+  status  TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX events_by_server ON events(server, id);
+CREATE TABLE images (
+  name           TEXT PRIMARY KEY NOT NULL,
+  kernel         TEXT NOT NULL,
+  initrd         TEXT NOT NULL,
+  disk           TEXT NOT NULL,
+  cmdline        TEXT NOT NULL,
+  kernel_release TEXT NOT NULL,
+  registered_ms  INTEGER NOT NULL
+);
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+)sql";
+
+// A forced task (force stop) must be finished the same way after a kumod
+// restart; a graceful one is re-asked of the guest.
+constexpr char kSchema2[] = R"sql(
+ALTER TABLE servers ADD COLUMN task_force INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "servers, events, images, settings", kSchema1},
+    {2, "servers.task_force", kSchema2},
+};
+
+Status SqliteError(sqlite3* db, const std::string& what) {
+  return Status(codes::kStoreError, what + ": " + sqlite3_errmsg(db));
+}
+
+// Runs constant SQL (one or more statements without parameters).
+Status Exec(sqlite3* db, const std::string& sql, const std::string& what) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err != nullptr ? err : sqlite3_errmsg(db);
+    sqlite3_free(err);
+    return Status(codes::kStoreError, what + ": " + message);
+  }
+  return Status::Ok();
+}
+
+Status TooNew(int found, int known) {
+  return Status(codes::kStoreError,
+                "database schema version " + std::to_string(found) +
+                    " is newer than this kumod knows (" + std::to_string(known) +
+                    "); refusing to open it",
+                "run a kumod at least as new as the one that last wrote this database");
+}
+
+// One step in one transaction. Re-reads the version under the write lock, as
+// another kumod may have migrated the file since we looked.
+Status ApplyStep(sqlite3* db, const Migration& step, int latest) {
+  if (Status s = Exec(db, "BEGIN IMMEDIATE", "begin migration"); !s.ok()) return s;
+  Result<int> version = ReadSchemaVersion(db);
+  Status s;
+  if (!version.ok()) {
+    s = version.status();
+  } else if (*version > latest) {
+    s = TooNew(*version, latest);
+  } else if (*version < step.version) {
+    s = Exec(db, step.sql, "migration " + std::to_string(step.version) + " (" + step.summary + ")");
+    // PRAGMA takes no bound parameters; the number is our own step's.
+    if (s.ok()) {
+      s = Exec(db, "PRAGMA user_version = " + std::to_string(step.version), "set user_version");
+    }
+  }
+  if (s.ok()) s = Exec(db, "COMMIT", "commit migration");
+  if (!s.ok() && !sqlite3_get_autocommit(db)) {
+    Exec(db, "ROLLBACK", "roll back migration");
+  }
+  return s;
+}
+
+}  // namespace
+
+std::span<const Migration> KumoMigrations() { return kMigrations; }
+
+int LatestVersion(std::span<const Migration> steps) {
+  return steps.empty() ? 0 : steps.back().version;
+}
+
+Result<int> ReadSchemaVersion(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) != SQLITE_OK) {
+    return SqliteError(db, "read schema version");
+  }
+  int rc = sqlite3_step(stmt);
+  int version = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW) return SqliteError(db, "read schema version");
+  return version;
+}
+
+Status CheckNotNewer(sqlite3* db, std::span<const Migration> steps) {
+  Result<int> version = ReadSchemaVersion(db);
+  if (!version.ok()) return version.status();
+  if (*version > LatestVersion(steps)) return TooNew(*version, LatestVersion(steps));
+  return Status::Ok();
+}
+
+Status ApplyMigrations(sqlite3* db, std::span<const Migration> steps) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].version != static_cast<int>(i) + 1) {
+      return Status(codes::kInternal, "schema migrations are not numbered 1, 2, 3, ...");
+    }
+  }
+  const int latest = LatestVersion(steps);
+  Result<int> version = ReadSchemaVersion(db);
+  if (!version.ok()) return version.status();
+  if (*version > latest) return TooNew(*version, latest);
+  for (const Migration& step : steps) {
+    if (step.version <= *version) continue;
+    if (Status s = ApplyStep(db, step, latest); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+}  // namespace kumo::store
