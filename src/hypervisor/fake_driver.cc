@@ -1,0 +1,110 @@
+#include "hypervisor/fake_driver.h"
+
+#include "hypervisor/qemu_argv.h"
+#include "hypervisor/qmp_event.h"
+
+namespace kumo::hypervisor {
+
+namespace asio = boost::asio;
+using Kind = MachineEvent::Kind;
+
+std::shared_ptr<FakeMachine> FakeMachine::Create(asio::io_context& io, MachineSpec spec,
+                                                 int64_t pid) {
+  std::shared_ptr<FakeMachine> machine(new FakeMachine(io, std::move(spec), pid));
+  machine->events_ = std::make_unique<EventQueue>(io, machine->weak_from_this());
+  return machine;
+}
+
+FakeMachine::FakeMachine(asio::io_context& io, MachineSpec spec, int64_t pid)
+    : io_(io), spec_(std::move(spec)), pid_(pid) {}
+
+void FakeMachine::Post(std::function<void()> fn) {
+  asio::post(io_, [weak = weak_from_this(), fn = std::move(fn)]() {
+    if (weak.lock()) fn();
+  });
+}
+
+void FakeMachine::Emit(MachineEvent event) {
+  Post([this, event = std::move(event)]() {
+    if (exited_) return;
+    if (event.kind == Kind::kExited) exited_ = true;
+    events_->Push(event);
+  });
+}
+
+void FakeMachine::Quit(Done done) {
+  ++quit_count_;
+  if (fail_next_quit_) {
+    Status s = std::exchange(fail_next_quit_, std::nullopt).value();
+    Post([done = std::move(done), s]() { done(s); });
+    return;
+  }
+  const bool stays = ignore_quit_ || exited_;
+  Post([done = std::move(done)]() { done(Status::Ok()); });
+  if (stays) return;
+  const std::string reason = "host-qmp-quit";
+  Emit(MachineEvent{Kind::kShutdown, false, reason});
+  Emit(MachineEvent{Kind::kExited, false, ExitDetail(reason, false)});
+}
+
+void FakeMachine::SystemReset(Done done) {
+  ++reset_count_;
+  if (fail_next_reset_) {
+    Status s = std::exchange(fail_next_reset_, std::nullopt).value();
+    Post([done = std::move(done), s]() { done(s); });
+    return;
+  }
+  if (exited_) {
+    Post([done = std::move(done)]() {
+      done(Status(codes::kHypervisorError, "cannot run QMP system_reset: QEMU is not running"));
+    });
+    return;
+  }
+  Post([done = std::move(done)]() { done(Status::Ok()); });
+  Emit(MachineEvent{Kind::kReset, false, "host-qmp-system-reset"});
+}
+
+void FakeMachine::Kill() {
+  ++kill_count_;
+  Emit(MachineEvent{Kind::kExited, false, ExitDetail("", true)});
+}
+
+void FakeDriver::Finish(MachineReady done, Result<std::shared_ptr<Machine>> result) {
+  asio::post(io_, [done = std::move(done), result = std::move(result)]() { done(result); });
+}
+
+void FakeDriver::Launch(const MachineSpec& spec, MachineReady done) {
+  ++launch_count_;
+  if (fail_next_launch_) {
+    return Finish(std::move(done), std::exchange(fail_next_launch_, std::nullopt).value());
+  }
+  if (validate_specs_) {
+    if (Status s = ValidateSpec(spec); !s.ok()) return Finish(std::move(done), s);
+  }
+  auto machine = FakeMachine::Create(io_, spec, next_pid_++);
+  machines_[spec.name] = machine;
+  Finish(std::move(done), std::shared_ptr<Machine>(machine));
+}
+
+void FakeDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done) {
+  ++attach_count_;
+  if (fail_next_attach_) {
+    return Finish(std::move(done), std::exchange(fail_next_attach_, std::nullopt).value());
+  }
+  for (const auto& [name, machine] : machines_) {
+    if (machine->pid() == pid && !machine->alive()) {
+      return Finish(std::move(done),
+                    Status(codes::kNotFound, "no process with pid " + std::to_string(pid)));
+    }
+  }
+  auto machine = FakeMachine::Create(io_, spec, pid);
+  machines_[spec.name] = machine;
+  Finish(std::move(done), std::shared_ptr<Machine>(machine));
+}
+
+std::shared_ptr<FakeMachine> FakeDriver::machine(const std::string& name) const {
+  auto it = machines_.find(name);
+  return it == machines_.end() ? nullptr : it->second;
+}
+
+}  // namespace kumo::hypervisor

@@ -1,0 +1,100 @@
+// FakeDriver: machines without processes, for unit tests of the server core
+// and for scale benchmarks. Each FakeMachine behaves like a QEMU seen through
+// QMP (Quit → kShutdown then kExited; SystemReset → kReset; Kill → kExited),
+// asynchronously on the event loop, and records what it was asked to do. A
+// test can inject any event (a guest panic, a guest reboot, a crash) with
+// Emit().
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/asio.h"
+#include "hypervisor/event_queue.h"
+#include "hypervisor/machine.h"
+
+namespace kumo::hypervisor {
+
+class FakeMachine : public Machine, public std::enable_shared_from_this<FakeMachine> {
+ public:
+  static std::shared_ptr<FakeMachine> Create(boost::asio::io_context& io, MachineSpec spec,
+                                             int64_t pid);
+
+  int64_t pid() const override { return pid_; }
+  const MachinePaths& paths() const override { return spec_.paths; }
+  void SetEventHandler(EventHandler handler) override { events_->SetHandler(std::move(handler)); }
+  void Quit(Done done) override;
+  void SystemReset(Done done) override;
+  void Kill() override;
+  bool alive() const override { return !exited_; }
+
+  // --- for tests ---
+  const MachineSpec& spec() const { return spec_; }
+  int quit_count() const { return quit_count_; }
+  int reset_count() const { return reset_count_; }
+  int kill_count() const { return kill_count_; }
+  // Delivers `event` as if QEMU reported it; kExited also ends the process
+  // (alive() turns false when it is delivered to the machine, on the loop).
+  void Emit(MachineEvent event);
+  // The next Quit / SystemReset fails with `status`, changing nothing.
+  void fail_next_quit(Status status) { fail_next_quit_ = std::move(status); }
+  void fail_next_reset(Status status) { fail_next_reset_ = std::move(status); }
+  // A wedged QEMU: Quit calls back ok but the process stays (only Kill ends it).
+  void set_ignore_quit(bool ignore) { ignore_quit_ = ignore; }
+
+ private:
+  FakeMachine(boost::asio::io_context& io, MachineSpec spec, int64_t pid);
+  void Post(std::function<void()> fn);
+
+  boost::asio::io_context& io_;
+  MachineSpec spec_;
+  int64_t pid_;
+  std::unique_ptr<EventQueue> events_;
+  bool exited_ = false;
+  int quit_count_ = 0;
+  int reset_count_ = 0;
+  int kill_count_ = 0;
+  std::optional<Status> fail_next_quit_;
+  std::optional<Status> fail_next_reset_;
+  bool ignore_quit_ = false;
+};
+
+class FakeDriver : public HypervisorDriver {
+ public:
+  explicit FakeDriver(boost::asio::io_context& io, int64_t first_pid = 100000)
+      : io_(io), next_pid_(first_pid) {}
+
+  // Calls back (from the loop) with a new running FakeMachine, unless
+  // fail_next_launch was set (or, with set_validate_specs, ValidateSpec fails).
+  void Launch(const MachineSpec& spec, MachineReady done) override;
+  // Calls back with a new FakeMachine for `pid` (as after a kumod restart),
+  // unless fail_next_attach was set, or this driver's machine with that pid
+  // has exited (NotFound).
+  void Attach(const MachineSpec& spec, int64_t pid, MachineReady done) override;
+
+  // --- for tests ---
+  void fail_next_launch(Status status) { fail_next_launch_ = std::move(status); }
+  void fail_next_attach(Status status) { fail_next_attach_ = std::move(status); }
+  // Reject specs QemuDriver would reject (ValidateSpec). Off by default.
+  void set_validate_specs(bool validate) { validate_specs_ = validate; }
+  // The latest machine launched or attached under that name, or null.
+  std::shared_ptr<FakeMachine> machine(const std::string& name) const;
+  int launch_count() const { return launch_count_; }
+  int attach_count() const { return attach_count_; }
+
+ private:
+  void Finish(MachineReady done, Result<std::shared_ptr<Machine>> result);
+
+  boost::asio::io_context& io_;
+  int64_t next_pid_;
+  std::map<std::string, std::shared_ptr<FakeMachine>> machines_;
+  std::optional<Status> fail_next_launch_;
+  std::optional<Status> fail_next_attach_;
+  int launch_count_ = 0;
+  int attach_count_ = 0;
+  bool validate_specs_ = false;
+};
+
+}  // namespace kumo::hypervisor

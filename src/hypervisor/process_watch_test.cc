@@ -1,0 +1,179 @@
+#include "hypervisor/process_watch.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "hypervisor/spawn.h"
+
+namespace kumo::hypervisor {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
+              std::chrono::milliseconds timeout = 5s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.restart();
+    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+class ProcessWatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kumo-pw.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    log_ = dir_ + "/out.log";
+  }
+  void TearDown() override {
+    for (pid_t pid : pids_) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, WNOHANG);
+    }
+    std::filesystem::remove_all(dir_);
+  }
+  pid_t Spawn(const std::vector<std::string>& argv) {
+    Result<pid_t> pid = SpawnProcess(argv, log_);
+    EXPECT_TRUE(pid.ok()) << pid.status().ToString();
+    if (!pid.ok()) return -1;
+    pids_.push_back(*pid);
+    return *pid;
+  }
+
+  boost::asio::io_context io_;
+  std::string dir_;
+  std::string log_;
+  std::vector<pid_t> pids_;
+};
+
+TEST_F(ProcessWatchTest, ReportsTheExitOfAChildAndReapsIt) {
+  pid_t pid = Spawn({"sleep", "30"});
+  auto watch = ProcessWatch::Open(io_, pid);
+  ASSERT_TRUE(watch.ok());
+  EXPECT_FALSE((*watch)->exited());
+  bool exited = false;
+  (*watch)->OnExit([&] { exited = true; });
+  RunUntil(
+      io_, [] { return false; }, 50ms);
+  EXPECT_FALSE(exited);
+  ASSERT_TRUE((*watch)->Signal(SIGKILL).ok());
+  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  EXPECT_TRUE((*watch)->exited());
+  std::optional<int> status = (*watch)->Reap();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFSIGNALED(*status));
+  EXPECT_EQ(WTERMSIG(*status), SIGKILL);
+  EXPECT_TRUE((*watch)->Signal(SIGKILL).ok());  // harmless once gone
+}
+
+TEST_F(ProcessWatchTest, AnExitBeforeTheWaitIsStillReported) {
+  pid_t pid = Spawn({"true"});
+  auto watch = ProcessWatch::Open(io_, pid);
+  ASSERT_TRUE(watch.ok());
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!(*watch)->exited() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  bool exited = false;
+  (*watch)->OnExit([&] { exited = true; });
+  EXPECT_FALSE(exited) << "called back inside OnExit";
+  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  EXPECT_EQ((*watch)->Reap(), std::optional<int>(0));
+}
+
+TEST_F(ProcessWatchTest, WatchesAProcessThatIsNotOurChild) {
+  // The shell starts a background sleep and exits: the sleep is reparented.
+  pid_t shell = Spawn({"/bin/sh", "-c", "sleep 0.3 & echo $!"});
+  int status = 0;
+  ASSERT_EQ(waitpid(shell, &status, 0), shell);
+  std::ifstream in(log_);
+  pid_t orphan = 0;
+  ASSERT_TRUE(in >> orphan);
+  auto watch = ProcessWatch::Open(io_, orphan);
+  ASSERT_TRUE(watch.ok()) << watch.status().ToString();
+  bool exited = false;
+  (*watch)->OnExit([&] { exited = true; });
+  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  EXPECT_FALSE((*watch)->Reap().has_value());  // not ours to reap
+}
+
+TEST_F(ProcessWatchTest, DestroyedWatchCallsNobody) {
+  pid_t pid = Spawn({"sleep", "30"});
+  auto watch = ProcessWatch::Open(io_, pid);
+  ASSERT_TRUE(watch.ok());
+  bool exited = false;
+  (*watch)->OnExit([&] { exited = true; });
+  kill(pid, SIGKILL);
+  watch = Status(codes::kInternal, "dropped");
+  RunUntil(
+      io_, [] { return false; }, 100ms);
+  EXPECT_FALSE(exited);
+}
+
+TEST_F(ProcessWatchTest, NoSuchProcess) {
+  pid_t pid = Spawn({"true"});
+  ASSERT_EQ(waitpid(pid, nullptr, 0), pid);
+  auto watch = ProcessWatch::Open(io_, pid);
+  ASSERT_FALSE(watch.ok());
+  EXPECT_EQ(watch.status().code(), codes::kNotFound);
+  EXPECT_EQ(ProcessWatch::Open(io_, -5).status().code(), codes::kNotFound);
+}
+
+TEST_F(ProcessWatchTest, SpawnedProcessIsDetachedWithOnlyStdio) {
+  // A descriptor of ours without O_CLOEXEC must not leak into the child.
+  int leaked = dup(0);
+  pid_t pid = Spawn({"sleep", "30"});
+  close(leaked);
+  std::set<std::string> fds;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    fds.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string state;
+  long ppid, pgrp, session;
+  rest >> state >> ppid >> pgrp >> session;
+  EXPECT_EQ(session, pid);  // its own session
+  EXPECT_NE(session, getsid(0));
+}
+
+TEST_F(ProcessWatchTest, SpawnReportsAMissingBinary) {
+  Result<pid_t> pid = SpawnProcess({"/nonexistent/qemu"}, log_);
+  ASSERT_FALSE(pid.ok());
+  EXPECT_EQ(pid.status().code(), codes::kHypervisorError);
+  EXPECT_NE(pid.status().message().find("No such file"), std::string::npos);
+}
+
+TEST(ReadTail, Table) {
+  char tmpl[] = "/tmp/kumo-tail.XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  std::string text = "old line\nfirst\nsecond\nthird\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  EXPECT_EQ(ReadTail(tmpl, 0), "old line\nfirst\nsecond\nthird");
+  EXPECT_EQ(ReadTail(tmpl, 9), "first\nsecond\nthird");  // from the offset on
+  EXPECT_EQ(ReadTail(tmpl, 0, 10), "third");             // cut at a line start
+  EXPECT_EQ(ReadTail(tmpl, static_cast<off_t>(text.size())), "");
+  EXPECT_EQ(ReadTail("/nonexistent", 0), "");
+  unlink(tmpl);
+}
+
+}  // namespace
+}  // namespace kumo::hypervisor

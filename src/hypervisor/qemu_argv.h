@@ -1,0 +1,49 @@
+// The QEMU command line of a machine, built from its spec. Pure functions: no
+// I/O, so every rule here has a table-driven test (qemu_argv_test.cc).
+//
+// QEMU parses most option values as comma-separated key=value lists, so a
+// path with a comma would change the meaning of the option it sits in (e.g.
+// "file=/x,if=none" smuggles in another key). ValidateSpec rejects such
+// values; BuildQemuArgv never quotes, never escapes, and never builds a shell
+// string: the result is an argv for posix_spawn.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "hypervisor/machine.h"
+
+namespace kumo::hypervisor {
+
+// A unix socket path must fit sockaddr_un.sun_path (108 bytes with the NUL).
+inline constexpr size_t kMaxSocketPathLength = 107;
+
+// Ok, or InvalidArgument naming the first bad field: name [a-z0-9-] (1..63,
+// no leading '-'), vcpus/memory/disk > 0 and within sane bounds, accel kvm or
+// tcg, ssh port 0..65535, every path absolute and free of ',' and control
+// characters, socket paths short enough, a kernel if an initrd or a command
+// line is given.
+Status ValidateSpec(const MachineSpec& spec);
+
+// The part of ValidateSpec that concerns the run directory alone (what
+// re-attaching to a running machine needs).
+Status ValidatePaths(const MachinePaths& paths);
+
+// The argv (argv[0] = qemu_binary) that starts `spec` daemonized: QMP, agent
+// and serial console on unix sockets in spec.paths.run_dir, console output
+// also appended to console.log, a pvpanic device whose panic pauses the guest.
+// REQUIRES: ValidateSpec(spec).ok()
+std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec);
+
+// The argv that creates the machine's copy-on-write disk over the image.
+// REQUIRES: ValidateSpec(spec).ok()
+std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec);
+
+// Whether a process's /proc/PID/cmdline (arguments separated by NULs) is that
+// of the QEMU BuildQemuArgv starts for `paths`: it has a socket chardev on
+// paths.qmp_socket().
+bool IsQemuCmdlineOf(std::string_view proc_cmdline, const MachinePaths& paths);
+
+}  // namespace kumo::hypervisor
