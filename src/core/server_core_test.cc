@@ -1,0 +1,315 @@
+// ServerCore against FakeDriver machines whose "guest agent" is a real
+// kumo-agent listening on the machine's agent socket: the heartbeat, the
+// graceful operations and the hang (SIGSTOP of that agent) are all real; only
+// QEMU is simulated.
+#include "core/server_core.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "hypervisor/fake_driver.h"
+#include "support/child_process.h"
+
+namespace kumo::core {
+namespace {
+
+using hypervisor::FakeDriver;
+using hypervisor::MachineEvent;
+using namespace std::chrono_literals;
+
+class ServerCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = store::Store::Open(dir_ / "kumod.db");
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store_ = std::move(*opened);
+    config_.state_dir = dir_.path().string();
+    config_.heartbeat = 100ms;
+    config_.stop_timeout = 2s;
+    config_.boot_timeout = 5s;
+    config_.reboot_timeout = 5s;
+    config_.force_kill_after = 300ms;
+    NewCore();
+    store::ImageRecord image{
+        "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
+    ASSERT_TRUE(core_->RegisterImage(image).ok());
+  }
+
+  // A new kumod on the same store; `before_recover` may set up its driver.
+  void NewCore(const std::function<void(FakeDriver&)>& before_recover = nullptr) {
+    core_.reset();
+    driver_ = std::make_unique<FakeDriver>(io_);
+    core_ = std::make_unique<ServerCore>(io_, *store_, *driver_, config_);
+    if (before_recover) before_recover(*driver_);
+    core_->Recover();
+  }
+
+  // Starts the guest agent of `name` on its socket, as the guest would.
+  void StartAgent(const std::string& name) {
+    std::string run_dir = dir_ / ("servers/" + name);
+    std::filesystem::create_directories(run_dir);
+    std::string power = dir_ / ("power-" + name);
+    testing::WriteFile(power, "#!/bin/sh\necho \"$1\" >> " + power + ".log\n", 0755);
+    std::string err;
+    auto& agent = agents_[name];
+    agent = std::make_unique<testing::ChildProcess>();
+    ASSERT_TRUE(agent->Start(
+        {KUMO_AGENT_PATH, "--listen", "unix:" + run_dir + "/agent.sock", "--power-command", power},
+        "", &err))
+        << err;
+  }
+  std::string PowerLog(const std::string& name) {
+    return testing::ReadFile(dir_ / ("power-" + name + ".log"));
+  }
+
+  // Runs the event loop until `pred` holds or `limit` passes.
+  bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      io_.restart();
+      io_.run_for(20ms);
+    }
+    return true;
+  }
+  std::string StatusOf(const std::string& name) {
+    auto r = core_->Get(name);
+    return r.ok() ? r->status : "gone";
+  }
+  bool ReachStatus(const std::string& name, const std::string& status,
+                   std::chrono::milliseconds limit = 10s) {
+    return RunUntil([&] { return StatusOf(name) == status; }, limit);
+  }
+  bool HasEvent(const std::string& name, const std::string& text) {
+    auto events = core_->Events(name, 0, 1000);
+    if (!events.ok()) return false;
+    for (const auto& e : *events) {
+      if (e.message.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  ServerSpec Spec(const std::string& name) {
+    ServerSpec s;
+    s.name = name;
+    s.image = "kumo-guest";
+    return s;
+  }
+  void CreateRunning(const std::string& name) {
+    StartAgent(name);
+    auto r = core_->Create(Spec(name));
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_TRUE(ReachStatus(name, "running")) << StatusOf(name);
+  }
+
+  testing::TempDir dir_;
+  boost::asio::io_context io_;
+  std::unique_ptr<store::Store> store_;
+  CoreConfig config_;
+  std::unique_ptr<FakeDriver> driver_;
+  std::unique_ptr<ServerCore> core_;
+  std::map<std::string, std::unique_ptr<testing::ChildProcess>> agents_;
+};
+
+TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
+  auto r = core_->Create(Spec("web"));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->status, "pending");
+  EXPECT_EQ(r->task, "creating");
+  // QEMU "runs", but no agent answers yet: still pending.
+  ASSERT_TRUE(RunUntil([&] { return core_->Get("web")->power == "running"; }));
+  io_.restart();
+  io_.run_for(300ms);
+  EXPECT_EQ(StatusOf("web"), "pending");
+  StartAgent("web");
+  ASSERT_TRUE(ReachStatus("web", "running"));
+  auto s = core_->Get("web");
+  EXPECT_EQ(s->task, "none");
+  EXPECT_EQ(s->agent, "ok");
+  EXPECT_GT(s->agent_last_seen_ms, 0);
+  EXPECT_TRUE(HasEvent("web", "created"));
+  EXPECT_TRUE(HasEvent("web", "guest agent answering"));
+}
+
+TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {
+  config_.boot_timeout = 400ms;
+  NewCore();
+  ASSERT_TRUE(core_->Create(Spec("mute")).ok());
+  ASSERT_TRUE(ReachStatus("mute", "warning"));
+  EXPECT_NE(core_->Get("mute")->status_reason.find("stuck in creating since"), std::string::npos);
+}
+
+TEST_F(ServerCoreTest, HungAgentWarnsRefusesGracefulStopAndForceStopWorks) {
+  CreateRunning("db");
+  kill(agents_["db"]->pid(), SIGSTOP);
+  ASSERT_TRUE(ReachStatus("db", "warning", 3s));
+  auto s = core_->Get("db");
+  EXPECT_NE(s->status_reason.find("guest agent not responding since"), std::string::npos);
+  EXPECT_EQ(s->agent, "unresponsive");
+
+  auto stop = core_->Stop("db", false);
+  ASSERT_FALSE(stop.ok());
+  EXPECT_EQ(stop.status().code(), codes::kGuestAgentNotResponding);
+  EXPECT_NE(stop.status().hint().find("--force"), std::string::npos);
+  EXPECT_EQ(core_->Get("db")->task, "none") << "a refused stop must change nothing";
+
+  auto force = core_->Stop("db", true);
+  ASSERT_TRUE(force.ok()) << force.status().message();
+  ASSERT_TRUE(ReachStatus("db", "stopped", 2s));
+  EXPECT_EQ(driver_->machine("db")->quit_count(), 1);
+  EXPECT_EQ(core_->Get("db")->power, "off");
+  kill(agents_["db"]->pid(), SIGCONT);
+}
+
+TEST_F(ServerCoreTest, AgentThatComesBackTurnsRunningAgain) {
+  CreateRunning("app");
+  kill(agents_["app"]->pid(), SIGSTOP);
+  ASSERT_TRUE(ReachStatus("app", "warning", 3s));
+  kill(agents_["app"]->pid(), SIGCONT);
+  ASSERT_TRUE(ReachStatus("app", "running", 3s));
+  EXPECT_TRUE(HasEvent("app", "guest agent answering again"));
+}
+
+TEST_F(ServerCoreTest, GracefulStopAsksTheGuestAndEndsWhenItPowersOff) {
+  CreateRunning("g");
+  auto stop = core_->Stop("g", false);
+  ASSERT_TRUE(stop.ok()) << stop.status().message();
+  EXPECT_EQ(stop->status, "pending");
+  ASSERT_TRUE(RunUntil([&] { return PowerLog("g") == "powerdown\n"; }));
+  // Another operation meanwhile: busy.
+  auto busy = core_->Reboot("g", false);
+  EXPECT_EQ(busy.status().code(), codes::kServerBusy);
+  driver_->machine("g")->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
+  driver_->machine("g")->Emit({MachineEvent::Kind::kExited, false, ""});
+  ASSERT_TRUE(ReachStatus("g", "stopped"));
+  EXPECT_TRUE(HasEvent("g", "the guest powered off"));
+  EXPECT_EQ(driver_->machine("g")->quit_count(), 0) << "a graceful stop must never force";
+}
+
+TEST_F(ServerCoreTest, GracefulStopThatNeverEndsIsStuckNotForced) {
+  config_.stop_timeout = 300ms;
+  NewCore();
+  CreateRunning("slow");
+  ASSERT_TRUE(core_->Stop("slow", false).ok());
+  ASSERT_TRUE(ReachStatus("slow", "warning"));
+  auto s = core_->Get("slow");
+  EXPECT_NE(s->status_reason.find("stuck in stopping since"), std::string::npos);
+  EXPECT_EQ(driver_->machine("slow")->quit_count(), 0);
+  // Force stop is still allowed while the graceful stop hangs.
+  ASSERT_TRUE(core_->Stop("slow", true).ok());
+  ASSERT_TRUE(ReachStatus("slow", "stopped"));
+}
+
+TEST_F(ServerCoreTest, WedgedQemuIsKilledAfterQuit) {
+  CreateRunning("wedge");
+  driver_->machine("wedge")->set_ignore_quit(true);
+  ASSERT_TRUE(core_->Stop("wedge", true).ok());
+  ASSERT_TRUE(ReachStatus("wedge", "stopped", 3s));
+  EXPECT_EQ(driver_->machine("wedge")->kill_count(), 1);
+}
+
+TEST_F(ServerCoreTest, PanicAndUnexpectedExitAreErrors) {
+  CreateRunning("p");
+  driver_->machine("p")->Emit({MachineEvent::Kind::kPanicked, false, ""});
+  ASSERT_TRUE(ReachStatus("p", "error"));
+  EXPECT_EQ(core_->Get("p")->status_reason, "guest kernel panicked");
+
+  CreateRunning("x");
+  driver_->machine("x")->Emit({MachineEvent::Kind::kExited, false, "killed by signal 9"});
+  ASSERT_TRUE(ReachStatus("x", "error"));
+  EXPECT_NE(core_->Get("x")->status_reason.find("QEMU exited unexpectedly"), std::string::npos);
+}
+
+TEST_F(ServerCoreTest, FailedLaunchIsAnError) {
+  driver_->fail_next_launch(Status(codes::kHypervisorError, "qemu: could not open disk"));
+  ASSERT_TRUE(core_->Create(Spec("bad")).ok());
+  ASSERT_TRUE(ReachStatus("bad", "error"));
+  EXPECT_NE(core_->Get("bad")->status_reason.find("could not open disk"), std::string::npos);
+}
+
+TEST_F(ServerCoreTest, RebootCompletesAfterResetAndAgentAnswer) {
+  CreateRunning("r");
+  ASSERT_TRUE(core_->Reboot("r", true).ok());
+  EXPECT_EQ(StatusOf("r"), "pending");
+  ASSERT_TRUE(RunUntil([&] { return driver_->machine("r")->reset_count() == 1; }));
+  ASSERT_TRUE(ReachStatus("r", "running"));
+  EXPECT_EQ(core_->Get("r")->task, "none");
+}
+
+TEST_F(ServerCoreTest, RefusalsChangeNothing) {
+  CreateRunning("a");
+  auto before = *core_->Get("a");
+  auto events_before = core_->Events("a", 0, 1000)->size();
+  EXPECT_EQ(core_->Create(Spec("a")).status().code(), codes::kAlreadyExists);
+  EXPECT_EQ(core_->Start("a").status().code(), codes::kInvalidState);
+  EXPECT_EQ(core_->Delete("a", false).status().code(), codes::kInvalidState);
+  EXPECT_EQ(core_->Stop("nope", false).status().code(), codes::kNotFound);
+  ServerSpec bad = Spec("b");
+  bad.image = "missing";
+  EXPECT_EQ(core_->Create(bad).status().code(), codes::kNotFound);
+  bad = Spec("Bad Name");
+  EXPECT_EQ(core_->Create(bad).status().code(), codes::kInvalidArgument);
+  auto after = *core_->Get("a");
+  EXPECT_EQ(after.status, before.status);
+  EXPECT_EQ(after.task, before.task);
+  EXPECT_EQ(core_->Events("a", 0, 1000)->size(), events_before);
+  EXPECT_EQ(core_->List().size(), 1u);
+}
+
+TEST_F(ServerCoreTest, DeleteRemovesTheServerAndItsFiles) {
+  CreateRunning("d");
+  ASSERT_TRUE(core_->Delete("d", true).ok());
+  ASSERT_TRUE(ReachStatus("d", "gone"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "servers/d"));
+  EXPECT_EQ(driver_->machine("d")->quit_count(), 1);
+}
+
+TEST_F(ServerCoreTest, RecoveryReattachesRunningServers) {
+  CreateRunning("keep");
+  int64_t pid = core_->Get("keep")->qemu_pid;
+  NewCore();  // kumod restarted
+  ASSERT_TRUE(RunUntil([&] { return driver_->attach_count() == 1; }));
+  ASSERT_TRUE(ReachStatus("keep", "running"));
+  EXPECT_EQ(core_->Get("keep")->qemu_pid, pid);
+  EXPECT_EQ(driver_->launch_count(), 0) << "recovery must not start a new QEMU";
+}
+
+TEST_F(ServerCoreTest, RecoveryReadsAPowerOffFromTheConsoleWhenQemuIsGone) {
+  CreateRunning("off");
+  testing::WriteFile(dir_ / "servers/off/console.log", "...\n[   9.1] reboot: Power down\n");
+  NewCore([](FakeDriver& d) { d.fail_next_attach(Status(codes::kNotFound, "no such process")); });
+  ASSERT_TRUE(ReachStatus("off", "stopped"));
+  EXPECT_TRUE(HasEvent("off", "the guest powered off while kumod was not running"));
+}
+
+TEST_F(ServerCoreTest, RecoveryCallsAVanishedQemuAnError) {
+  CreateRunning("crash");
+  NewCore([](FakeDriver& d) { d.fail_next_attach(Status(codes::kNotFound, "no such process")); });
+  ASSERT_TRUE(ReachStatus("crash", "error"));
+  EXPECT_TRUE(HasEvent("crash", "QEMU exited while kumod was not running"));
+}
+
+TEST_F(ServerCoreTest, RecoveryFinishesAStopThatWasInFlight) {
+  CreateRunning("half");
+  ASSERT_TRUE(core_->Stop("half", false).ok());
+  ASSERT_TRUE(RunUntil([&] { return PowerLog("half") == "powerdown\n"; }));
+  NewCore();  // kumod died with the stop in flight
+  ASSERT_TRUE(RunUntil([&] { return driver_->machine("half") != nullptr; }));
+  EXPECT_EQ(core_->Get("half")->task, "stopping");
+  driver_->machine("half")->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
+  driver_->machine("half")->Emit({MachineEvent::Kind::kExited, false, ""});
+  ASSERT_TRUE(ReachStatus("half", "stopped"));
+}
+
+TEST_F(ServerCoreTest, RecoveryFinishesAForceStopThatWasInFlight) {
+  CreateRunning("forced");
+  ASSERT_TRUE(core_->Stop("forced", true).ok());
+  NewCore();  // kumod died before the quit took effect
+  ASSERT_TRUE(ReachStatus("forced", "stopped"));
+  EXPECT_EQ(driver_->machine("forced")->quit_count(), 1) << "the force stop was not re-issued";
+}
+
+}  // namespace
+}  // namespace kumo::core

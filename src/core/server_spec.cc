@@ -1,0 +1,75 @@
+#include "core/server_spec.h"
+
+namespace kumo::core {
+namespace {
+
+Status Invalid(const std::string& message, const std::string& hint = "") {
+  return Status(codes::kInvalidArgument, message, hint);
+}
+
+Status CheckRange(const char* field, int value, int min, int max, const char* unit) {
+  if (value >= min && value <= max) return Status::Ok();
+  return Invalid(std::string(field) + " must be between " + std::to_string(min) + " and " +
+                 std::to_string(max) + unit + ", got " + std::to_string(value));
+}
+
+}  // namespace
+
+Status ValidateServerName(const std::string& name) {
+  const std::string hint =
+      "use 1-63 lowercase letters, digits and '-', starting with a letter (like a host name)";
+  if (name.empty() || name.size() > SpecLimits::kMaxNameLength) {
+    return Invalid("server name must be 1-63 characters long", hint);
+  }
+  if (name[0] < 'a' || name[0] > 'z') return Invalid("server name must start with a letter", hint);
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return Invalid("server name contains a character that is not allowed", hint);
+  }
+  if (name.back() == '-') return Invalid("server name must not end with '-'", hint);
+  return Status::Ok();
+}
+
+Status ValidateSpec(const ServerSpec& spec) {
+  if (Status s = ValidateServerName(spec.name); !s.ok()) return s;
+  if (spec.image.empty()) return Invalid("image is required", "list images with: kumo images");
+  if (Status s = CheckRange("vcpus", spec.vcpus, SpecLimits::kMinVcpus, SpecLimits::kMaxVcpus, "");
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = CheckRange("memory_mib", spec.memory_mib, SpecLimits::kMinMemoryMib,
+                            SpecLimits::kMaxMemoryMib, " MiB");
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = CheckRange("disk_gib", spec.disk_gib, SpecLimits::kMinDiskGib,
+                            SpecLimits::kMaxDiskGib, " GiB");
+      !s.ok()) {
+    return s;
+  }
+  if (!spec.ssh_key.empty()) {
+    if (spec.ssh_key.size() > SpecLimits::kMaxSshKeyBytes) {
+      return Invalid("ssh_key is larger than 16 KiB");
+    }
+    if (spec.ssh_key.find_first_of("\r\n") != std::string::npos &&
+        spec.ssh_key.find_first_of("\r\n") != spec.ssh_key.size() - 1) {
+      return Invalid("ssh_key must be a single line", "give one OpenSSH public key line");
+    }
+    bool known = spec.ssh_key.rfind("ssh-", 0) == 0 || spec.ssh_key.rfind("ecdsa-", 0) == 0 ||
+                 spec.ssh_key.rfind("sk-", 0) == 0;
+    if (!known) {
+      return Invalid("ssh_key is not an OpenSSH public key",
+                     "give the contents of a .pub file, e.g. ~/.ssh/id_ed25519.pub");
+    }
+  }
+  if (spec.user_data.size() > SpecLimits::kMaxUserDataBytes) {
+    return Invalid("user_data is larger than 64 KiB (" + std::to_string(spec.user_data.size()) +
+                   " bytes)");
+  }
+  if (spec.user_data.find('\0') != std::string::npos) {
+    return Invalid("user_data must be text (it contains a NUL byte)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace kumo::core
