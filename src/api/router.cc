@@ -1,0 +1,335 @@
+#include "api/router.h"
+
+#include <set>
+
+namespace kumo::api {
+namespace {
+
+// Splits "/v1/servers/web/actions" into segments.
+std::vector<std::string> Segments(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    size_t start = i;
+    while (i < path.size() && path[i] != '/') ++i;
+    if (i > start) out.push_back(path.substr(start, i - start));
+  }
+  return out;
+}
+
+// Matches `path` against `pattern`; captures {name}.
+bool Match(const std::string& pattern, const std::string& path, std::string* name) {
+  auto p = Segments(pattern), s = Segments(path);
+  if (p.size() != s.size()) return false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == "{name}") {
+      *name = s[i];
+    } else if (p[i] != s[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+ApiResponse BadRequest(const std::string& message, const std::string& hint = "") {
+  return ErrorResponse(400, codes::kInvalidArgument, message, hint);
+}
+
+// Parses a JSON object body and refuses unknown fields.
+bool ParseBody(const ApiRequest& req, const std::set<std::string>& allowed, json* out,
+               ApiResponse* error) {
+  if (req.body.empty()) {
+    *error = BadRequest("the request needs a JSON object body");
+    return false;
+  }
+  *out = json::parse(req.body, nullptr, false);
+  if (out->is_discarded()) {
+    *error = BadRequest("the request body is not valid JSON");
+    return false;
+  }
+  if (!out->is_object()) {
+    *error = BadRequest("the request body must be a JSON object");
+    return false;
+  }
+  for (const auto& [key, value] : out->items()) {
+    if (!allowed.count(key)) {
+      std::string known;
+      for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+      *error = BadRequest("unknown field '" + key + "'", "known fields: " + known);
+      return false;
+    }
+  }
+  return true;
+}
+
+// Typed field access with a clear error; false if present with a wrong type.
+template <typename T>
+bool Field(const json& body, const char* key, T* out, ApiResponse* error, const char* type) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return true;
+  bool ok = false;
+  if constexpr (std::is_same_v<T, bool>) {
+    ok = it->is_boolean();
+  } else if constexpr (std::is_same_v<T, int>) {
+    ok = it->is_number_integer() && it->get<int64_t>() >= INT32_MIN &&
+         it->get<int64_t>() <= INT32_MAX;
+  } else {
+    ok = it->is_string();
+  }
+  if (!ok) {
+    *error = BadRequest(std::string("field '") + key + "' must be " + type);
+    return false;
+  }
+  *out = it->get<T>();
+  return true;
+}
+
+ApiResponse FromResult(const Result<store::ServerRecord>& r, int ok_status) {
+  if (!r.ok()) return ErrorResponse(r.status());
+  return {ok_status, ServerJson(*r)};
+}
+
+bool ParseQueryInt(const ApiRequest& req, const char* key, int64_t min, int64_t max, int64_t* out,
+                   ApiResponse* error) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return true;
+  try {
+    size_t used = 0;
+    long long v = std::stoll(it->second, &used);
+    if (used != it->second.size() || v < min || v > max) throw std::out_of_range("");
+    *out = v;
+    return true;
+  } catch (const std::exception&) {
+    *error = BadRequest(std::string("query parameter '") + key + "' must be an integer from " +
+                        std::to_string(min) + " to " + std::to_string(max));
+    return false;
+  }
+}
+
+bool ParseQueryBool(const ApiRequest& req, const char* key, bool* out, ApiResponse* error) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return true;
+  if (it->second == "true" || it->second == "1") {
+    *out = true;
+  } else if (it->second == "false" || it->second == "0") {
+    *out = false;
+  } else {
+    *error = BadRequest(std::string("query parameter '") + key + "' must be true or false");
+    return false;
+  }
+  return true;
+}
+
+std::string Iso(int64_t ms) {
+  if (ms == 0) return "";
+  time_t t = static_cast<time_t>(ms / 1000);
+  tm tm_utc{};
+  gmtime_r(&t, &tm_utc);
+  char buf[40];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm_utc);
+  char out[48];
+  snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+}  // namespace
+
+json ServerJson(const store::ServerRecord& r) {
+  json j = {{"name", r.name},
+            {"status", r.status},
+            {"status_reason", r.status_reason},
+            {"power", r.power},
+            {"agent", r.agent},
+            {"task", r.task},
+            {"image", r.image},
+            {"vcpus", r.vcpus},
+            {"memory_mib", r.memory_mib},
+            {"disk_gib", r.disk_gib},
+            {"has_ssh_key", !r.ssh_key.empty()},
+            {"user_data_bytes", r.user_data.size()},
+            {"created", Iso(r.created_ms)},
+            {"updated", Iso(r.updated_ms)}};
+  j["agent_last_seen"] = r.agent_last_seen_ms ? json(Iso(r.agent_last_seen_ms)) : json(nullptr);
+  j["task_started"] = r.task_started_ms ? json(Iso(r.task_started_ms)) : json(nullptr);
+  j["task_deadline"] = r.task_deadline_ms ? json(Iso(r.task_deadline_ms)) : json(nullptr);
+  j["qemu_pid"] = r.qemu_pid ? json(r.qemu_pid) : json(nullptr);
+  return j;
+}
+
+json EventJson(const store::EventRecord& e) {
+  return {{"id", e.id},
+          {"time", Iso(e.time_ms)},
+          {"kind", e.kind},
+          {"status", e.status},
+          {"message", e.message}};
+}
+
+json ImageJson(const store::ImageRecord& i) {
+  return {
+      {"name", i.name}, {"kernel_release", i.kernel_release}, {"registered", Iso(i.registered_ms)}};
+}
+
+void Router::Handle(const ApiRequest& req, Respond respond) {
+  std::string name;
+  bool is_exec = req.method == "POST" && Match("/v1/servers/{name}/exec", req.path, &name);
+  if (!is_exec) return respond(HandleNow(req));
+  if (!Authorized(req)) return respond(HandleNow(req));  // the 401, as for every route
+  json body;
+  ApiResponse error;
+  if (!ParseBody(req, {"path", "args", "input", "timeout_s"}, &body, &error)) return respond(error);
+  core::ExecRequest exec;
+  int timeout_s = 30;
+  if (!Field(body, "path", &exec.path, &error, "a string") ||
+      !Field(body, "input", &exec.input, &error, "a string") ||
+      !Field(body, "timeout_s", &timeout_s, &error, "an integer")) {
+    return respond(error);
+  }
+  if (exec.path.empty()) return respond(BadRequest("field 'path' is required"));
+  if (timeout_s < 1 || timeout_s > 600) {
+    return respond(BadRequest("field 'timeout_s' must be between 1 and 600"));
+  }
+  exec.timeout = std::chrono::seconds(timeout_s);
+  if (auto it = body.find("args"); it != body.end()) {
+    if (!it->is_array()) return respond(BadRequest("field 'args' must be an array of strings"));
+    for (const auto& a : *it) {
+      if (!a.is_string()) return respond(BadRequest("field 'args' must be an array of strings"));
+      exec.args.push_back(a.get<std::string>());
+    }
+  }
+  core_.Exec(name, exec, [respond](Result<core::ExecResult> r) {
+    if (!r.ok()) return respond(ErrorResponse(r.status()));
+    json out = {
+        {"exit_code", r->exit_code}, {"stdout", r->stdout_text}, {"stderr", r->stderr_text}};
+    out["signal"] = r->signal ? json(r->signal) : json(nullptr);
+    respond({200, out});
+  });
+}
+
+const std::vector<Route>& Router::Routes() {
+  static const std::vector<Route> kRoutes = {
+      {"GET", "/healthz", false},
+      {"GET", "/v1/images"},
+      {"GET", "/v1/servers"},
+      {"POST", "/v1/servers"},
+      {"GET", "/v1/servers/{name}"},
+      {"DELETE", "/v1/servers/{name}"},
+      {"POST", "/v1/servers/{name}/actions"},
+      {"GET", "/v1/servers/{name}/events"},
+      {"POST", "/v1/servers/{name}/exec"},
+  };
+  return kRoutes;
+}
+
+Router::Router(core::ServerCore& core, std::string token) : core_(core), token_(std::move(token)) {}
+
+bool Router::Authorized(const ApiRequest& req) const {
+  const std::string prefix = "Bearer ";
+  if (req.authorization.rfind(prefix, 0) != 0) return false;
+  std::string given = req.authorization.substr(prefix.size());
+  // Constant-time comparison: no early exit on the first differing byte.
+  unsigned char diff = given.size() != token_.size();
+  for (size_t i = 0; i < token_.size(); ++i) {
+    diff |= static_cast<unsigned char>(token_[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return diff == 0;
+}
+
+ApiResponse Router::HandleNow(const ApiRequest& req) {
+  const Route* route = nullptr;
+  std::string name;
+  bool path_known = false;
+  for (const auto& r : Routes()) {
+    std::string captured;
+    if (!Match(r.pattern, req.path, &captured)) continue;
+    path_known = true;
+    if (r.method == req.method) {
+      route = &r;
+      name = captured;
+      break;
+    }
+  }
+  if (!route) {
+    if (path_known)
+      return ErrorResponse(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
+    return ErrorResponse(404, codes::kNotFound, "no such endpoint: " + req.path,
+                         "the API is described in docs/openapi.json");
+  }
+  if (route->needs_token && !Authorized(req)) {
+    return ErrorResponse(401, "Unauthorized", "a valid bearer token is required",
+                         "send 'Authorization: Bearer TOKEN'; the token is in STATE_DIR/token");
+  }
+  const std::string& p = route->pattern;
+  ApiResponse error;
+
+  if (p == "/healthz") return {200, {{"ok", true}}};
+  if (p == "/v1/images") {
+    json list = json::array();
+    for (const auto& i : core_.Images()) list.push_back(ImageJson(i));
+    return {200, {{"images", list}}};
+  }
+  if (p == "/v1/servers" && req.method == "GET") {
+    json list = json::array();
+    for (const auto& s : core_.List()) list.push_back(ServerJson(s));
+    return {200, {{"servers", list}}};
+  }
+  if (p == "/v1/servers") {
+    json body;
+    if (!ParseBody(req,
+                   {"name", "image", "vcpus", "memory_mib", "disk_gib", "ssh_key", "user_data"},
+                   &body, &error)) {
+      return error;
+    }
+    core::ServerSpec spec;
+    spec.image = "kumo-guest";
+    if (!Field(body, "name", &spec.name, &error, "a string") ||
+        !Field(body, "image", &spec.image, &error, "a string") ||
+        !Field(body, "vcpus", &spec.vcpus, &error, "an integer") ||
+        !Field(body, "memory_mib", &spec.memory_mib, &error, "an integer") ||
+        !Field(body, "disk_gib", &spec.disk_gib, &error, "an integer") ||
+        !Field(body, "ssh_key", &spec.ssh_key, &error, "a string") ||
+        !Field(body, "user_data", &spec.user_data, &error, "a string")) {
+      return error;
+    }
+    if (!body.contains("name")) return BadRequest("field 'name' is required");
+    return FromResult(core_.Create(spec), 201);
+  }
+  if (p == "/v1/servers/{name}" && req.method == "GET") return FromResult(core_.Get(name), 200);
+  if (p == "/v1/servers/{name}") {  // DELETE
+    bool force = false;
+    if (!ParseQueryBool(req, "force", &force, &error)) return error;
+    return FromResult(core_.Delete(name, force), 202);
+  }
+  if (p == "/v1/servers/{name}/actions") {
+    json body;
+    if (!ParseBody(req, {"action", "force"}, &body, &error)) return error;
+    std::string action;
+    bool force = false;
+    if (!Field(body, "action", &action, &error, "a string") ||
+        !Field(body, "force", &force, &error, "a boolean")) {
+      return error;
+    }
+    if (action == "start") {
+      if (force) return BadRequest("'force' does not apply to start");
+      return FromResult(core_.Start(name), 202);
+    }
+    if (action == "stop") return FromResult(core_.Stop(name, force), 202);
+    if (action == "reboot") return FromResult(core_.Reboot(name, force), 202);
+    return BadRequest("unknown action '" + action + "'", "actions: start, stop, reboot");
+  }
+  if (p == "/v1/servers/{name}/events") {
+    int64_t after = 0, limit = 100;
+    if (!ParseQueryInt(req, "after", 0, INT64_MAX, &after, &error) ||
+        !ParseQueryInt(req, "limit", 1, 1000, &limit, &error)) {
+      return error;
+    }
+    auto events = core_.Events(name, after, static_cast<int>(limit));
+    if (!events.ok()) return ErrorResponse(events.status());
+    json list = json::array();
+    for (const auto& e : *events) list.push_back(EventJson(e));
+    return {200, {{"events", list}}};
+  }
+  return ErrorResponse(500, codes::kInternal, "route without handler: " + p);
+}
+
+}  // namespace kumo::api

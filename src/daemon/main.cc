@@ -1,0 +1,122 @@
+// kumod: the kumo daemon. One Boost.Asio event loop serves the REST API, runs
+// the server core (tasks, heartbeat) and drives QEMU. See README.md.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "api/http_server.h"
+#include "api/router.h"
+#include "common/state_dir.h"
+#include "core/server_core.h"
+#include "hypervisor/qemu_driver.h"
+#include "store/store.h"
+
+namespace {
+
+using kumo::Status;
+
+// Registers the image described by DIR/image.json (as built by guest/).
+Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir) {
+  std::ifstream in(dir + "/image.json");
+  if (!in) return Status(kumo::codes::kNotFound, "no image.json in " + dir);
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status(kumo::codes::kInvalidArgument, dir + "/image.json is not a JSON object");
+  }
+  std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
+  kumo::store::ImageRecord image;
+  image.name = j.value("name", "");
+  image.kernel = abs + "/" + j.value("kernel", "vmlinuz");
+  image.initrd = abs + "/" + j.value("initrd", "initrd.img");
+  image.disk = abs + "/" + j.value("disk", "rootfs.qcow2");
+  image.cmdline = j.value("cmdline", "");
+  image.kernel_release = j.value("kernel_release", "");
+  image.registered_ms = kumo::core::ServerCore::NowMs();
+  if (image.name.empty()) return Status(kumo::codes::kInvalidArgument, "image.json has no name");
+  return core.RegisterImage(image);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kumod: the kumo daemon (QEMU virtual servers, REST API)"};
+  std::string state_dir = kumo::DefaultStateDir();
+  std::string listen = "127.0.0.1:8470";
+  std::string accel = "kvm";
+  std::vector<std::string> image_dirs;
+  int heartbeat_ms = 1000;
+  int stop_timeout_s = 60;
+  int boot_timeout_s = 180;
+  app.add_option("--state-dir", state_dir,
+                 "database, token and servers (default: " + state_dir + ")");
+  app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
+  app.add_option("--accel", accel, "QEMU accelerator (default kvm)")
+      ->check(CLI::IsMember({"kvm", "tcg"}));
+  app.add_option("--image-dir", image_dirs,
+                 "register the image built in DIR (image.json); repeatable");
+  app.add_option("--heartbeat-ms", heartbeat_ms, "agent heartbeat interval (default 1000)")
+      ->check(CLI::Range(100, 60000));
+  app.add_option("--stop-timeout", stop_timeout_s, "seconds a graceful stop may take (default 60)")
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--boot-timeout", boot_timeout_s,
+                 "seconds from start until the agent must answer (default 180)")
+      ->check(CLI::Range(1, 3600));
+  CLI11_PARSE(app, argc, argv);
+
+  if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
+    std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
+    return 1;
+  }
+  auto token = kumo::LoadOrCreateToken(state_dir);
+  if (!token.ok()) {
+    std::cerr << "kumod: " << token.status().message() << "\n";
+    return 1;
+  }
+  auto store = kumo::store::Store::Open(state_dir + "/kumod.db");
+  if (!store.ok()) {
+    std::cerr << "kumod: " << store.status().message() << "\n";
+    return 1;
+  }
+
+  boost::asio::io_context io;
+  kumo::hypervisor::QemuDriver driver(io);
+  kumo::core::CoreConfig config;
+  config.state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
+  config.accel = accel;
+  config.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+  config.stop_timeout = std::chrono::seconds(stop_timeout_s);
+  config.boot_timeout = std::chrono::seconds(boot_timeout_s);
+  config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
+  kumo::core::ServerCore core(io, **store, driver, config);
+  for (const auto& dir : image_dirs) {
+    if (Status s = RegisterImageDir(core, dir); !s.ok()) {
+      std::cerr << "kumod: cannot register image " << dir << ": " << s.message() << "\n";
+      return 1;
+    }
+  }
+
+  kumo::api::Router router(core, *token);
+  kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
+    router.Handle(r, std::move(respond));
+  });
+  if (Status s = server.Listen(listen); !s.ok()) {
+    std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
+    return 1;
+  }
+  core.Recover();
+
+  // SIGTERM/SIGINT end kumod; the servers' QEMUs keep running.
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&io](auto, int) { io.stop(); });
+  signal(SIGPIPE, SIG_IGN);
+
+  std::cout << "kumod: listening on http://" << listen.substr(0, listen.rfind(':')) << ":"
+            << server.port() << " (state " << state_dir << ", accel " << accel << ")\n"
+            << "kumod: API token in " << state_dir << "/token" << std::endl;
+  io.run();
+  std::cout << "kumod: stopped; servers keep running" << std::endl;
+  return 0;
+}
