@@ -1,23 +1,27 @@
-// kumo: the command-line client. For now it talks to a guest agent socket
-// directly (`kumo agent`), like `virsh qemu-agent-command`; the server
-// commands (create, list, stop, ...) arrive with kumod's REST API.
+// kumo: the command-line client, a thin client of kumod's REST API (create,
+// list, show, start, stop, reboot, delete, events, wait), plus `kumo agent`,
+// which talks to a guest agent socket directly like `virsh
+// qemu-agent-command`. Exit codes: cli/cli_error.h, and `kumo --help`.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
+#include <optional>
 
+#include "cli/api_client.h"
+#include "cli/commands.h"
+#include "common/state_dir.h"
 #include "guestlink/qga_client.h"
 
 namespace {
 
-using kumo::guestlink::json;
 using kumo::guestlink::QgaClient;
 using Clock = std::chrono::steady_clock;
+using namespace kumo::cli;  // NOLINT: the CLI's own names
+using json = nlohmann::json;
 
-// Exit codes scripts can rely on.
-constexpr int kExitOk = 0;
-constexpr int kExitCommandFailed = 1;  // the agent answered with an error
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;  // no answer from the agent
+// `kumo agent` uses the same table: 1 the agent answered with an error,
+// 3 no answer from the agent.
+constexpr int kExitCommandFailed = kExitApiError;
 
 int RunAgentCommand(const std::string& socket, const std::string& command,
                     const std::string& arguments_text, double wait_seconds, bool raw) {
@@ -30,12 +34,14 @@ int RunAgentCommand(const std::string& socket, const std::string& command,
       return kExitUsage;
     }
   }
-  auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
+  auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
   QgaClient client;
   std::string err;
   if (!client.Connect(socket, deadline, &err)) {
-    std::cerr << "error: " << err << "\n"
-              << "hint: is the server running? The agent socket is agent.sock in its run directory\n";
+    std::cerr
+        << "error: " << err << "\n"
+        << "hint: is the server running? The agent socket is agent.sock in its run directory\n";
     return kExitUnreachable;
   }
   if (!client.Sync(deadline)) {
@@ -57,11 +63,138 @@ int RunAgentCommand(const std::string& socket, const std::string& command,
   return kExitOk;
 }
 
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Options of the commands that can wait for their end state.
+struct WaitFlags {
+  bool wait = false;
+  double timeout_s = 300;
+  WaitOption Get() const { return {wait, Millis(timeout_s)}; }
+};
+
+void AddWaitFlags(CLI::App* command, WaitFlags* flags, const std::string& until) {
+  command->add_flag("--wait", flags->wait, "wait until the server is " + until);
+  command
+      ->add_option("--timeout", flags->timeout_s,
+                   "seconds --wait may take (default 300; exit 6 when it runs out)")
+      ->check(CLI::Range(0.0, 1e6));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kumo: control QEMU virtual servers"};
+  CLI::App app{"kumo: control QEMU virtual servers through kumod's REST API"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command
+  app.footer(kExitCodeHelp);
+
+  std::string url_text = kDefaultApiUrl;
+  std::string state_dir = kumo::DefaultStateDir();
+  std::string token_flag;
+  bool json_mode = false;
+  app.add_option("--url", url_text, "kumod's API (default " + url_text + ")")->envname("KUMO_URL");
+  app.add_option("--state-dir", state_dir,
+                 "kumod's state dir, for its token file (default " + state_dir + ")")
+      ->envname("KUMO_STATE_DIR");
+  app.add_option("--token", token_flag, "the API token (default: read STATE_DIR/token)")
+      ->envname("KUMO_TOKEN");
+  app.add_flag("--json", json_mode, "print the API's JSON as is");
+
+  CreateOptions create;
+  WaitFlags create_wait;
+  auto* create_cmd = app.add_subcommand("create", "Create a server and start it");
+  create_cmd->add_option("name", create.name, "the server's name (like a host name)")->required();
+  std::string image, ssh_key_file, user_data_file;
+  int vcpus = 0, memory = 0, disk = 0;
+  auto* image_opt =
+      create_cmd->add_option("--image", image, "image (default kumo-guest; see kumo images)");
+  auto* vcpus_opt = create_cmd->add_option("--vcpus", vcpus, "virtual CPUs (default 1)");
+  auto* memory_opt = create_cmd->add_option("--memory", memory, "memory in MiB (default 256)");
+  auto* disk_opt = create_cmd->add_option("--disk", disk, "disk in GiB (default 1)");
+  auto* key_opt =
+      create_cmd->add_option("--ssh-key-file", ssh_key_file,
+                             "an OpenSSH public key to install (e.g. ~/.ssh/id_ed25519.pub)");
+  auto* user_data_opt =
+      create_cmd->add_option("--user-data-file", user_data_file,
+                             "init script or #cloud-config to run at boot ('-': stdin)");
+  AddWaitFlags(create_cmd, &create_wait, "running");
+
+  auto* list_cmd =
+      app.add_subcommand("list", "List servers: NAME STATUS TASK AGENT VCPUS MEMORY IMAGE REASON");
+  std::string name;
+  auto* show_cmd = app.add_subcommand("show", "Show one server's details");
+  show_cmd->add_option("name", name, "the server")->required();
+  auto* images_cmd = app.add_subcommand("images", "List the registered images");
+
+  struct ActionCommand {
+    const char* action;
+    const char* help;
+    const char* until;
+    bool has_force;
+    CLI::App* command = nullptr;
+    bool force = false;
+    WaitFlags wait;
+  };
+  ActionCommand actions[] = {
+      {"start", "Start a stopped server", "running", false, nullptr, false, {}},
+      {"stop",
+       "Stop a server (graceful through its agent; --force: power off at once)",
+       "stopped",
+       true,
+       nullptr,
+       false,
+       {}},
+      {"reboot",
+       "Reboot a server (graceful through its agent; --force: hard reset)",
+       "running",
+       true,
+       nullptr,
+       false,
+       {}},
+  };
+  for (auto& a : actions) {
+    a.command = app.add_subcommand(a.action, a.help);
+    a.command->add_option("name", name, "the server")->required();
+    if (a.has_force) {
+      a.command->add_flag("--force", a.force,
+                          "do not ask the guest: works even when its agent is down");
+    }
+    AddWaitFlags(a.command, &a.wait, a.until);
+  }
+
+  bool delete_force = false;
+  WaitFlags delete_wait;
+  auto* delete_cmd = app.add_subcommand("delete", "Delete a server and its disk");
+  delete_cmd->add_option("name", name, "the server")->required();
+  delete_cmd->add_flag("--force", delete_force, "delete even if it is running or busy");
+  AddWaitFlags(delete_cmd, &delete_wait, "gone");
+
+  EventsOptions events;
+  int events_limit = 0;
+  auto* events_cmd =
+      app.add_subcommand("events", "Show a server's event timeline: TIME STATUS KIND MESSAGE");
+  events_cmd->add_option("name", events.name, "the server")->required();
+  events_cmd->add_option("--after", events.after, "only events with an id above this")
+      ->check(CLI::NonNegativeNumber);
+  auto* limit_opt =
+      events_cmd->add_option("--limit", events_limit, "at most this many (1-1000, default 100)")
+          ->check(CLI::Range(1, 1000));
+  events_cmd->add_flag("--follow,-f", events.follow,
+                       "keep printing new events (polls every second) until Ctrl-C; with --json, "
+                       "one event object per line");
+
+  std::string wait_status;
+  double wait_timeout_s = 300;
+  auto* wait_cmd = app.add_subcommand(
+      "wait", "Wait until a server has a status (for scripts; polls every 200 ms)");
+  wait_cmd->add_option("name", name, "the server")->required();
+  wait_cmd->add_option("--status", wait_status, "pending, running, warning, stopped or error")
+      ->required()
+      ->check(CLI::IsMember({"pending", "running", "warning", "stopped", "error"}));
+  wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait (default 300; exit 6 after)")
+      ->check(CLI::Range(0.0, 1e6));
 
   auto* agent = app.add_subcommand(
       "agent", "Send one QGA command to a guest agent socket and print its reply");
@@ -82,5 +215,41 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (agent->parsed()) return RunAgentCommand(socket, command, arguments, wait_seconds, raw);
+
+  auto url = ParseApiUrl(url_text);
+  if (!url.ok()) return PrintError(url.error(), false, std::cout, std::cerr);
+  std::string token = token_flag;
+  std::string token_source = "--token / KUMO_TOKEN";
+  if (token.empty()) {
+    token_source = state_dir + "/token";
+    auto read = ReadTokenFile(token_source);
+    if (!read.ok()) return PrintError(read.error(), false, std::cout, std::cerr);
+    token = *read;
+  }
+  ApiClient api(*url, token, token_source);
+  Context ctx{api, json_mode, std::cout, std::cerr};
+
+  if (create_cmd->parsed()) {
+    if (image_opt->count()) create.image = image;
+    if (vcpus_opt->count()) create.vcpus = vcpus;
+    if (memory_opt->count()) create.memory_mib = memory;
+    if (disk_opt->count()) create.disk_gib = disk;
+    if (key_opt->count()) create.ssh_key_file = ssh_key_file;
+    if (user_data_opt->count()) create.user_data_file = user_data_file;
+    create.wait = create_wait.Get();
+    return CreateServer(ctx, create);
+  }
+  if (list_cmd->parsed()) return ListServers(ctx);
+  if (show_cmd->parsed()) return ShowServer(ctx, name);
+  if (images_cmd->parsed()) return ListImages(ctx);
+  for (const auto& a : actions) {
+    if (a.command->parsed()) return ServerAction(ctx, name, a.action, a.force, a.wait.Get());
+  }
+  if (delete_cmd->parsed()) return DeleteServer(ctx, name, delete_force, delete_wait.Get());
+  if (events_cmd->parsed()) {
+    if (limit_opt->count()) events.limit = events_limit;
+    return ShowEvents(ctx, events);
+  }
+  if (wait_cmd->parsed()) return WaitForStatus(ctx, name, wait_status, Millis(wait_timeout_s));
   return kExitUsage;
 }

@@ -1,0 +1,161 @@
+#include "cli/api_client.h"
+
+#include <string.h>
+
+#include <fstream>
+#include <sstream>
+
+// clang-format off
+#include "common/asio.h"
+// clang-format on
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace kumo::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t kMaxReplyBytes = 64 * 1024 * 1024;
+
+std::string Seconds(std::chrono::milliseconds d) {
+  std::ostringstream out;
+  out << d.count() / 1000.0;
+  return out.str();
+}
+
+}  // namespace
+
+ApiClient::ApiClient(ApiUrl url, std::string token, std::string token_source,
+                     std::chrono::milliseconds timeout)
+    : url_(std::move(url)),
+      token_(std::move(token)),
+      token_source_(std::move(token_source)),
+      timeout_(timeout) {}
+
+Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string& target,
+                                   const std::string& body) const {
+  const std::string where = url_.ToString();
+  auto unreachable = [&](const std::string& what) {
+    return CliError{kExitUnreachable, "cannot reach kumod at " + where + ": " + what,
+                    "is kumod running? Start it (kumod --listen HOST:PORT), or point --url / "
+                    "KUMO_URL at it"};
+  };
+
+  asio::io_context io;
+  beast::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
+  if (ec) return unreachable("cannot resolve " + url_.host + ": " + ec.message());
+
+  http::verb verb = http::string_to_verb(method);
+  http::request<http::string_body> req(verb, url_.base_path + target, 11);
+  req.set(http::field::host, url_.Authority());
+  req.set(http::field::user_agent, "kumo-cli");
+  req.set(http::field::accept, "application/json");
+  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.keep_alive(false);
+  req.prepare_payload();
+
+  beast::tcp_stream stream(io);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxReplyBytes);
+  beast::error_code connect_error, write_error, read_error;
+  bool read_done = false;
+
+  // Async operations under one deadline (tcp_stream's timeout covers only
+  // asynchronous operations), run to completion here: synchronous for the caller.
+  stream.expires_after(timeout_);
+  stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+    if (e) {
+      connect_error = e;
+      return;
+    }
+    http::async_write(stream, req, [&](beast::error_code e, size_t) {
+      // A refused body (413) may break the pipe; the answer can still be read.
+      write_error = e;
+      http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) {
+        read_error = e;
+        read_done = true;
+      });
+    });
+  });
+  io.run();
+
+  if (connect_error) {
+    if (connect_error == beast::error::timeout) {
+      return unreachable("no connection within " + Seconds(timeout_) + " s");
+    }
+    return unreachable(connect_error.message());
+  }
+  if (!read_done || read_error) {
+    beast::error_code e = read_error ? read_error : write_error;
+    if (e == beast::error::timeout) {
+      return CliError{kExitUnreachable,
+                      "kumod at " + where + " did not answer within " + Seconds(timeout_) + " s",
+                      "kumod may be overloaded or stuck; look at its log"};
+    }
+    if (write_error && write_error != beast::error::timeout) e = write_error;
+    return CliError{kExitUnreachable,
+                    "lost the connection to kumod at " + where + ": " + e.message(),
+                    "is --url (KUMO_URL) pointing at kumod? Look at kumod's log"};
+  }
+  HttpReply reply;
+  reply.status = static_cast<int>(parser.get().result_int());
+  reply.body = std::move(parser.get().body());
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  return reply;
+}
+
+Outcome<ApiReply> ApiClient::Call(const std::string& method, const std::string& target,
+                                  const json* body) const {
+  auto sent = Send(method, target, body ? body->dump() : "");
+  if (!sent.ok()) return sent.error();
+  if (sent->status < 200 || sent->status >= 300) {
+    return ErrorFromReply(sent->status, sent->body, url_.ToString(), token_source_);
+  }
+  ApiReply reply;
+  reply.status = sent->status;
+  reply.body = json::parse(sent->body, nullptr, false);
+  if (reply.body.is_discarded()) {
+    return CliError{kExitApiError,
+                    "the reply from " + url_.ToString() + target + " (HTTP " +
+                        std::to_string(sent->status) + ") is not JSON",
+                    "is --url (KUMO_URL) pointing at kumod?"};
+  }
+  reply.raw = std::move(sent->body);
+  return reply;
+}
+
+Outcome<std::string> ReadTokenFile(const std::string& path) {
+  const std::string hint =
+      "kumod writes its token to STATE_DIR/token: run as a user that can read it, point "
+      "--state-dir / KUMO_STATE_DIR at kumod's state dir, or pass --token / KUMO_TOKEN";
+  errno = 0;
+  std::ifstream in(path);
+  if (!in) {
+    std::string why = errno ? strerror(errno) : "cannot open";
+    return CliError{kExitUnauthorized, "cannot read the API token " + path + ": " + why, hint};
+  }
+  std::string token;
+  std::getline(in, token);
+  const char* blanks = " \t\r\n";
+  size_t first = token.find_first_not_of(blanks);
+  size_t last = token.find_last_not_of(blanks);
+  token = first == std::string::npos ? "" : token.substr(first, last - first + 1);
+  if (token.empty())
+    return CliError{kExitUnauthorized, "the token file " + path + " is empty", hint};
+  return token;
+}
+
+}  // namespace kumo::cli

@@ -1,0 +1,61 @@
+// ApiClient: a small synchronous HTTP/1.1 client for kumod's REST API, on
+// Boost.Beast over TCP. One connection per request, a deadline (30 s by
+// default) over connect, send and receive. Failures come back as CliErrors
+// with the exit code scripts rely on (cli_error.h).
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/api_url.h"
+#include "cli/cli_error.h"
+
+namespace kumo::cli {
+
+using json = nlohmann::json;
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+
+// A 2xx reply from the API: the body as received and as JSON.
+struct ApiReply {
+  int status = 0;
+  std::string raw;
+  json body;
+};
+
+class ApiClient {
+ public:
+  // `token` may be empty (only /healthz works then); `token_source` names
+  // where it came from, for the hint on a 401.
+  ApiClient(ApiUrl url, std::string token, std::string token_source,
+            std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+  // Sends one request to base_path + `target` ("/v1/servers?x=1") and returns
+  // the reply whatever its status; a CliError (exit 3) when kumod cannot be
+  // reached or does not answer in time.
+  Outcome<HttpReply> Send(const std::string& method, const std::string& target,
+                          const std::string& body = "") const;
+
+  // Send, then decode: a 2xx reply with a JSON body, or the API's error
+  // (message, hint, exit code for its HTTP status).
+  Outcome<ApiReply> Call(const std::string& method, const std::string& target,
+                         const json* body = nullptr) const;
+
+  const ApiUrl& url() const { return url_; }
+
+ private:
+  ApiUrl url_;
+  std::string token_;
+  std::string token_source_;
+  std::chrono::milliseconds timeout_;
+};
+
+// Reads the API token from `path` (first line, surrounding blanks removed).
+// Unreadable or empty: a CliError with exit 7 and a hint.
+Outcome<std::string> ReadTokenFile(const std::string& path);
+
+}  // namespace kumo::cli

@@ -1,0 +1,227 @@
+#include "cli/commands.h"
+
+#include <string.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <thread>
+
+#include "cli/server_view.h"
+#include "cli/waiting.h"
+
+namespace kumo::cli {
+namespace {
+
+int Fail(Context& ctx, const CliError& error) {
+  return PrintError(error, ctx.json, ctx.out, ctx.err);
+}
+
+void PrintRaw(Context& ctx, const std::string& raw) {
+  ctx.out << raw;
+  if (raw.empty() || raw.back() != '\n') ctx.out << "\n";
+  ctx.out.flush();
+}
+
+std::string ServerPath(const std::string& name) { return "/v1/servers/" + EncodePathSegment(name); }
+
+Outcome<std::string> ReadFile(const std::string& path, const char* option) {
+  std::string data;
+  if (path == "-") {
+    data.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    return data;
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::string why = errno ? strerror(errno) : "cannot open";
+    return CliError{kExitUsage, std::string("cannot read ") + option + " " + path + ": " + why, ""};
+  }
+  data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    return CliError{kExitUsage, std::string("cannot read ") + option + " " + path, ""};
+  }
+  return data;
+}
+
+// Prints the accepted server and, with --wait, follows it to `goal`.
+int FinishAction(Context& ctx, const std::string& name, const ApiReply& accepted,
+                 const std::string& goal, bool want_gone, const WaitOption& wait) {
+  if (!wait.wait) {
+    if (ctx.json) {
+      PrintRaw(ctx, accepted.raw);
+    } else {
+      ctx.out << StatusLine(accepted.body) << "\n" << std::flush;
+    }
+    return kExitOk;
+  }
+  WaitPlan plan;
+  plan.name = name;
+  plan.goal = goal;
+  plan.want_gone = want_gone;
+  plan.judge = [goal](const json& s) { return JudgeAfterAction(s, goal); };
+  plan.timeout = wait.timeout;
+  if (!ctx.json) {
+    plan.last_line = StatusLine(accepted.body);
+    ctx.out << plan.last_line << "\n" << std::flush;
+    plan.on_change = [&ctx](const json& s) { ctx.out << StatusLine(s) << "\n" << std::flush; };
+  }
+  auto done = WaitForServer(ctx.api, plan);
+  if (!done.ok()) return Fail(ctx, done.error());
+  if (want_gone) {
+    if (ctx.json) {
+      PrintRaw(ctx, accepted.raw);
+    } else {
+      ctx.out << name << ": deleted\n" << std::flush;
+    }
+  } else if (ctx.json) {
+    PrintRaw(ctx, done->raw);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Outcome<json> CreateRequestBody(const CreateOptions& options) {
+  json body = {{"name", options.name}};
+  if (options.image) body["image"] = *options.image;
+  if (options.vcpus) body["vcpus"] = *options.vcpus;
+  if (options.memory_mib) body["memory_mib"] = *options.memory_mib;
+  if (options.disk_gib) body["disk_gib"] = *options.disk_gib;
+  if (options.ssh_key_file) {
+    auto key = ReadFile(*options.ssh_key_file, "--ssh-key-file");
+    if (!key.ok()) return key.error();
+    std::string k = *key;
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r' || k.back() == ' ')) k.pop_back();
+    if (k.empty()) {
+      return CliError{kExitUsage, "--ssh-key-file " + *options.ssh_key_file + " is empty",
+                      "give an OpenSSH public key file, e.g. ~/.ssh/id_ed25519.pub"};
+    }
+    body["ssh_key"] = k;
+  }
+  if (options.user_data_file) {
+    auto data = ReadFile(*options.user_data_file, "--user-data-file");
+    if (!data.ok()) return data.error();
+    body["user_data"] = *data;
+  }
+  try {
+    (void)body.dump();  // JSON strings are UTF-8: refuse other bytes here, not halfway
+  } catch (const json::exception&) {
+    return CliError{kExitUsage, "the SSH key or user data is not UTF-8 text",
+                    "user data must be a text script or #cloud-config"};
+  }
+  return body;
+}
+
+int CreateServer(Context& ctx, const CreateOptions& options) {
+  auto body = CreateRequestBody(options);
+  if (!body.ok()) return Fail(ctx, body.error());
+  auto reply = ctx.api.Call("POST", "/v1/servers", &*body);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  return FinishAction(ctx, options.name, *reply, "running", false, options.wait);
+}
+
+int ListServers(Context& ctx) {
+  auto reply = ctx.api.Call("GET", "/v1/servers");
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << ServerTable(reply->body) << std::flush;
+  }
+  return kExitOk;
+}
+
+int ShowServer(Context& ctx, const std::string& name) {
+  auto reply = ctx.api.Call("GET", ServerPath(name));
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << ServerDetails(reply->body) << std::flush;
+  }
+  return kExitOk;
+}
+
+int ListImages(Context& ctx) {
+  auto reply = ctx.api.Call("GET", "/v1/images");
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << ImageTable(reply->body) << std::flush;
+  }
+  return kExitOk;
+}
+
+int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
+                 const WaitOption& wait) {
+  json body = {{"action", action}};
+  if (action != "start") body["force"] = force;
+  auto reply = ctx.api.Call("POST", ServerPath(name) + "/actions", &body);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  return FinishAction(ctx, name, *reply, action == "stop" ? "stopped" : "running", false, wait);
+}
+
+int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait) {
+  auto reply = ctx.api.Call("DELETE", ServerPath(name) + (force ? "?force=true" : ""));
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  return FinishAction(ctx, name, *reply, "gone", true, wait);
+}
+
+int ShowEvents(Context& ctx, const EventsOptions& options) {
+  int64_t after = options.after;
+  // Following pages through everything after `after`, 1000 at a time.
+  const int page = options.limit.value_or(options.follow ? 1000 : 0);
+  if (!ctx.json) ctx.out << EventHeader();
+  while (true) {
+    std::string target = ServerPath(options.name) + "/events?after=" + std::to_string(after);
+    if (page > 0) target += "&limit=" + std::to_string(page);
+    auto reply = ctx.api.Call("GET", target);
+    if (!reply.ok()) return Fail(ctx, reply.error());
+    const json& events = reply->body.is_object() && reply->body.contains("events") &&
+                                 reply->body["events"].is_array()
+                             ? reply->body["events"]
+                             : json::array();
+    if (!options.follow) {
+      if (ctx.json) {
+        PrintRaw(ctx, reply->raw);
+      } else {
+        for (const auto& e : events) ctx.out << EventLine(e);
+        ctx.out.flush();
+      }
+      return kExitOk;
+    }
+    for (const auto& e : events) {
+      ctx.out << (ctx.json ? e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"
+                           : EventLine(e));
+      if (e.is_object() && e.contains("id") && e["id"].is_number_integer()) {
+        after = std::max(after, e["id"].get<int64_t>());
+      }
+    }
+    ctx.out.flush();
+    if (page > 0 && static_cast<int>(events.size()) >= page) continue;  // more to fetch
+    std::this_thread::sleep_for(options.poll_interval);
+  }
+}
+
+int WaitForStatus(Context& ctx, const std::string& name, const std::string& status,
+                  std::chrono::milliseconds timeout) {
+  WaitPlan plan;
+  plan.name = name;
+  plan.goal = status;
+  plan.judge = [status](const json& s) { return JudgeStatus(s, status); };
+  plan.timeout = timeout;
+  auto done = WaitForServer(ctx.api, plan);
+  if (!done.ok()) return Fail(ctx, done.error());
+  if (ctx.json) {
+    PrintRaw(ctx, done->raw);
+  } else {
+    ctx.out << StatusLine(done->body) << "\n" << std::flush;
+  }
+  return kExitOk;
+}
+
+}  // namespace kumo::cli

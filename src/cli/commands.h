@@ -1,0 +1,62 @@
+// The kumo commands that talk to kumod's REST API. Each returns the process
+// exit code (cli_error.h) and writes results to `out`, errors to `err`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "cli/api_client.h"
+
+namespace kumo::cli {
+
+struct Context {
+  const ApiClient& api;
+  bool json = false;  // print the API's JSON as is
+  std::ostream& out;
+  std::ostream& err;
+};
+
+struct WaitOption {
+  bool wait = false;
+  std::chrono::milliseconds timeout{300000};
+};
+
+struct CreateOptions {
+  std::string name;
+  std::optional<std::string> image;
+  std::optional<int> vcpus;
+  std::optional<int> memory_mib;
+  std::optional<int> disk_gib;
+  std::optional<std::string> ssh_key_file;
+  std::optional<std::string> user_data_file;  // "-": standard input
+  WaitOption wait;
+};
+
+struct EventsOptions {
+  std::string name;
+  int64_t after = 0;
+  std::optional<int> limit;
+  bool follow = false;
+  std::chrono::milliseconds poll_interval{1000};
+};
+
+int CreateServer(Context& ctx, const CreateOptions& options);
+int ListServers(Context& ctx);
+int ShowServer(Context& ctx, const std::string& name);
+int ListImages(Context& ctx);
+// action: "start", "stop" or "reboot".
+int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
+                 const WaitOption& wait);
+int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait);
+int ShowEvents(Context& ctx, const EventsOptions& options);
+int WaitForStatus(Context& ctx, const std::string& name, const std::string& status,
+                  std::chrono::milliseconds timeout);
+
+// The body of POST /v1/servers for `options`, reading the key and user data
+// files; a usage error (exit 2) if one cannot be read.
+Outcome<json> CreateRequestBody(const CreateOptions& options);
+
+}  // namespace kumo::cli

@@ -1,0 +1,112 @@
+#include "cli/server_view.h"
+
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "cli/table.h"
+
+namespace kumo::cli {
+namespace {
+
+std::string PadRight(const std::string& text, size_t width) {
+  size_t w = DisplayWidth(text);
+  return w >= width ? text : text + std::string(width - w, ' ');
+}
+
+const json& ListOf(const json& reply, const char* key) {
+  static const json kEmpty = json::array();
+  if (!reply.is_object()) return kEmpty;
+  auto it = reply.find(key);
+  return it != reply.end() && it->is_array() ? *it : kEmpty;
+}
+
+}  // namespace
+
+std::string FieldText(const json& object, const char* key) {
+  if (!object.is_object()) return "-";
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "-";
+  if (it->is_string()) {
+    const auto& s = it->get_ref<const std::string&>();
+    return s.empty() ? "-" : s;
+  }
+  if (it->is_boolean()) return it->get<bool>() ? "yes" : "no";
+  return it->dump();
+}
+
+std::string StatusText(const std::string& status) {
+  return status == "warning" ? "warning (!)" : status;
+}
+
+std::string StatusLine(const json& server) {
+  std::string line = FieldText(server, "name") + ": " + StatusText(FieldText(server, "status"));
+  std::string task = FieldText(server, "task");
+  if (task != "-" && task != "none") line += " (task " + task + ")";
+  std::string reason = FieldText(server, "status_reason");
+  if (reason != "-") line += ": " + reason;
+  return Printable(line);
+}
+
+std::string ServerTable(const json& servers) {
+  std::vector<Row> rows;
+  for (const auto& s : ListOf(servers, "servers")) {
+    std::string task = FieldText(s, "task");
+    std::string memory = FieldText(s, "memory_mib");
+    rows.push_back({FieldText(s, "name"), StatusText(FieldText(s, "status")),
+                    task == "none" ? "-" : task, FieldText(s, "agent"), FieldText(s, "vcpus"),
+                    memory == "-" ? memory : memory + " MiB", FieldText(s, "image"),
+                    FieldText(s, "status_reason")});
+  }
+  return FormatTable({"NAME", "STATUS", "TASK", "AGENT", "VCPUS", "MEMORY", "IMAGE", "REASON"},
+                     rows);
+}
+
+std::string ServerDetails(const json& server) {
+  static const std::vector<const char*> kOrder = {
+      "name",     "status",       "status_reason",   "power",    "agent",   "agent_last_seen",
+      "task",     "task_started", "task_deadline",   "image",    "vcpus",   "memory_mib",
+      "disk_gib", "has_ssh_key",  "user_data_bytes", "qemu_pid", "created", "updated"};
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::set<std::string> shown;
+  for (const char* key : kOrder) {
+    if (!server.is_object() || !server.contains(key)) continue;
+    std::string value = FieldText(server, key);
+    if (std::string(key) == "status") value = StatusText(value);
+    fields.emplace_back(key, value);
+    shown.insert(key);
+  }
+  if (server.is_object()) {
+    for (const auto& [key, value] : server.items()) {
+      if (!shown.count(key)) fields.emplace_back(key, FieldText(server, key.c_str()));
+    }
+  }
+  return FormatFields(fields);
+}
+
+std::string ImageTable(const json& images) {
+  std::vector<Row> rows;
+  for (const auto& i : ListOf(images, "images")) {
+    rows.push_back(
+        {FieldText(i, "name"), FieldText(i, "kernel_release"), FieldText(i, "registered")});
+  }
+  return FormatTable({"NAME", "KERNEL", "REGISTERED"}, rows);
+}
+
+// Fixed widths, so that lines printed one by one (--follow) line up: the
+// API's times are 24 characters, statuses at most "warning (!)".
+std::string EventHeader() {
+  return PadRight("TIME", 24) + "  " + PadRight("STATUS", 11) + "  " + PadRight("KIND", 8) +
+         "  MESSAGE\n";
+}
+
+std::string EventLine(const json& event) {
+  std::string line = PadRight(FieldText(event, "time"), 24) + "  " +
+                     PadRight(StatusText(FieldText(event, "status")), 11) + "  " +
+                     PadRight(FieldText(event, "kind"), 8) + "  " + FieldText(event, "message");
+  line = Printable(line);
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line + "\n";
+}
+
+}  // namespace kumo::cli
