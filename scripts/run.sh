@@ -1,103 +1,100 @@
 #!/usr/bin/env bash
-# Runs kumo as far as it is built: installs what it needs, builds everything
-# (binaries and the guest image), boots the guest image under QEMU with the
-# agent channel on a unix socket, waits for kumo-agent to answer, and shows
-# what the guest reports. Then it follows the guest's serial console until
-# Ctrl-C, and stops QEMU by its pid.
+# Runs kumo: installs what it needs, builds everything (binaries and the guest
+# image), starts kumod on 127.0.0.1:8470 with its state in the default state
+# directory (so `build/bin/kumo list` works right away), prints the API
+# address and token, and creates a demo server from the built image. Then it
+# follows kumod's log until Ctrl-C, which deletes the demo server and stops
+# kumod.
 #
-#   scripts/run.sh            boot and stay attached to the console log
-#   scripts/run.sh --check    boot, show the guest, power it off, exit
+#   scripts/run.sh            run until Ctrl-C
+#   scripts/run.sh --check    start, create the demo, stop it gracefully, delete it, exit
 #
-# Accelerator: KUMO_ACCEL=kvm|tcg; by default KVM when /dev/kvm is usable,
-# falling back to TCG if the guest does not come up under KVM (nested KVM
-# hangs on some hosts).
+# Accelerator: KUMO_ACCEL=kvm|tcg. By default KVM when /dev/kvm is usable and a
+# probe boot under KVM answers; else TCG (nested KVM hangs on some hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
+listen=${KUMO_LISTEN:-127.0.0.1:8470}
 
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build
 
 image=build/guest-image
-own_run_dir=0
-if [ -n "${KUMO_RUN_DIR:-}" ]; then
-  run_dir=$KUMO_RUN_DIR
-else
-  run_dir=$(mktemp -d /tmp/kumo-run.XXXXXX)
-  own_run_dir=1
-fi
-mkdir -p "$run_dir"
-chmod 0700 "$run_dir"
 kumo=build/bin/kumo
-qemu_pid=""
+export KUMO_URL="http://$listen"
+work=$(mktemp -d /tmp/kumo-run.XXXXXX)
+probe_pid="" kumod_pid=""
 
-stop_qemu() {
-  if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
-    kill "$qemu_pid" 2>/dev/null || true
-    for _ in $(seq 1 30); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$qemu_pid" 2>/dev/null || true
-  fi
-  qemu_pid=""
-}
 cleanup() {
-  stop_qemu
-  if [ "$own_run_dir" = 1 ]; then rm -rf "$run_dir"; fi
+  if [ -n "$kumod_pid" ] && kill -0 "$kumod_pid" 2>/dev/null; then
+    "$kumo" delete demo --force --wait >/dev/null 2>&1 || true
+    kill "$kumod_pid" 2>/dev/null || true
+    wait "$kumod_pid" 2>/dev/null || true
+  fi
+  if [ -n "$probe_pid" ]; then kill -9 "$probe_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
-boot() {  # boot ACCEL: starts QEMU in the background, sets qemu_pid
-  rm -f "$run_dir/disk.qcow2" "$run_dir/agent.sock" "$run_dir/console.log"
-  qemu-img create -q -f qcow2 -F qcow2 -b "$PWD/$image/rootfs.qcow2" "$run_dir/disk.qcow2"
-  qemu-system-x86_64 -accel "$1" -m 256 -smp 1 -nodefaults -display none -no-reboot \
-    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "console=ttyS0 root=/dev/vda rw" \
-    -drive "file=$run_dir/disk.qcow2,if=virtio,format=qcow2" \
-    -netdev user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22 -device virtio-net-pci,netdev=net0 \
-    -device virtio-rng-pci -device virtio-serial-pci \
-    -chardev "socket,id=agent,path=$run_dir/agent.sock,server=on,wait=off" \
-    -device virtserialport,chardev=agent,name=org.qemu.guest_agent.0 \
-    -serial "file:$run_dir/console.log" &
-  qemu_pid=$!
+# Which accelerator boots the guest here? A quick probe boot answers it.
+probe() {  # probe ACCEL: 0 if the guest's agent answers within 30 s
+  qemu-img create -q -f qcow2 -F qcow2 -b "$PWD/$image/rootfs.qcow2" "$work/probe.qcow2"
+  qemu-system-x86_64 -accel "$1" -m 256 -nodefaults -display none \
+    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "console=ttyS0 root=/dev/vda rw" \
+    -drive "file=$work/probe.qcow2,if=virtio,format=qcow2" -device virtio-serial-pci \
+    -chardev "socket,id=agent,path=$work/probe.sock,server=on,wait=off" \
+    -device virtserialport,chardev=agent,name=org.qemu.guest_agent.0 -serial null &
+  probe_pid=$!
+  local rc=0
+  "$kumo" agent --socket "$work/probe.sock" --wait 30 guest-ping >/dev/null 2>&1 || rc=1
+  kill -9 "$probe_pid" 2>/dev/null || true
+  wait "$probe_pid" 2>/dev/null || true
+  probe_pid=""
+  rm -f "$work/probe.qcow2" "$work/probe.sock"
+  return $rc
 }
-
-accels=${KUMO_ACCEL:-}
-if [ -z "$accels" ]; then
-  if [ -w /dev/kvm ]; then accels="kvm tcg"; else accels="tcg"; fi
-fi
-up=0
-for accel in $accels; do
-  echo "kumo: booting the guest image with $accel"
-  boot "$accel"
-  if "$kumo" agent --socket "$run_dir/agent.sock" --wait 30 guest-ping >/dev/null; then
-    up=1
-    break
+accel=${KUMO_ACCEL:-}
+if [ -z "$accel" ]; then
+  accel=tcg
+  if [ -w /dev/kvm ]; then
+    echo "kumo: probing KVM (up to 30 s)"
+    if probe kvm; then accel=kvm; else echo "kumo: guests do not boot under KVM here; using TCG"; fi
   fi
-  echo "kumo: the guest agent did not answer under $accel"
-  stop_qemu
-done
-[ "$up" = 1 ] || { echo "kumo: the guest did not come up; console log: $run_dir/console.log"; exit 1; }
+fi
 
-echo "kumo: guest up (QEMU pid $qemu_pid, $accel); kumo-agent answers on $run_dir/agent.sock"
-"$kumo" agent --socket "$run_dir/agent.sock" guest-get-osinfo
-"$kumo" agent --socket "$run_dir/agent.sock" kumo-health
+build/bin/kumod --listen "$listen" --accel "$accel" --image-dir "$image" > "$work/kumod.log" 2>&1 &
+kumod_pid=$!
+for _ in $(seq 1 100); do
+  if "$kumo" images >/dev/null 2>&1; then break; fi
+  kill -0 "$kumod_pid" 2>/dev/null || { cat "$work/kumod.log"; exit 1; }
+  sleep 0.1
+done
+state_dir=$(sed -n 's/^kumod: API token in \(.*\)\/token$/\1/p' "$work/kumod.log")
+echo "kumo: kumod is running (pid $kumod_pid, accel $accel)"
+echo "kumo: API  http://$listen"
+echo "kumo: token $(cat "$state_dir/token")   (from $state_dir/token)"
+
+"$kumo" delete demo --force --wait >/dev/null 2>&1 || true  # left over from an earlier run
+echo "kumo: creating the demo server"
+"$kumo" create demo --wait
+"$kumo" list
 
 if [ "$check_only" = 1 ]; then
-  "$kumo" agent --socket "$run_dir/agent.sock" guest-shutdown 2>/dev/null || true
-  for _ in $(seq 1 300); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$qemu_pid" 2>/dev/null; then echo "kumo: guest did not power off"; exit 1; fi
-  echo "kumo: guest powered off through the agent"
-  qemu_pid=""
+  "$kumo" stop demo --wait
+  "$kumo" delete demo --wait
+  echo "kumo: demo server stopped and deleted"
   exit 0
 fi
 
 cat <<MSG
 kumo: try, in another terminal:
-  $kumo agent --socket $run_dir/agent.sock kumo-health
-  $kumo agent --socket $run_dir/agent.sock guest-network-get-interfaces
-  ssh -p 2222 root@127.0.0.1      (once a key is installed; see README)
-kumo: following the serial console ($run_dir/console.log); Ctrl-C stops the guest.
+  $kumo list
+  $kumo show demo
+  $kumo events demo
+  $kumo stop demo        $kumo start demo        $kumo stop --force demo
+kumo: following kumod's log; Ctrl-C deletes the demo server and stops kumod.
 MSG
-tail -n +1 -f "$run_dir/console.log" --pid "$qemu_pid" || true
+tail -n +1 -f "$work/kumod.log" --pid "$kumod_pid" || true

@@ -1,0 +1,152 @@
+#include "e2e/kumod_harness.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace kumo::testing {
+namespace {
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+KumodHarness::KumodHarness() : state_dir_(dir_ / "state"), port_(FreePort()) {}
+
+KumodHarness::~KumodHarness() {
+  if (kumod_.running()) {
+    for (const auto& s : Call("GET", "/v1/servers").json().value("servers", json::array())) {
+      Call("DELETE", "/v1/servers/" + s["name"].get<std::string>() + "?force=true");
+    }
+    for (int i = 0;
+         i < 100 && !Call("GET", "/v1/servers").json().value("servers", json::array()).empty();
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  kumod_.Stop();
+  KillGuests();
+}
+
+void KumodHarness::KillGuests() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir_ + "/servers", ec)) {
+    std::ifstream in(entry.path() / "qemu.pid");
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) {
+      std::string cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+      if (cmdline.find(entry.path().string()) != std::string::npos) kill(pid, SIGKILL);
+    }
+  }
+}
+
+bool KumodHarness::Start(std::string* err) {
+  std::vector<std::string> argv = {KUMOD_PATH,
+                                   "--state-dir",
+                                   state_dir_,
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port_),
+                                   "--accel",
+                                   "tcg",
+                                   "--image-dir",
+                                   KUMO_GUEST_IMAGE_DIR,
+                                   "--stop-timeout",
+                                   "20"};
+  if (!kumod_.Start(argv, dir_ / "kumod.log", err)) return false;
+  for (int i = 0; i < 100; ++i) {
+    if (HttpRequest(port_, "GET", "/healthz", "").status == 200) {
+      token_ = ReadFile(state_dir_ + "/token");
+      while (!token_.empty() && token_.back() == '\n') token_.pop_back();
+      return true;
+    }
+    if (!kumod_.running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  *err = "kumod did not come up: " + log();
+  return false;
+}
+
+void KumodHarness::Kill9() {
+  if (kumod_.pid() > 0) kill(kumod_.pid(), SIGKILL);
+  kumod_.WaitExit(std::chrono::seconds(10));
+}
+
+void KumodHarness::Stop() { kumod_.Stop(); }
+
+int KumodHarness::RunCli(const std::vector<std::string>& args, std::string* output) {
+  std::vector<std::string> argv = {KUMO_CLI_PATH, "--url",
+                                   "http://127.0.0.1:" + std::to_string(port_), "--state-dir",
+                                   state_dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out = dir_ / "cli.out";
+  std::filesystem::remove(out);
+  ChildProcess cli;
+  std::string err;
+  if (!cli.Start(argv, out, &err)) {
+    *output = err;
+    return -1;
+  }
+  int status = cli.WaitExit(std::chrono::seconds(300));
+  *output = ReadFile(out);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string KumodHarness::log() const { return ReadFile(dir_ / "kumod.log"); }
+
+HttpResult KumodHarness::Call(const std::string& method, const std::string& target,
+                              const json& body) {
+  return HttpRequest(port_, method, target, token_, body.is_null() ? "" : body.dump());
+}
+
+HttpResult KumodHarness::CallRaw(const std::string& method, const std::string& target,
+                                 const std::string& body) {
+  return HttpRequest(port_, method, target, token_, body);
+}
+
+json KumodHarness::Server(const std::string& name) {
+  auto r = Call("GET", "/v1/servers/" + name);
+  return r.status == 200 ? r.json() : json();
+}
+
+json KumodHarness::WaitStatus(const std::string& name, const std::string& status,
+                              double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  json s;
+  do {
+    s = Server(name);
+    if (!s.is_null() && s["status"] == status) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return s;
+}
+
+json KumodHarness::Events(const std::string& name) {
+  return Call("GET", "/v1/servers/" + name + "/events?limit=1000")
+      .json()
+      .value("events", json::array());
+}
+
+HttpResult KumodHarness::Exec(const std::string& name, const std::vector<std::string>& argv) {
+  json body = {{"path", argv.at(0)},
+               {"args", std::vector<std::string>(argv.begin() + 1, argv.end())}};
+  return Call("POST", "/v1/servers/" + name + "/exec", body);
+}
+
+}  // namespace kumo::testing
