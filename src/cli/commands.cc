@@ -134,6 +134,24 @@ int ListServers(Context& ctx) {
   return kExitOk;
 }
 
+int ExecInGuest(Context& ctx, const std::string& name, const std::vector<std::string>& argv,
+                int timeout_s) {
+  json body = {{"path", argv.at(0)},
+               {"args", std::vector<std::string>(argv.begin() + 1, argv.end())},
+               {"timeout_s", timeout_s}};
+  auto reply = ctx.api.Call("POST", ServerPath(name) + "/exec", &body);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << reply->body.value("stdout", "") << std::flush;
+    ctx.err << reply->body.value("stderr", "") << std::flush;
+  }
+  const json& signal = reply->body["signal"];
+  if (signal.is_number_integer()) return 128 + signal.get<int>();
+  return reply->body.value("exit_code", 1);
+}
+
 int ShowServer(Context& ctx, const std::string& name) {
   auto reply = ctx.api.Call("GET", ServerPath(name));
   if (!reply.ok()) return Fail(ctx, reply.error());

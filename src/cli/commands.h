@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "cli/api_client.h"
 
@@ -52,6 +53,11 @@ int ServerAction(Context& ctx, const std::string& name, const std::string& actio
                  const WaitOption& wait);
 int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait);
 int ShowEvents(Context& ctx, const EventsOptions& options);
+// Runs argv[0] with the rest as arguments in the guest; prints its stdout and
+// stderr and returns its exit code (128 + signal if it was killed), or a kumo
+// exit code when kumod refuses (e.g. 5: the agent is not responding).
+int ExecInGuest(Context& ctx, const std::string& name, const std::vector<std::string>& argv,
+                int timeout_s);
 int WaitForStatus(Context& ctx, const std::string& name, const std::string& status,
                   std::chrono::milliseconds timeout);
 

@@ -196,6 +196,16 @@ int main(int argc, char** argv) {
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait (default 300; exit 6 after)")
       ->check(CLI::Range(0.0, 1e6));
 
+  auto* exec_cmd = app.add_subcommand(
+      "exec", "Run a program in a server's guest through its agent; exits with its exit code");
+  std::vector<std::string> exec_argv;
+  int exec_timeout_s = 20;
+  exec_cmd->add_option("name", name, "the server")->required();
+  exec_cmd->add_option("--timeout", exec_timeout_s, "seconds the program may run (default 20)")
+      ->check(CLI::Range(1, 25));
+  exec_cmd->add_option("command", exec_argv, "the program and its arguments (after --)")
+      ->required();
+
   auto* agent = app.add_subcommand(
       "agent", "Send one QGA command to a guest agent socket and print its reply");
   std::string socket, command, arguments;
@@ -250,6 +260,7 @@ int main(int argc, char** argv) {
     if (limit_opt->count()) events.limit = events_limit;
     return ShowEvents(ctx, events);
   }
+  if (exec_cmd->parsed()) return ExecInGuest(ctx, name, exec_argv, exec_timeout_s);
   if (wait_cmd->parsed()) return WaitForStatus(ctx, name, wait_status, Millis(wait_timeout_s));
   return kExitUsage;
 }

@@ -63,6 +63,11 @@ TEST_F(Kumod, CliCreatesAServerThatGoesFromPendingToRunning) {
   EXPECT_NE(out.find("cli"), std::string::npos) << out;
   EXPECT_NE(out.find("running"), std::string::npos) << out;
 
+  // exec runs in the guest and passes its output and exit code through.
+  EXPECT_EQ(kumod_.RunCli({"exec", "cli", "--", "/bin/cat", "/etc/os-release"}, &out), 0) << out;
+  EXPECT_NE(out.find("kumo guest"), std::string::npos) << out;
+  EXPECT_EQ(kumod_.RunCli({"exec", "cli", "--", "/bin/sh", "-c", "exit 3"}, &out), 3) << out;
+
   // Errors come with a hint and an exit code scripts can rely on.
   EXPECT_EQ(kumod_.RunCli({"create", "cli"}, &out), 5) << out;  // name taken: conflict
   EXPECT_NE(out.find("hint:"), std::string::npos) << out;
