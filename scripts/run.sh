@@ -65,7 +65,7 @@ if [ -z "$accel" ]; then
   fi
 fi
 
-build/bin/kumod --listen "$listen" --accel "$accel" --image-dir "$image" > "$work/kumod.log" 2>&1 &
+build/bin/kumod --listen "$listen" --accel "$accel" > "$work/kumod.log" 2>&1 &
 kumod_pid=$!
 for _ in $(seq 1 100); do
   if "$kumo" images >/dev/null 2>&1; then break; fi

@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   config.boot_timeout = std::chrono::seconds(boot_timeout_s);
   config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
   kumo::core::ServerCore core(io, **store, driver, config);
+  if (image_dirs.empty() && std::filesystem::exists(KUMO_DEFAULT_IMAGE_DIR "/image.json")) {
+    image_dirs.push_back(KUMO_DEFAULT_IMAGE_DIR);
+  }
   for (const auto& dir : image_dirs) {
     if (Status s = RegisterImageDir(core, dir); !s.ok()) {
       std::cerr << "kumod: cannot register image " << dir << ": " << s.message() << "\n";

@@ -51,6 +51,9 @@ class Kumod : public ::testing::Test {
 
 TEST_F(Kumod, CliCreatesAServerThatGoesFromPendingToRunning) {
   std::string out;
+  ASSERT_EQ(kumod_.RunCli({"images"}, &out), 0) << out;
+  EXPECT_NE(out.find("kumo-guest"), std::string::npos) << out;
+
   ASSERT_EQ(kumod_.RunCli({"--json", "create", "cli", "--memory", "192"}, &out), 0) << out;
   json created = json::parse(out, nullptr, false);
   ASSERT_TRUE(created.is_object()) << out;
