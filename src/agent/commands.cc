@@ -139,6 +139,7 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
     d.Disable("guest-exec-status");
   }
   if (!settings.allow_shutdown) d.Disable("guest-shutdown");
+  if (!settings.allow_set_password) d.Disable("guest-set-user-password");
 }
 
 }  // namespace kumo::agent

@@ -16,6 +16,7 @@ inline constexpr char kAgentVersion[] = "0.1.0";
 struct AgentSettings {
   bool allow_exec = false;
   bool allow_shutdown = true;
+  bool allow_set_password = true;
   // guest-shutdown runs `power_command MODE` (MODE: powerdown|reboot|halt);
   // when empty it runs poweroff, reboot or halt.
   std::vector<std::string> power_command;

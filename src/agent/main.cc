@@ -18,7 +18,8 @@ constexpr char kUsage[] =
     "  --device PATH          virtio-serial port (default: the port named\n"
     "                         org.qemu.guest_agent.0, found by name)\n"
     "  --listen unix:PATH     serve on a unix socket instead (tests, benchmarks);\n"
-    "                         guest-shutdown is then off unless --power-command is given\n"
+    "                         guest-shutdown and guest-set-user-password are then off\n"
+    "                         unless --power-command / --passwd-command are given\n"
     "  --allow-exec           enable guest-exec and guest-exec-status\n"
     "  --power-command PATH   guest-shutdown runs PATH powerdown|reboot|halt\n"
     "                         (default: poweroff, reboot or halt)\n"
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   kumo::agent::AgentSettings settings;
   kumo::agent::ChannelSpec channel;
   bool power_command_given = false;
+  bool passwd_command_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
       power_command_given = true;
     } else if (arg == "--passwd-command") {
       settings.passwd_command = value();
+      passwd_command_given = true;
     } else if (arg == "--version") {
       std::printf("kumo-agent %s\n", kumo::agent::kAgentVersion);
       return 0;
@@ -79,9 +82,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  // On a host socket, a guest-shutdown must never power off the host.
-  settings.allow_shutdown =
-      channel.kind == kumo::agent::ChannelSpec::Kind::kVirtioPort || power_command_given;
+  // On a host socket, a guest-shutdown must never power off the host, and a
+  // guest-set-user-password must never change the host's passwords.
+  const bool in_guest = channel.kind == kumo::agent::ChannelSpec::Kind::kVirtioPort;
+  settings.allow_shutdown = in_guest || power_command_given;
+  settings.allow_set_password = in_guest || passwd_command_given;
 
   ProtectFromMemoryPressure();
   kumo::agent::AgentLoop loop(std::move(settings), std::move(channel));

@@ -31,9 +31,11 @@ TEST(KumoAgent, HealthReportsLoadMemoryProcessesAndOomKills) {
   }
 }
 
-TEST(KumoAgent, ListenModeDisablesShutdownAndExecByDefault) {
+// On a host socket nothing may change the host: shutdown, exec and password
+// changes need an explicit stand-in or flag.
+TEST(KumoAgent, ListenModeDisablesShutdownExecAndPasswordByDefault) {
   AgentUnderTest a(Agent::kKumo);
-  for (const char* cmd : {"guest-shutdown", "guest-exec"}) {
+  for (const char* cmd : {"guest-shutdown", "guest-exec", "guest-set-user-password"}) {
     auto r =
         Call(a, cmd, cmd == std::string("guest-exec") ? json({{"path", "/bin/true"}}) : json());
     EXPECT_FALSE(r.ok) << cmd;
