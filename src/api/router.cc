@@ -154,6 +154,7 @@ json ServerJson(const store::ServerRecord& r) {
   j["task_started"] = r.task_started_ms ? json(Iso(r.task_started_ms)) : json(nullptr);
   j["task_deadline"] = r.task_deadline_ms ? json(Iso(r.task_deadline_ms)) : json(nullptr);
   j["qemu_pid"] = r.qemu_pid ? json(r.qemu_pid) : json(nullptr);
+  j["boot_mode"] = r.boot_mode;
   return j;
 }
 
@@ -173,10 +174,25 @@ json ImageJson(const store::ImageRecord& i) {
 void Router::Handle(const ApiRequest& req, Respond respond) {
   std::string name;
   bool is_exec = req.method == "POST" && Match("/v1/servers/{name}/exec", req.path, &name);
-  if (!is_exec) return respond(HandleNow(req));
+  bool is_password = req.method == "POST" && Match("/v1/servers/{name}/password", req.path, &name);
+  if (!is_exec && !is_password) return respond(HandleNow(req));
   if (!Authorized(req)) return respond(HandleNow(req));  // the 401, as for every route
   json body;
   ApiResponse error;
+  if (is_password) {
+    if (!ParseBody(req, {"user", "password"}, &body, &error)) return respond(error);
+    std::string user = "root", password;
+    if (!Field(body, "user", &user, &error, "a string") ||
+        !Field(body, "password", &password, &error, "a string")) {
+      return respond(error);
+    }
+    if (!body.contains("password")) return respond(BadRequest("field 'password' is required"));
+    core_.SetPassword(name, user, password, [respond](Status s) {
+      if (!s.ok()) return respond(ErrorResponse(s));
+      respond({200, json::object()});
+    });
+    return;
+  }
   if (!ParseBody(req, {"path", "args", "input", "timeout_s"}, &body, &error)) return respond(error);
   core::ExecRequest exec;
   int timeout_s = 30;
@@ -217,6 +233,7 @@ const std::vector<Route>& Router::Routes() {
       {"POST", "/v1/servers/{name}/actions"},
       {"GET", "/v1/servers/{name}/events"},
       {"POST", "/v1/servers/{name}/exec"},
+      {"POST", "/v1/servers/{name}/password"},
   };
   return kRoutes;
 }
@@ -315,7 +332,12 @@ ApiResponse Router::HandleNow(const ApiRequest& req) {
     }
     if (action == "stop") return FromResult(core_.Stop(name, force), 202);
     if (action == "reboot") return FromResult(core_.Reboot(name, force), 202);
-    return BadRequest("unknown action '" + action + "'", "actions: start, stop, reboot");
+    if (action == "rescue" || action == "unrescue") {
+      if (force) return BadRequest("'force' does not apply to " + action + " (it always forces)");
+      return FromResult(action == "rescue" ? core_.Rescue(name) : core_.Unrescue(name), 202);
+    }
+    return BadRequest("unknown action '" + action + "'",
+                      "actions: start, stop, reboot, rescue, unrescue");
   }
   if (p == "/v1/servers/{name}/events") {
     int64_t after = 0, limit = 100;

@@ -1,6 +1,8 @@
 #include "cli/commands.h"
 
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -152,6 +154,53 @@ int ExecInGuest(Context& ctx, const std::string& name, const std::vector<std::st
   return reply->body.value("exit_code", 1);
 }
 
+namespace {
+
+// Reads a password: twice without echo on a terminal, else one line of stdin.
+Outcome<std::string> ReadPassword(Context& ctx) {
+  auto read_line = [](std::string* line) {
+    return static_cast<bool>(std::getline(std::cin, *line));
+  };
+  std::string first;
+  if (!isatty(STDIN_FILENO)) {
+    if (!read_line(&first) || first.empty()) {
+      return CliError{kExitUsage, "no password on standard input", "give it as one line"};
+    }
+    return first;
+  }
+  termios old_mode{};
+  tcgetattr(STDIN_FILENO, &old_mode);
+  termios quiet = old_mode;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  std::string second;
+  ctx.err << "New password: " << std::flush;
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  bool ok = read_line(&first);
+  ctx.err << "\nRetype new password: " << std::flush;
+  ok = ok && read_line(&second);
+  tcsetattr(STDIN_FILENO, TCSANOW, &old_mode);
+  ctx.err << "\n";
+  if (!ok || first.empty()) return CliError{kExitUsage, "no password given", ""};
+  if (first != second) return CliError{kExitUsage, "the passwords do not match", "try again"};
+  return first;
+}
+
+}  // namespace
+
+int SetPassword(Context& ctx, const std::string& name, const std::string& user) {
+  auto password = ReadPassword(ctx);
+  if (!password.ok()) return Fail(ctx, password.error());
+  json body = {{"user", user}, {"password", *password}};
+  auto reply = ctx.api.Call("POST", ServerPath(name) + "/password", &body);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << name << ": password set for " << user << "\n" << std::flush;
+  }
+  return kExitOk;
+}
+
 int ShowServer(Context& ctx, const std::string& name) {
   auto reply = ctx.api.Call("GET", ServerPath(name));
   if (!reply.ok()) return Fail(ctx, reply.error());
@@ -177,7 +226,7 @@ int ListImages(Context& ctx) {
 int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
                  const WaitOption& wait) {
   json body = {{"action", action}};
-  if (action != "start") body["force"] = force;
+  if (action == "stop" || action == "reboot") body["force"] = force;
   auto reply = ctx.api.Call("POST", ServerPath(name) + "/actions", &body);
   if (!reply.ok()) return Fail(ctx, reply.error());
   return FinishAction(ctx, name, *reply, action == "stop" ? "stopped" : "running", false, wait);

@@ -53,6 +53,9 @@ int ServerAction(Context& ctx, const std::string& name, const std::string& actio
                  const WaitOption& wait);
 int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait);
 int ShowEvents(Context& ctx, const EventsOptions& options);
+// Asks for a password (twice, without echo, on a terminal; else one line of
+// standard input) and sets it for `user` in the guest.
+int SetPassword(Context& ctx, const std::string& name, const std::string& user);
 // Runs argv[0] with the rest as arguments in the guest; prints its stdout and
 // stderr and returns its exit code (128 + signal if it was killed), or a kumo
 // exit code when kumod refuses (e.g. 5: the agent is not responding).

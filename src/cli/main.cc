@@ -153,6 +153,21 @@ int main(int argc, char** argv) {
        nullptr,
        false,
        {}},
+      {"rescue",
+       "Restart a server (forced if it runs) into rescue mode: a root shell on the serial "
+       "console, no password",
+       "running",
+       false,
+       nullptr,
+       false,
+       {}},
+      {"unrescue",
+       "Restart a server in rescue mode into a normal boot",
+       "running",
+       false,
+       nullptr,
+       false,
+       {}},
   };
   for (auto& a : actions) {
     a.command = app.add_subcommand(a.action, a.help);
@@ -195,6 +210,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"pending", "running", "warning", "stopped", "error"}));
   wait_cmd->add_option("--timeout", wait_timeout_s, "seconds to wait (default 300; exit 6 after)")
       ->check(CLI::Range(0.0, 1e6));
+
+  std::string password_user = "root";
+  auto* password_cmd = app.add_subcommand(
+      "set-password",
+      "Set a user's password in the guest through its agent (asked on the terminal, or one "
+      "line from standard input)");
+  password_cmd->add_option("name", name, "the server")->required();
+  password_cmd->add_option("--user", password_user, "the user (default root)");
 
   auto* exec_cmd = app.add_subcommand(
       "exec", "Run a program in a server's guest through its agent; exits with its exit code");
@@ -260,6 +283,7 @@ int main(int argc, char** argv) {
     if (limit_opt->count()) events.limit = events_limit;
     return ShowEvents(ctx, events);
   }
+  if (password_cmd->parsed()) return SetPassword(ctx, name, password_user);
   if (exec_cmd->parsed()) return ExecInGuest(ctx, name, exec_argv, exec_timeout_s);
   if (wait_cmd->parsed()) return WaitForStatus(ctx, name, wait_status, Millis(wait_timeout_s));
   return kExitUsage;

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/base64.h"
+
 namespace kumo::core {
 
 namespace asio = boost::asio;
@@ -24,6 +26,7 @@ struct ServerCore::Runtime {
   bool guest_powered_off = false;  // QEMU reported a guest-initiated shutdown
   bool force_stopping = false;
   bool delete_after_stop = false;
+  bool launch_after_stop = false;  // rescue / unrescue: stop, then boot again
   std::unique_ptr<asio::steady_timer> kill_timer;
 };
 
@@ -159,6 +162,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.kernel = image->kernel;
     spec.initrd = image->initrd;
     spec.cmdline = image->cmdline;
+    if (r.boot_mode == "rescue") spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
   }
   spec.accel = config_.accel;
@@ -221,6 +225,7 @@ Result<ServerRecord> ServerCore::Start(const std::string& name) {
   auto started = Transition(name, "task", "starting", [&](ServerRecord& s) {
     SetTask(s, Task::kStarting, config_.boot_timeout);
     s.agent = "unknown";
+    s.boot_mode = "normal";
   });
   if (started.ok()) Launch(name);
   return started;
@@ -313,6 +318,90 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
                     });
   }
   return rebooting;
+}
+
+Result<ServerRecord> ServerCore::Rescue(const std::string& name) { return Restart(name, "rescue"); }
+
+Result<ServerRecord> ServerCore::Unrescue(const std::string& name) {
+  auto r = Load(name);
+  if (!r.ok()) return r;
+  if (r->boot_mode != "rescue") {
+    return Status(codes::kInvalidState, "server " + name + " is not in rescue mode", "");
+  }
+  return Restart(name, "normal");
+}
+
+Result<ServerRecord> ServerCore::Restart(const std::string& name, const std::string& boot_mode) {
+  auto r = Load(name);
+  if (!r.ok()) return r;
+  if (Status s = CheckIdle(*r); !s.ok()) return s;
+  auto& rt = runtime_[name];
+  if (!rt) rt = std::make_unique<Runtime>();
+  bool running = rt->machine && rt->machine->alive();
+  const bool rescue = boot_mode == "rescue";
+  auto restarting = Transition(
+      name, "task", rescue ? "rescue boot requested" : "normal boot requested",
+      [&](ServerRecord& s) {
+        SetTask(s, rescue ? Task::kRescuing : Task::kStarting, config_.boot_timeout, running);
+        s.boot_mode = boot_mode;
+        s.agent = "unknown";
+      });
+  if (!restarting.ok()) return restarting;
+  if (running) {
+    rt->launch_after_stop = true;  // the guest may not be able to shut down: force it
+    ForceStop(name);
+  } else {
+    Launch(name);
+  }
+  return restarting;
+}
+
+void ServerCore::SetPassword(const std::string& name, const std::string& user,
+                             const std::string& password, std::function<void(Status)> done) {
+  auto r = Load(name);
+  if (!r.ok()) return done(r.status());
+  bool user_ok =
+      !user.empty() && user.size() <= 32 && (user[0] == '_' || (user[0] >= 'a' && user[0] <= 'z'));
+  for (char c : user) {
+    user_ok = user_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+  }
+  if (!user_ok) {
+    return done(Status(codes::kInvalidArgument, "user must be a Unix user name (like root)",
+                       "lowercase letters, digits, '_' and '-', at most 32"));
+  }
+  if (password.empty() || password.size() > 1024 ||
+      password.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+    return done(Status(codes::kInvalidArgument,
+                       "password must be 1-1024 bytes without line breaks or NUL bytes"));
+  }
+  std::shared_ptr<guestlink::AgentLink> agent = AgentOf(name);
+  if (r->agent != "ok" || !agent) {
+    return done(Status(codes::kGuestAgentNotResponding,
+                       "the guest agent of " + name +
+                           " is not responding, so the password cannot be set through it",
+                       "boot into rescue mode (kumo rescue " + name +
+                           "), log in on the console (kumo console " + name +
+                           ") and run passwd; then kumo unrescue " + name));
+  }
+  guestlink::json args = {
+      {"username", user}, {"password", Base64Encode(password)}, {"crypted", false}};
+  std::weak_ptr<bool> alive = alive_;
+  agent->Call("guest-set-user-password", args, true, Milliseconds(15000),
+              [this, alive, name, user, done](guestlink::QgaReply reply) {
+                if (alive.expired()) return;
+                if (reply.timed_out) {
+                  return done(Status(codes::kGuestAgentNotResponding,
+                                     "the guest agent did not answer: " + reply.error_desc,
+                                     "try again, or use rescue mode (kumo rescue " + name + ")"));
+                }
+                if (!reply.ok) {
+                  return done(Status(codes::kInvalidArgument,
+                                     "the guest could not set the password: " + reply.error_desc,
+                                     "does user '" + user + "' exist in the guest?"));
+                }
+                Transition(name, "agent", "password set for user " + user, [](ServerRecord&) {});
+                done(Status::Ok());
+              });
 }
 
 Result<ServerRecord> ServerCore::Delete(const std::string& name, bool force) {
@@ -436,6 +525,8 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
   bool wanted = rt->force_stopping;
   bool powered_off = rt->guest_powered_off;
   bool delete_after = rt->delete_after_stop;
+  bool launch_after = rt->launch_after_stop;
+  rt->launch_after_stop = false;
   if (rt->kill_timer) rt->kill_timer->cancel();
   if (rt->agent) rt->agent->Close();
   rt->agent.reset();
@@ -455,6 +546,16 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
     message = "QEMU exited after the guest crashed";
   } else {
     message = "QEMU exited unexpectedly" + (detail.empty() ? "" : ": " + detail);
+  }
+  if (launch_after) {
+    Transition(name, "qemu", "stopped, booting again", [&](ServerRecord& s) {
+      s.qemu_pid = 0;
+      s.agent = "unknown";
+      s.power = "off";
+      s.task_force = false;  // the forced part (the stop) is done
+    });
+    Launch(name);
+    return;
   }
   Transition(name, "qemu", message, [&](ServerRecord& s) {
     s.qemu_pid = 0;
@@ -509,7 +610,7 @@ void ServerCore::Recover() {
     }
     const std::string name = r.name;
     if (pid == 0) {
-      if (r.task == "creating" || r.task == "starting") {
+      if (r.task == "creating" || r.task == "starting" || r.task == "rescuing") {
         Launch(name);  // the launch never got as far as QEMU
       } else if (r.task == "deleting") {
         FinishDelete(name);
@@ -536,6 +637,9 @@ void ServerCore::Recover() {
         if (r->task == "deleting") {
           rt.delete_after_stop = true;
           ForceStop(name);
+        } else if ((r->task == "starting" || r->task == "rescuing") && r->task_force) {
+          rt.launch_after_stop = true;  // a restart whose stop had not finished
+          ForceStop(name);
         } else if (r->task == "stopping" && r->task_force) {
           ForceStop(name);
         } else if (r->task == "stopping") {
@@ -550,6 +654,16 @@ void ServerCore::Recover() {
       bool powered_off = TailContains(r->run_dir + "/console.log", "reboot: Power down", 4096);
       bool was_stopping = r->task == "stopping";
       bool deleting = r->task == "deleting";
+      if (r->task == "creating" || r->task == "starting" || r->task == "rescuing") {
+        Transition(name, "recovery", "QEMU was gone after kumod restarted; booting again",
+                   [](ServerRecord& s) {
+                     s.qemu_pid = 0;
+                     s.power = "off";
+                     s.task_force = false;
+                   });
+        Launch(name);
+        return;
+      }
       Transition(name, "recovery",
                  powered_off || was_stopping ? "the guest powered off while kumod was not running"
                                              : "QEMU exited while kumod was not running",
@@ -599,11 +713,14 @@ void ServerCore::OnPing(const std::string& name, bool answered) {
   int64_t now = NowMs();
   if (answered) {
     rt.missed_pings = 0;
-    bool boot_done =
-        r->task == "starting" || r->task == "creating" || (r->task == "rebooting" && rt.reset_seen);
+    bool boot_done = r->task == "starting" || r->task == "creating" || r->task == "rescuing" ||
+                     (r->task == "rebooting" && rt.reset_seen);
     if (r->agent != "ok" || boot_done) {
       std::string message =
           r->agent == "unresponsive" ? "guest agent answering again" : "guest agent answering";
+      if (boot_done && r->boot_mode == "rescue") {
+        message = "rescue mode: root shell on the serial console (kumo console " + name + ")";
+      }
       Transition(name, "agent", message, [&](ServerRecord& s) {
         s.agent = "ok";
         s.agent_last_seen_ms = now;

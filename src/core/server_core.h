@@ -74,6 +74,17 @@ class ServerCore {
   Result<store::ServerRecord> Reboot(const std::string& name, bool force);
   Result<store::ServerRecord> Delete(const std::string& name, bool force);
 
+  // Restarts the server (forcing it off if it runs) into rescue mode: a
+  // single-user boot with a root shell on the serial console, no password.
+  Result<store::ServerRecord> Rescue(const std::string& name);
+  // Restarts a server in rescue mode into a normal boot.
+  Result<store::ServerRecord> Unrescue(const std::string& name);
+
+  // Sets a user's password in the guest through its agent
+  // (guest-set-user-password). Needs the agent answering.
+  void SetPassword(const std::string& name, const std::string& user, const std::string& password,
+                   std::function<void(Status)> done);
+
   // Runs a program in the guest through its agent (guest-exec) and calls back
   // with its exit status and output. Needs the agent answering.
   void Exec(const std::string& name, const ExecRequest& request,
@@ -106,6 +117,7 @@ class ServerCore {
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
   void ForceStop(const std::string& name);
+  Result<store::ServerRecord> Restart(const std::string& name, const std::string& boot_mode);
   void FinishDelete(const std::string& name);
 
   std::shared_ptr<guestlink::AgentLink> AgentOf(const std::string& name) const;

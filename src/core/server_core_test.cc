@@ -53,12 +53,15 @@ class ServerCoreTest : public ::testing::Test {
     std::filesystem::create_directories(run_dir);
     std::string power = dir_ / ("power-" + name);
     testing::WriteFile(power, "#!/bin/sh\necho \"$1\" >> " + power + ".log\n", 0755);
+    // Stand-in for chpasswd: the host's own must never be touched.
+    std::string passwd = dir_ / ("chpasswd-" + name);
+    testing::WriteFile(passwd, "#!/bin/sh\ncat >> " + passwd + ".log\n", 0755);
     std::string err;
     auto& agent = agents_[name];
     agent = std::make_unique<testing::ChildProcess>();
-    ASSERT_TRUE(agent->Start(
-        {KUMO_AGENT_PATH, "--listen", "unix:" + run_dir + "/agent.sock", "--power-command", power},
-        "", &err))
+    ASSERT_TRUE(agent->Start({KUMO_AGENT_PATH, "--listen", "unix:" + run_dir + "/agent.sock",
+                              "--power-command", power, "--passwd-command", passwd},
+                             "", &err))
         << err;
   }
   std::string PowerLog(const std::string& name) {
@@ -309,6 +312,77 @@ TEST_F(ServerCoreTest, RecoveryFinishesAForceStopThatWasInFlight) {
   NewCore();  // kumod died before the quit took effect
   ASSERT_TRUE(ReachStatus("forced", "stopped"));
   EXPECT_EQ(driver_->machine("forced")->quit_count(), 1) << "the force stop was not re-issued";
+}
+
+TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
+  CreateRunning("res");
+  auto r = core_->Rescue("res");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->task, "rescuing");
+  EXPECT_EQ(r->boot_mode, "rescue");
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
+  EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0 kumo.rescue");
+  ASSERT_TRUE(ReachStatus("res", "running"));
+  auto s = core_->Get("res");
+  EXPECT_EQ(s->task, "none");
+  EXPECT_NE(s->status_reason.find("rescue mode"), std::string::npos);
+
+  EXPECT_EQ(core_->Rescue("res").ok(), true) << "rescue again is allowed (restarts)";
+  ASSERT_TRUE(ReachStatus("res", "running"));
+  ASSERT_TRUE(core_->Unrescue("res").ok());
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 4; }));
+  EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0");
+  ASSERT_TRUE(ReachStatus("res", "running"));
+  EXPECT_EQ(core_->Get("res")->boot_mode, "normal");
+  EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
+}
+
+TEST_F(ServerCoreTest, RescueOfAStoppedServerBootsIt) {
+  CreateRunning("cold");
+  ASSERT_TRUE(core_->Stop("cold", true).ok());
+  ASSERT_TRUE(ReachStatus("cold", "stopped"));
+  ASSERT_TRUE(core_->Rescue("cold").ok());
+  ASSERT_TRUE(ReachStatus("cold", "running"));
+  EXPECT_EQ(driver_->machine("cold")->spec().cmdline, "console=ttyS0 kumo.rescue");
+  // A normal start leaves rescue mode.
+  ASSERT_TRUE(core_->Stop("cold", true).ok());
+  ASSERT_TRUE(ReachStatus("cold", "stopped"));
+  ASSERT_TRUE(core_->Start("cold").ok());
+  ASSERT_TRUE(ReachStatus("cold", "running"));
+  EXPECT_EQ(driver_->machine("cold")->spec().cmdline, "console=ttyS0");
+}
+
+Status SetPasswordNow(ServerCoreTest* t, ServerCore& core, const std::string& name,
+                      const std::string& user, const std::string& password,
+                      const std::function<bool(const std::function<bool()>&)>& run) {
+  std::optional<Status> result;
+  core.SetPassword(name, user, password, [&](Status s) { result = s; });
+  run([&] { return result.has_value(); });
+  return result.value_or(Status(codes::kInternal, "no answer"));
+}
+
+TEST_F(ServerCoreTest, SetPasswordGoesThroughTheAgent) {
+  CreateRunning("pw");
+  auto run = [this](const std::function<bool()>& p) { return RunUntil(p); };
+  Status ok = SetPasswordNow(this, *core_, "pw", "root", "n3w pass", run);
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_EQ(testing::ReadFile(dir_ / "chpasswd-pw.log"), "root:n3w pass\n");
+  EXPECT_TRUE(HasEvent("pw", "password set for user root"));
+  EXPECT_FALSE(HasEvent("pw", "n3w pass")) << "the password must never reach the timeline";
+
+  for (auto [user, password] : std::vector<std::pair<std::string, std::string>>{
+           {"Root", "x"}, {"ro ot", "x"}, {"", "x"}, {"root", ""}, {"root", "two\nlines"}}) {
+    Status bad = SetPasswordNow(this, *core_, "pw", user, password, run);
+    EXPECT_EQ(bad.code(), codes::kInvalidArgument) << user << "/" << password;
+  }
+  EXPECT_EQ(testing::ReadFile(dir_ / "chpasswd-pw.log"), "root:n3w pass\n");
+
+  kill(agents_["pw"]->pid(), SIGSTOP);
+  ASSERT_TRUE(ReachStatus("pw", "warning", 3s));
+  Status hung = SetPasswordNow(this, *core_, "pw", "root", "x", run);
+  EXPECT_EQ(hung.code(), codes::kGuestAgentNotResponding);
+  EXPECT_NE(hung.hint().find("kumo rescue"), std::string::npos);
+  kill(agents_["pw"]->pid(), SIGCONT);
 }
 
 }  // namespace

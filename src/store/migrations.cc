@@ -62,9 +62,15 @@ constexpr char kSchema2[] = R"sql(
 ALTER TABLE servers ADD COLUMN task_force INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Rescue (single-user) boots are remembered so that a restart keeps the mode.
+constexpr char kSchema3[] = R"sql(
+ALTER TABLE servers ADD COLUMN boot_mode TEXT NOT NULL DEFAULT 'normal';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "servers, events, images, settings", kSchema1},
     {2, "servers.task_force", kSchema2},
+    {3, "servers.boot_mode", kSchema3},
 };
 
 Status SqliteError(sqlite3* db, const std::string& what) {

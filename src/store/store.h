@@ -38,6 +38,7 @@ struct ServerRecord {
   int64_t task_started_ms = 0;     // when the task began (0: no task)
   int64_t task_deadline_ms = 0;    // when it counts as stuck
   bool task_force = false;         // the task is forced (force stop, hard reset)
+  std::string boot_mode = "normal";  // normal | rescue (single-user, root shell on the console)
   std::string status = "stopped";  // pending | running | warning | stopped | error
   std::string status_reason;       // why, in words, for people
   int64_t agent_last_seen_ms = 0;  // last answer from the guest agent

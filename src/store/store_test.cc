@@ -70,6 +70,7 @@ ServerRecord SampleServer(const std::string& name) {
   s.task_started_ms = 1700000000123;
   s.task_deadline_ms = 1700000060123;
   s.task_force = true;
+  s.boot_mode = "rescue";
   s.status = "pending";
   s.status_reason = "booting: waiting for the guest agent";
   s.agent_last_seen_ms = 1700000001000;
@@ -105,6 +106,7 @@ void ExpectSameServer(const ServerRecord& a, const ServerRecord& b) {
   EXPECT_EQ(a.task_started_ms, b.task_started_ms);
   EXPECT_EQ(a.task_deadline_ms, b.task_deadline_ms);
   EXPECT_EQ(a.task_force, b.task_force);
+  EXPECT_EQ(a.boot_mode, b.boot_mode);
   EXPECT_EQ(a.status, b.status);
   EXPECT_EQ(a.status_reason, b.status_reason);
   EXPECT_EQ(a.agent_last_seen_ms, b.agent_last_seen_ms);
@@ -422,12 +424,13 @@ TEST_F(StoreTest, UpgradesAVersion1DatabaseKeepingItsServers) {
       "PRAGMA user_version = 1;");
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), LatestVersion(KumoMigrations()));
   auto old = store->GetServer("old");
   ASSERT_TRUE(old.has_value());
   EXPECT_EQ(old->task, "stopping");
   EXPECT_EQ(old->qemu_pid, 1234);
   EXPECT_FALSE(old->task_force);
+  EXPECT_EQ(old->boot_mode, "normal");
 }
 
 TEST_F(StoreTest, RefusesNewerSchemaAndLeavesFileAlone) {
