@@ -155,6 +155,7 @@ json ServerJson(const store::ServerRecord& r) {
   j["task_deadline"] = r.task_deadline_ms ? json(Iso(r.task_deadline_ms)) : json(nullptr);
   j["qemu_pid"] = r.qemu_pid ? json(r.qemu_pid) : json(nullptr);
   j["boot_mode"] = r.boot_mode;
+  j["ssh_port"] = r.ssh_port ? json(r.ssh_port) : json(nullptr);
   return j;
 }
 

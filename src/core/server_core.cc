@@ -1,10 +1,14 @@
 #include "core/server_core.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "common/base64.h"
 
@@ -39,6 +43,19 @@ std::string ClockTime(int64_t ms) {
   char buf[32];
   strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm_utc);
   return buf;
+}
+
+// Whether 127.0.0.1:port can be bound now (QEMU's forward would fail if not).
+bool PortIsFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return free;
 }
 
 Facts FactsOf(const ServerRecord& r, int64_t now_ms) {
@@ -166,6 +183,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.base_disk = image->disk;
   }
   spec.accel = config_.accel;
+  spec.ssh_host_port = r.ssh_port;
   spec.paths.run_dir = r.run_dir;
   return spec;
 }
@@ -191,6 +209,14 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   r.ssh_key = spec.ssh_key;
   r.user_data = spec.user_data;
   r.run_dir = config_.state_dir + "/servers/" + spec.name;
+  if (config_.first_ssh_port > 0) {
+    // The lowest port from the base that no other server holds.
+    std::set<int> taken;
+    for (const auto& other : store_.ListServers()) taken.insert(other.ssh_port);
+    int port = config_.first_ssh_port;
+    while ((taken.count(port) || !PortIsFree(port)) && port < 65535) ++port;
+    r.ssh_port = port;
+  }
   SetTask(r, Task::kCreating, config_.boot_timeout);
   r.created_ms = r.updated_ms = NowMs();
   r.status = std::string(ToString(DeriveStatus(FactsOf(r, r.created_ms))));

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   int heartbeat_ms = 1000;
   int stop_timeout_s = 60;
   int boot_timeout_s = 180;
+  int ssh_port_base = 2222;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -64,6 +65,10 @@ int main(int argc, char** argv) {
   app.add_option("--boot-timeout", boot_timeout_s,
                  "seconds from start until the agent must answer (default 180)")
       ->check(CLI::Range(1, 3600));
+  app.add_option("--ssh-port-base", ssh_port_base,
+                 "forward 127.0.0.1:PORT to each server's SSH port, from this port up "
+                 "(default 2222; 0: no forwards)")
+      ->check(CLI::Range(0, 65000));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -90,6 +95,7 @@ int main(int argc, char** argv) {
   config.stop_timeout = std::chrono::seconds(stop_timeout_s);
   config.boot_timeout = std::chrono::seconds(boot_timeout_s);
   config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
+  config.first_ssh_port = ssh_port_base;
   kumo::core::ServerCore core(io, **store, driver, config);
   if (image_dirs.empty() && std::filesystem::exists(KUMO_DEFAULT_IMAGE_DIR "/image.json")) {
     image_dirs.push_back(KUMO_DEFAULT_IMAGE_DIR);

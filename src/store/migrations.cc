@@ -67,10 +67,17 @@ constexpr char kSchema3[] = R"sql(
 ALTER TABLE servers ADD COLUMN boot_mode TEXT NOT NULL DEFAULT 'normal';
 )sql";
 
+// Each server's SSH forward on the host (127.0.0.1:PORT → guest :22), kept
+// across restarts so the address an operator noted stays right.
+constexpr char kSchema4[] = R"sql(
+ALTER TABLE servers ADD COLUMN ssh_port INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "servers, events, images, settings", kSchema1},
     {2, "servers.task_force", kSchema2},
     {3, "servers.boot_mode", kSchema3},
+    {4, "servers.ssh_port", kSchema4},
 };
 
 Status SqliteError(sqlite3* db, const std::string& what) {

@@ -100,7 +100,7 @@ class Transaction {
 constexpr char kServerColumns[] =
     "name, image, vcpus, memory_mib, disk_gib, ssh_key, user_data, power, agent, task, "
     "task_started_ms, task_deadline_ms, status, status_reason, agent_last_seen_ms, qemu_pid, "
-    "run_dir, created_ms, updated_ms, task_force, boot_mode";
+    "run_dir, created_ms, updated_ms, task_force, boot_mode, ssh_port";
 
 // Binds every column but name, in kServerColumns order.
 void BindServerFields(Statement& stmt, const ServerRecord& s) {
@@ -123,7 +123,8 @@ void BindServerFields(Statement& stmt, const ServerRecord& s) {
       .Bind(s.created_ms)
       .Bind(s.updated_ms)
       .Bind(int64_t{s.task_force ? 1 : 0})
-      .Bind(s.boot_mode);
+      .Bind(s.boot_mode)
+      .Bind(int64_t{s.ssh_port});
 }
 
 ServerRecord ReadServer(const Statement& stmt) {
@@ -149,6 +150,7 @@ ServerRecord ReadServer(const Statement& stmt) {
   s.updated_ms = stmt.Int(18);
   s.task_force = stmt.Int(19) != 0;
   s.boot_mode = stmt.Text(20);
+  s.ssh_port = static_cast<int>(stmt.Int(21));
   return s;
 }
 
@@ -271,7 +273,7 @@ Status Store::CreateServer(const ServerRecord& server, const EventRecord& event)
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   Statement insert(db_, (std::string("INSERT INTO servers (") + kServerColumns +
-                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                             .c_str());
   insert.Bind(server.name);
   BindServerFields(insert, server);
@@ -293,7 +295,7 @@ Status Store::SaveServer(const ServerRecord& server, const std::optional<EventRe
                    "ssh_key = ?, user_data = ?, power = ?, agent = ?, task = ?, "
                    "task_started_ms = ?, task_deadline_ms = ?, status = ?, status_reason = ?, "
                    "agent_last_seen_ms = ?, qemu_pid = ?, run_dir = ?, created_ms = ?, "
-                   "updated_ms = ?, task_force = ?, boot_mode = ? WHERE name = ?");
+                   "updated_ms = ?, task_force = ?, boot_mode = ?, ssh_port = ? WHERE name = ?");
   BindServerFields(update, server);
   update.Bind(server.name);
   if (Status s = update.Run("update server"); !s.ok()) return s;

@@ -39,6 +39,7 @@ struct ServerRecord {
   int64_t task_deadline_ms = 0;    // when it counts as stuck
   bool task_force = false;         // the task is forced (force stop, hard reset)
   std::string boot_mode = "normal";  // normal | rescue (single-user, root shell on the console)
+  int ssh_port = 0;                // host port forwarded to the guest's :22 (0: none)
   std::string status = "stopped";  // pending | running | warning | stopped | error
   std::string status_reason;       // why, in words, for people
   int64_t agent_last_seen_ms = 0;  // last answer from the guest agent

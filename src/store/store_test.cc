@@ -71,6 +71,7 @@ ServerRecord SampleServer(const std::string& name) {
   s.task_deadline_ms = 1700000060123;
   s.task_force = true;
   s.boot_mode = "rescue";
+  s.ssh_port = 2201;
   s.status = "pending";
   s.status_reason = "booting: waiting for the guest agent";
   s.agent_last_seen_ms = 1700000001000;
@@ -107,6 +108,7 @@ void ExpectSameServer(const ServerRecord& a, const ServerRecord& b) {
   EXPECT_EQ(a.task_deadline_ms, b.task_deadline_ms);
   EXPECT_EQ(a.task_force, b.task_force);
   EXPECT_EQ(a.boot_mode, b.boot_mode);
+  EXPECT_EQ(a.ssh_port, b.ssh_port);
   EXPECT_EQ(a.status, b.status);
   EXPECT_EQ(a.status_reason, b.status_reason);
   EXPECT_EQ(a.agent_last_seen_ms, b.agent_last_seen_ms);

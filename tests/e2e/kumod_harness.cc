@@ -27,7 +27,8 @@ int FreePort() {
 
 }  // namespace
 
-KumodHarness::KumodHarness() : state_dir_(dir_ / "state"), port_(FreePort()) {}
+KumodHarness::KumodHarness()
+    : state_dir_(dir_ / "state"), port_(FreePort()), ssh_port_base_(FreePort()) {}
 
 KumodHarness::~KumodHarness() {
   if (kumod_.running()) {
@@ -67,7 +68,9 @@ bool KumodHarness::Start(std::string* err) {
                                    "--image-dir",
                                    KUMO_GUEST_IMAGE_DIR,
                                    "--stop-timeout",
-                                   "20"};
+                                   "20",
+                                   "--ssh-port-base",
+                                   std::to_string(ssh_port_base_)};
   if (!kumod_.Start(argv, dir_ / "kumod.log", err)) return false;
   for (int i = 0; i < 100; ++i) {
     if (HttpRequest(port_, "GET", "/healthz", "").status == 200) {

@@ -46,6 +46,7 @@ class KumodHarness {
   TempDir dir_;
   std::string state_dir_;
   int port_ = 0;
+  int ssh_port_base_ = 0;
   std::string token_;
   ChildProcess kumod_;
 };
