@@ -50,10 +50,18 @@ bool ProcessWatch::exited() const {
 
 void ProcessWatch::OnExit(std::function<void()> done) {
   done_ = std::move(done);
+  Wait();
+}
+
+void ProcessWatch::Wait() {
   pidfd_.async_wait(asio::posix::descriptor_base::wait_read,
                     [self = weak_from_this()](boost::system::error_code ec) {
                       auto watch = self.lock();
-                      if (!watch || ec) return;
+                      if (!watch || ec || watch->fired_) return;
+                      // Boost.Asio can hand over a stale event of a descriptor
+                      // closed just before ours took its number: only the
+                      // pidfd itself says whether the process has exited.
+                      if (!watch->exited()) return watch->Wait();
                       watch->Fire();
                     });
   // The reactor is edge-triggered: an exit that happened before the wait was

@@ -39,6 +39,7 @@ class ProcessWatch : public std::enable_shared_from_this<ProcessWatch> {
 
  private:
   ProcessWatch(boost::asio::io_context& io, pid_t pid, int pidfd);
+  void Wait();
   void Fire();
 
   boost::asio::io_context& io_;

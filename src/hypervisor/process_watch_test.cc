@@ -175,5 +175,38 @@ TEST(ReadTail, Table) {
   unlink(tmpl);
 }
 
+// Regression: kumod's console broker tries a unix socket that does not exist
+// yet; connect fails, the socket is closed, and a helper process is watched
+// right after. Boost.Asio (1.74) may still hold an event of the closed socket
+// and hand it to the pidfd that took over its number and reactor slot; the
+// watch must not take that for the process's exit.
+TEST_F(ProcessWatchTest, AStaleEventOfAClosedSocketDoesNotFireTheWatch) {
+  const std::string missing = dir_ + "/nothing.sock";
+  int early = 0;
+  for (int round = 0; round < 20; ++round) {
+    boost::asio::local::stream_protocol::socket socket(io_);
+    std::shared_ptr<ProcessWatch> watch;
+    bool fired = false;
+    bool exited_when_fired = false;
+    // Let the reactor see the socket's hang-up before the handler runs.
+    socket.async_connect(boost::asio::local::stream_protocol::endpoint(missing),
+                         [&](const boost::system::error_code&) {
+                           socket.close();
+                           pid_t pid = Spawn({"/bin/sleep", "0.2"});
+                           auto opened = ProcessWatch::Open(io_, pid);
+                           ASSERT_TRUE(opened.ok());
+                           watch = *opened;
+                           watch->OnExit([&] {
+                             fired = true;
+                             exited_when_fired = watch->exited();
+                           });
+                         });
+    ASSERT_TRUE(RunUntil(io_, [&] { return fired; }));
+    if (!exited_when_fired) ++early;
+    EXPECT_TRUE(watch->Reap().has_value()) << "round " << round;
+  }
+  EXPECT_EQ(early, 0) << "the watch fired before its process exited";
+}
+
 }  // namespace
 }  // namespace kumo::hypervisor
