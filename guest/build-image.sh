@@ -2,7 +2,7 @@
 # Builds the kumo guest image from Debian packages only, without loop mounts or
 # root-only tricks beyond what mke2fs -d needs:
 #   OUT/vmlinuz       Debian's cloud kernel (linux-image-*-cloud-amd64)
-#   OUT/initrd.img    busybox + the virtio modules, loaded in dependency order
+#   OUT/initrd.img    busybox + the virtio and isofs modules, loaded in dependency order
 #   OUT/rootfs.qcow2  ext4 root: busybox, dropbear, kumo-agent, init scripts
 #   OUT/image.json    what kumod needs to boot it (kernel command line, ...)
 # The kernel package is downloaded once into CACHE and reused.
@@ -62,8 +62,9 @@ for applet in sh mount umount mkdir insmod sleep cat switch_root echo grep ls; d
   ln -s busybox "$ird/bin/$applet"
 done
 # virtio_pci is the transport (no device module depends on it): load it first.
+# isofs (with cdrom, its dependency) reads the user-data seed disk.
 : > "$ird/modules/order"
-for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci; do
+for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci isofs; do
   modprobe -d "$kernel_root" -S "$kver" --show-depends "$module" | awk '/^insmod/{print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do
   cp "$ko" "$ird/modules/"
@@ -75,9 +76,9 @@ install -m 0755 "$here/initramfs/init" "$ird/init"
 # --- root filesystem ----------------------------------------------------------
 step "root filesystem"
 rfs="$work/rootfs"
-mkdir -p "$rfs"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,dev,proc,sys,tmp,run,root/.ssh,var/log,var/run,etc/dropbear,home,mnt}
+mkdir -p "$rfs"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,dev,proc,sys,tmp,run,root/.ssh,var/log,var/run,etc/dropbear,home,mnt,var/lib/kumo/init}
 chmod 1777 "$rfs/tmp"
-chmod 0700 "$rfs/root" "$rfs/root/.ssh"
+chmod 0700 "$rfs/root" "$rfs/root/.ssh" "$rfs/var/lib/kumo" "$rfs/var/lib/kumo/init"
 cp -a "$here/rootfs/." "$rfs/"
 cp /bin/busybox "$rfs/bin/busybox"
 /bin/busybox --list-full | while read -r applet; do
@@ -94,7 +95,8 @@ ldd /usr/sbin/dropbear | awk '/=>/{print $3} /ld-linux/{print $1}' | while read 
   cp -L "$lib" "$rfs$lib"
 done
 
-chmod 0755 "$rfs/etc/init.d/rcS" "$rfs/usr/share/udhcpc/default.script"
+chmod 0755 "$rfs/etc/init.d/rcS" "$rfs/usr/share/udhcpc/default.script" \
+  "$rfs/sbin/kumo-init" "$rfs/usr/sbin/chpasswd"
 chmod 0640 "$rfs/etc/shadow"
 mkdir -p "$work/empty"
 rm -f "$work/root.img"

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "agent/health.h"
+#include "agent/init_status.h"
 #include "agent/process.h"
 #include "agent/system_info.h"
 #include "common/base64.h"
@@ -132,6 +133,14 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   const OomWatch& oom = services.oom;
   d.Add({"kumo-health", {}, [&oom](const Arguments&) {
            return CommandResult::Return(CollectHealth(oom.kills()));
+         }});
+  d.Add({"kumo-init-status", {}, [&settings](const Arguments&) {
+           json status;
+           std::string err;
+           if (!ReadInitStatus(settings.init_state_dir, &status, &err)) {
+             return CommandResult::Error(err);
+           }
+           return CommandResult::Return(std::move(status));
          }});
 
   if (!settings.allow_exec) {

@@ -23,6 +23,8 @@ struct AgentSettings {
   // guest-set-user-password feeds "user:password" to this chpasswd(8)-like
   // program (with -e when the password is crypted).
   std::string passwd_command = "chpasswd";
+  // Where kumo-init records its results (kumo-init-status reads them).
+  std::string init_state_dir = "/var/lib/kumo/init";
 };
 
 // Everything the commands act on, owned by the agent loop.

@@ -42,6 +42,7 @@ struct MachineSpec {
   std::string base_disk;      // the image's qcow2; the machine gets an overlay on it
   std::string accel = "kvm";  // kvm | tcg
   int ssh_host_port = 0;      // 0: no forward; else 127.0.0.1:PORT → guest :22
+  std::string seed_image;     // NoCloud seed (ISO), attached read-only as a second disk; "" none
   MachinePaths paths;
 };
 

@@ -65,6 +65,7 @@ Status CheckBoot(const MachineSpec& spec) {
   if (Status s = CheckPath("kernel", spec.kernel, false); !s.ok()) return s;
   if (Status s = CheckPath("initrd", spec.initrd, false); !s.ok()) return s;
   if (Status s = CheckPath("base_disk", spec.base_disk, true); !s.ok()) return s;
+  if (Status s = CheckPath("seed_image", spec.seed_image, false); !s.ok()) return s;
   if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.cmdline.empty())) {
     return Invalid("an initrd or a kernel command line needs a kernel");
   }
@@ -172,6 +173,11 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
                   "-action",
                   "panic=pause",
               });
+  if (!spec.seed_image.empty()) {
+    // The second virtio disk (/dev/vdb): the guest finds it by its label, cidata.
+    argv.insert(argv.end(),
+                {"-drive", "file=" + spec.seed_image + ",if=virtio,format=raw,readonly=on"});
+  }
   return argv;
 }
 

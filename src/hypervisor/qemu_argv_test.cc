@@ -59,6 +59,7 @@ TEST(ValidateSpec, Table) {
       {"commas in the kernel command line are fine",
        [](MachineSpec& s) { s.cmdline = "console=ttyS0,115200"; }, true, ""},
       {"ssh port", [](MachineSpec& s) { s.ssh_host_port = 2222; }, true, ""},
+      {"seed with a comma", [](MachineSpec& s) { s.seed_image = "/a,b/seed.iso"; }, false, "seed_image"},
       {"empty name", [](MachineSpec& s) { s.name = ""; }, false, "name"},
       {"upper case name", [](MachineSpec& s) { s.name = "Web"; }, false, "a-z"},
       {"name with comma", [](MachineSpec& s) { s.name = "a,b"; }, false, "a-z"},
@@ -196,6 +197,23 @@ TEST(BuildQemuArgv, Variants) {
       EXPECT_FALSE(Has(argv, c.option)) << c.what;
     }
   }
+}
+
+TEST(BuildQemuArgv, SeedImageIsASecondReadOnlyDisk) {
+  MachineSpec spec = GoodSpec();
+  auto drives = [](const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i + 1 < argv.size(); ++i) {
+      if (argv[i] == "-drive") out.push_back(argv[i + 1]);
+    }
+    return out;
+  };
+  EXPECT_EQ(drives(BuildQemuArgv("qemu-system-x86_64", spec)).size(), 1u);
+  spec.seed_image = "/var/lib/kumo/servers/web/seed.iso";
+  ASSERT_TRUE(ValidateSpec(spec).ok());
+  auto with_seed = drives(BuildQemuArgv("qemu-system-x86_64", spec));
+  ASSERT_EQ(with_seed.size(), 2u);
+  EXPECT_EQ(with_seed[1], "file=/var/lib/kumo/servers/web/seed.iso,if=virtio,format=raw,readonly=on");
 }
 
 TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
