@@ -2,6 +2,7 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 namespace kumo::api {
 
@@ -29,8 +30,9 @@ std::string PercentDecode(const std::string& s) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const HttpServer::Handler& handler)
-      : stream_(std::move(socket)), handler_(handler) {}
+  Session(tcp::socket socket, const HttpServer::Handler& handler,
+          const HttpServer::UpgradeHandler& upgrade_handler)
+      : stream_(std::move(socket)), handler_(handler), upgrade_handler_(upgrade_handler) {}
 
   void Read() {
     parser_.emplace();
@@ -68,6 +70,9 @@ class Session : public std::enable_shared_from_this<Session> {
     api.body = req.body();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
+    if (upgrade_handler_ && beast::websocket::is_upgrade(req)) {
+      return Upgrade(api, version, keep_alive);
+    }
     auto respond = [self = shared_from_this(), version, keep_alive](ApiResponse response) {
       self->Write(response, version, keep_alive);
     };
@@ -76,6 +81,20 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       respond(ErrorResponse(500, codes::kInternal, std::string("internal error: ") + e.what()));
     }
+  }
+
+  // The handler takes the connection (it becomes a WebSocketChannel and this
+  // session ends) or refuses it with an HTTP response.
+  void Upgrade(const ApiRequest& api, unsigned version, bool keep_alive) {
+    auto channel = std::make_shared<BeastWebSocketChannel>();
+    std::optional<ApiResponse> refusal;
+    try {
+      refusal = upgrade_handler_(api, channel);
+    } catch (const std::exception& e) {
+      refusal = ErrorResponse(500, codes::kInternal, std::string("internal error: ") + e.what());
+    }
+    if (refusal) return Write(*refusal, version, keep_alive);
+    channel->Accept(std::move(stream_), parser_->release());
   }
 
   void Write(const ApiResponse& response, unsigned version, bool keep_alive) {
@@ -103,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServer::Handler& handler_;
+  const HttpServer::UpgradeHandler& upgrade_handler_;
 };
 
 }  // namespace
@@ -164,12 +184,16 @@ Status HttpServer::Listen(const std::string& address) {
   return Status::Ok();
 }
 
+void HttpServer::SetUpgradeHandler(UpgradeHandler handler) {
+  upgrade_handler_ = std::move(handler);
+}
+
 unsigned short HttpServer::port() const { return acceptor_.local_endpoint().port(); }
 
 void HttpServer::Accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), handler_)->Read();
+    if (!ec) std::make_shared<Session>(std::move(socket), handler_, upgrade_handler_)->Read();
     Accept();
   });
 }

@@ -1,0 +1,94 @@
+// ConsoleBroker: kumod's side of one server's serial console. QEMU serves the
+// guest's ttyS0 on a unix socket (MachinePaths::console_socket()) that takes
+// one client at a time; the broker is that client, and shares it: everything
+// the guest prints goes to every subscriber (the web panel's and the CLI's
+// WebSocket connections), and input from any of them goes to the guest.
+//
+// The broker keeps QEMU's console.log (console_log.h) bounded by rotating it
+// as output arrives; the scrollback itself is read from disk with
+// ReadScrollback, which needs no broker.
+//
+// Runs on kumod's event loop; not thread-safe. Callbacks are invoked on the
+// loop, never from inside Subscribe, and never after Stop() has returned or
+// the broker is destroyed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/asio.h"
+#include "console/console_log.h"
+
+namespace kumo::console {
+
+class ConsoleBroker {
+ public:
+  using SubscriptionId = uint64_t;
+  static constexpr SubscriptionId kNoSubscription = 0;
+  using OutputHandler = std::function<void(std::string_view bytes)>;
+  using StopHandler = std::function<void()>;
+
+  struct Options {
+    // How often a missing or refusing socket is tried again.
+    std::chrono::milliseconds retry_interval{200};
+    // Input not yet written to QEMU, at most; more is dropped (and logged).
+    size_t max_pending_input = 64 * 1024;
+    // console.log is rotated past this size (console_log.h).
+    uint64_t rotate_bytes = kConsoleLogRotateBytes;
+    // Where the broker reports trouble; default: "kumod: console NAME: ..." on stderr.
+    std::function<void(const std::string&)> log;
+  };
+
+  // `name` names the server in log lines.
+  ConsoleBroker(boost::asio::io_context& io, std::string name);
+  ConsoleBroker(boost::asio::io_context& io, std::string name, Options options);
+  // Stops without calling the stop handlers.
+  ~ConsoleBroker();
+  ConsoleBroker(const ConsoleBroker&) = delete;
+  ConsoleBroker& operator=(const ConsoleBroker&) = delete;
+
+  // Connects to QEMU's console socket, trying again every retry_interval
+  // while it does not exist yet or refuses, and again whenever the
+  // connection drops, until Stop(). Rotates console_log when it is too big
+  // (now, after each read, and on every retry).
+  // REQUIRES: called once, before Stop().
+  void Start(const std::string& console_socket, const std::string& console_log);
+
+  // `on_output` receives the guest's output from now on, in order, in
+  // chunks as read (one chunk is delivered to every subscriber, in
+  // subscription order, before the next). `on_stop` (may be empty) is called
+  // once, from inside Stop(). Returns kNoSubscription, calling nothing, if
+  // the broker is stopped.
+  SubscriptionId Subscribe(OutputHandler on_output, StopHandler on_stop = nullptr);
+  // No more calls for `id` once this returns; unknown ids are ignored. May be
+  // called from inside a callback.
+  void Unsubscribe(SubscriptionId id);
+
+  // Queues input for the guest (written as soon as the socket is connected).
+  // False, with a log line, if it would overflow max_pending_input (the
+  // bytes are dropped) or the broker is stopped.
+  bool Write(std::string bytes);
+
+  // Disconnects for good; each subscriber's on_stop is called (in
+  // subscription order) before it returns, then nothing more. Idempotent.
+  // May be called from inside a callback.
+  void Stop();
+
+  bool connected() const;
+  bool stopped() const;
+  size_t subscriber_count() const;
+  uint64_t dropped_input_bytes() const;
+  const std::string& console_log() const;
+  // ReadScrollback(console_log(), tail_lines).
+  std::string Scrollback(size_t tail_lines = 0) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;  // shared with pending I/O handlers
+};
+
+}  // namespace kumo::console

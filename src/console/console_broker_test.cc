@@ -1,0 +1,384 @@
+// ConsoleBroker against a fake QEMU console: a unix socket server in the
+// test, on the same event loop, that takes one client at a time and, like
+// QEMU, appends what the guest prints to console.log (O_APPEND) whether or not
+// a client is connected.
+#include "console/console_broker.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+#include <optional>
+
+namespace kumo::console {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using Local = asio::local::stream_protocol;
+
+class FakeQemuConsole {
+ public:
+  FakeQemuConsole(asio::io_context& io, std::string socket_path, std::string log_path)
+      : io_(io), socket_path_(std::move(socket_path)), log_path_(std::move(log_path)) {}
+
+  void Listen() {
+    unlink(socket_path_.c_str());
+    acceptor_.emplace(io_, Local::endpoint(socket_path_));
+    Accept();
+  }
+
+  // QEMU went away: no listener, no client, no socket file.
+  void Close() {
+    acceptor_.reset();
+    DropClient();
+    unlink(socket_path_.c_str());
+  }
+
+  // Drops the client but keeps listening (QEMU does this when the client's
+  // connection breaks).
+  void DropClient() {
+    client_.reset();
+    out_.clear();
+    writing_ = false;
+  }
+
+  // The guest prints `bytes`.
+  void Guest(const std::string& bytes) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    close(fd);
+    if (!client_) return;
+    out_.push_back(bytes);
+    Flush();
+  }
+
+  bool has_client() const { return client_.has_value(); }
+  bool drained() const { return out_.empty() && !writing_; }
+  int accepted() const { return accepted_; }
+  const std::string& received() const { return received_; }
+  void set_reading(bool reading) { reading_ = reading; }
+
+ private:
+  void Accept() {
+    acceptor_->async_accept([this](boost::system::error_code ec, Local::socket socket) {
+      if (ec) return;
+      ++accepted_;
+      client_.emplace(std::move(socket));
+      Read();
+    });
+  }
+
+  void Read() {
+    if (!reading_) return;
+    client_->async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        DropClient();
+        if (acceptor_) Accept();  // QEMU takes the next client
+        return;
+      }
+      received_.append(buf_.data(), n);
+      Read();
+    });
+  }
+
+  void Flush() {
+    if (writing_ || out_.empty() || !client_) return;
+    writing_ = true;
+    asio::async_write(*client_, asio::buffer(out_.front()),
+                      [this](boost::system::error_code ec, size_t) {
+                        if (ec == asio::error::operation_aborted) return;
+                        writing_ = false;
+                        if (ec) return DropClient();
+                        out_.pop_front();
+                        Flush();
+                      });
+  }
+
+  asio::io_context& io_;
+  std::string socket_path_, log_path_;
+  std::optional<Local::acceptor> acceptor_;
+  std::optional<Local::socket> client_;
+  std::deque<std::string> out_;
+  bool writing_ = false;
+  bool reading_ = true;
+  int accepted_ = 0;
+  std::string received_;
+  std::array<char, 4096> buf_{};
+};
+
+class ConsoleBrokerTest : public ::testing::Test {
+ protected:
+  ConsoleBrokerTest() {
+    std::string pattern = (fs::temp_directory_path() / "kumo-broker-XXXXXX").string();
+    dir_ = mkdtemp(pattern.data());
+    socket_path_ = (dir_ / "console.sock").string();
+    log_path_ = (dir_ / "console.log").string();
+    qemu_.emplace(io_, socket_path_, log_path_);
+  }
+  ~ConsoleBrokerTest() override {
+    broker_.reset();
+    qemu_.reset();
+    fs::remove_all(dir_);
+  }
+
+  ConsoleBroker& NewBroker() {
+    ConsoleBroker::Options options;
+    options.log = [this](const std::string& line) { log_.push_back(line); };
+    broker_.emplace(io_, "web", options);
+    return *broker_;
+  }
+
+  // Runs the loop until `done` (true) or `timeout` (false).
+  bool RunUntil(const std::function<bool()>& done, milliseconds timeout = milliseconds(5000)) {
+    auto deadline = Clock::now() + timeout;
+    while (!done()) {
+      if (Clock::now() > deadline) return false;
+      io_.restart();
+      if (io_.run_for(milliseconds(5)) == 0) std::this_thread::sleep_for(milliseconds(1));
+    }
+    return true;
+  }
+  void RunFor(milliseconds d) {
+    RunUntil([] { return false; }, d);
+  }
+
+  asio::io_context io_;
+  fs::path dir_;
+  std::string socket_path_, log_path_;
+  std::optional<FakeQemuConsole> qemu_;
+  std::optional<ConsoleBroker> broker_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(ConsoleBrokerTest, FansOutToEverySubscriber) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  std::string a, b;
+  broker.Subscribe([&](std::string_view s) { a += s; });
+  broker.Subscribe([&](std::string_view s) { b += s; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("Debian GNU/Linux 12 kumo ttyS0\r\n\r\n");
+  qemu_->Guest("kumo login: ");
+  ASSERT_TRUE(RunUntil([&] { return b.size() == 46; })) << b;
+  EXPECT_EQ(a, "Debian GNU/Linux 12 kumo ttyS0\r\n\r\nkumo login: ");
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(broker.subscriber_count(), 2u);
+}
+
+TEST_F(ConsoleBrokerTest, InputGoesToTheGuestInOrder) {
+  ConsoleBroker& broker = NewBroker();
+  broker.Start(socket_path_, log_path_);
+  // Typed before QEMU's socket exists: queued, sent once connected.
+  EXPECT_TRUE(broker.Write("ro"));
+  RunFor(milliseconds(250));
+  EXPECT_FALSE(broker.connected());
+  qemu_->Listen();
+  EXPECT_TRUE(broker.Write("ot\n"));
+  ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "root\n"; })) << qemu_->received();
+  EXPECT_TRUE(broker.Write(std::string("\x03", 1)));
+  ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "root\n\x03"; }));
+  EXPECT_EQ(broker.dropped_input_bytes(), 0u);
+}
+
+TEST_F(ConsoleBrokerTest, WaitsForTheSocketAndReconnectsWhenItDrops) {
+  ConsoleBroker& broker = NewBroker();
+  std::string seen;
+  broker.Subscribe([&](std::string_view s) { seen += s; });
+  broker.Start(socket_path_, log_path_);
+  RunFor(milliseconds(450));  // no socket yet: two or three tries
+  EXPECT_FALSE(broker.connected());
+  ASSERT_EQ(log_.size(), 1u) << "one line per outage, not one per try";
+  EXPECT_NE(log_[0].find("waiting for QEMU's console socket"), std::string::npos) << log_[0];
+
+  qemu_->Listen();
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("first\n");
+  ASSERT_TRUE(RunUntil([&] { return seen == "first\n"; }));
+
+  // QEMU's socket goes away (e.g. the chardev was reset), then comes back.
+  qemu_->Close();
+  ASSERT_TRUE(RunUntil([&] { return !broker.connected(); }));
+  qemu_->Guest("while away\n");  // only in the log, as with QEMU
+  RunFor(milliseconds(300));
+  qemu_->Listen();
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("second\n");
+  ASSERT_TRUE(RunUntil([&] { return seen == "first\nsecond\n"; })) << seen;
+  EXPECT_EQ(qemu_->accepted(), 2);
+  EXPECT_EQ(broker.Scrollback(), "first\nwhile away\nsecond\n");
+
+  // A dropped client connection while the listener stays.
+  qemu_->DropClient();
+  ASSERT_TRUE(RunUntil([&] { return !broker.connected(); }));
+  qemu_->Listen();  // accept again
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  EXPECT_TRUE(broker.Write("x"));
+  ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "x"; }));
+}
+
+TEST_F(ConsoleBrokerTest, RotationKeepsAtLeastOneMebibyteAndBoundsTheFiles) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  size_t seen = 0;
+  broker.Subscribe([&](std::string_view s) { seen += s.size(); });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+
+  // 3.5 MiB of numbered lines, in 32 KiB writes as a chatty guest would.
+  std::string fed;
+  int line = 0;
+  uint64_t max_total = 0;
+  while (fed.size() < 3 * 1024 * 1024 + 512 * 1024) {
+    std::string chunk;
+    while (chunk.size() < 32 * 1024) {
+      char text[64];
+      snprintf(text, sizeof text, "[%9.6f] line %07d of the boot log\r\n", line * 0.001, line);
+      chunk += text;
+      ++line;
+    }
+    fed += chunk;
+    qemu_->Guest(chunk);
+    ASSERT_TRUE(RunUntil([&] { return qemu_->drained() && seen == fed.size(); }));
+    uint64_t total = fs::file_size(log_path_) +
+                     (fs::exists(log_path_ + ".1") ? fs::file_size(log_path_ + ".1") : 0);
+    max_total = std::max(max_total, total);
+  }
+  uint64_t current = fs::file_size(log_path_);
+  uint64_t rotated = fs::file_size(log_path_ + ".1");
+  EXPECT_LE(current, kConsoleLogRotateBytes);
+  EXPECT_GE(rotated, kConsoleLogRotateBytes);
+  EXPECT_LE(rotated, kConsoleLogRotateBytes + 64 * 1024);
+  EXPECT_LE(max_total, 2 * kConsoleLogRotateBytes + 64 * 1024) << "disk use stays bounded";
+
+  // The scrollback is the newest part of what the guest printed, without gaps.
+  std::string scrollback = ReadScrollback(log_path_);
+  EXPECT_GE(scrollback.size(), kConsoleLogRotateBytes);
+  ASSERT_LE(scrollback.size(), fed.size());
+  EXPECT_TRUE(scrollback == fed.substr(fed.size() - scrollback.size()));
+  char last[64];
+  snprintf(last, sizeof last, "line %07d of the boot log\r\n", line - 1);
+  EXPECT_NE(ReadScrollback(log_path_, 1).find(last), std::string::npos);
+  std::string three = ReadScrollback(log_path_, 3);
+  EXPECT_EQ(std::count(three.begin(), three.end(), '\n'), 3);
+}
+
+TEST_F(ConsoleBrokerTest, RotatesAnOversizedLogAtStart) {
+  {
+    std::string big(kConsoleLogRotateBytes + 100, 'z');
+    qemu_->Guest(big);  // no client: only the log
+  }
+  ConsoleBroker& broker = NewBroker();
+  broker.Start(socket_path_, log_path_);
+  EXPECT_EQ(fs::file_size(log_path_), 0u);
+  EXPECT_EQ(fs::file_size(log_path_ + ".1"), kConsoleLogRotateBytes + 100);
+}
+
+TEST_F(ConsoleBrokerTest, NothingIsCalledAfterStop) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  int outputs = 0, stops = 0;
+  broker.Subscribe([&](std::string_view) { ++outputs; }, [&] { ++stops; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("one\n");
+  ASSERT_TRUE(RunUntil([&] { return outputs == 1; }));
+
+  qemu_->Guest("pending\n");  // in flight when Stop comes
+  broker.Stop();
+  EXPECT_EQ(stops, 1);
+  EXPECT_TRUE(broker.stopped());
+  EXPECT_FALSE(broker.Write("late"));
+  EXPECT_EQ(broker.Subscribe([&](std::string_view) { ++outputs; }), ConsoleBroker::kNoSubscription);
+  qemu_->Guest("more\n");
+  RunFor(milliseconds(400));  // past a retry interval: no reconnect either
+  EXPECT_EQ(outputs, 1);
+  EXPECT_EQ(stops, 1);
+  broker.Stop();  // idempotent
+  EXPECT_EQ(stops, 1);
+  EXPECT_EQ(qemu_->received(), "");
+}
+
+TEST_F(ConsoleBrokerTest, NothingIsCalledAfterDestruction) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  int calls = 0;
+  broker.Subscribe([&](std::string_view) { ++calls; }, [&] { ++calls; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("in flight\n");
+  broker.Write("typed");
+  broker_.reset();  // with a read and a write pending
+  RunFor(milliseconds(400));
+  EXPECT_EQ(calls, 0);
+
+  // Destroyed while waiting for the socket (a retry timer pending).
+  qemu_->Close();
+  ConsoleBroker& waiting = NewBroker();
+  waiting.Subscribe([&](std::string_view) { ++calls; });
+  waiting.Start(socket_path_, log_path_);
+  RunFor(milliseconds(50));
+  broker_.reset();
+  qemu_->Listen();
+  RunFor(milliseconds(400));
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(qemu_->has_client());
+}
+
+TEST_F(ConsoleBrokerTest, CallbacksMayUnsubscribeAndStop) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  int first = 0, second = 0, third = 0, stops = 0;
+  ConsoleBroker::SubscriptionId id1 = 0, id2 = 0;
+  id1 = broker.Subscribe([&](std::string_view) {
+    ++first;
+    broker.Unsubscribe(id1);  // itself
+    broker.Unsubscribe(id2);  // a later one of the same round
+  });
+  id2 = broker.Subscribe([&](std::string_view) { ++second; });
+  broker.Subscribe(
+      [&](std::string_view) {
+        ++third;
+        if (third == 2) broker.Stop();
+      },
+      [&] { ++stops; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Guest("a");
+  ASSERT_TRUE(RunUntil([&] { return third == 1; }));
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 0);
+  EXPECT_EQ(broker.subscriber_count(), 1u);
+  qemu_->Guest("b");
+  ASSERT_TRUE(RunUntil([&] { return broker.stopped(); }));
+  EXPECT_EQ(stops, 1);
+  qemu_->Guest("c");
+  RunFor(milliseconds(100));
+  EXPECT_EQ(third, 2);
+  EXPECT_EQ(first, 1);
+}
+
+TEST_F(ConsoleBrokerTest, InputBeyondTheBoundIsDroppedWithALogLine) {
+  qemu_->set_reading(false);  // a QEMU (guest) that takes no input
+  ConsoleBroker& broker = NewBroker();
+  broker.Start(socket_path_, log_path_);  // not listening yet: nothing is written
+  std::string chunk(16 * 1024, 'k');
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(broker.Write(chunk)) << i;  // 64 KiB: the bound
+  EXPECT_FALSE(broker.Write("x"));
+  EXPECT_FALSE(broker.Write(chunk));
+  EXPECT_EQ(broker.dropped_input_bytes(), 1 + chunk.size());
+  size_t lines = 0;
+  for (const auto& l : log_) lines += l.find("dropping input") != std::string::npos;
+  EXPECT_EQ(lines, 1u) << "one log line per burst";
+}
+
+}  // namespace
+}  // namespace kumo::console

@@ -1,0 +1,117 @@
+#include "support/console_client.h"
+
+// clang-format off
+#include <utility>
+#include <boost/asio.hpp>
+// clang-format on
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace kumo::testing {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+struct ConsoleClient::Impl {
+  boost::asio::io_context io;
+  websocket::stream<beast::tcp_stream> ws{io};
+  beast::flat_buffer buffer;
+  std::string output;
+  bool open = false;
+
+  void ReadMore() {
+    ws.async_read(buffer, [this](beast::error_code ec, size_t) {
+      if (ec) {
+        open = false;
+        return;
+      }
+      output += beast::buffers_to_string(buffer.data());
+      buffer.consume(buffer.size());
+      ReadMore();
+    });
+  }
+};
+
+ConsoleClient::ConsoleClient() : impl_(std::make_unique<Impl>()) {}
+ConsoleClient::~ConsoleClient() {
+  beast::error_code ignored;
+  if (impl_->open) beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+}
+
+bool ConsoleClient::Connect(int port, const std::string& name, const std::string& token,
+                            std::string* err) {
+  try {
+    beast::get_lowest_layer(impl_->ws).connect(tcp::endpoint(
+        boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+    impl_->ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+      req.set(beast::http::field::authorization, "Bearer " + token);
+    }));
+    impl_->ws.binary(true);
+    impl_->ws.handshake("127.0.0.1", "/v1/servers/" + name + "/console");
+  } catch (const std::exception& e) {
+    *err = e.what();
+    return false;
+  }
+  impl_->open = true;
+  impl_->ReadMore();
+  return true;
+}
+
+bool ConsoleClient::Send(const std::string& bytes) {
+  if (!impl_->open) return false;
+  beast::error_code ec;
+  impl_->ws.write(boost::asio::buffer(bytes), ec);
+  return !ec;
+}
+
+bool ConsoleClient::WaitFor(const std::string& needle, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (impl_->output.find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > end || !impl_->open) {
+      return impl_->output.find(needle) != std::string::npos;
+    }
+    impl_->io.restart();
+    impl_->io.run_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+const std::string& ConsoleClient::output() const { return impl_->output; }
+void ConsoleClient::Clear() { impl_->output.clear(); }
+
+bool ConsoleClient::Login(const std::string& user, const std::string& password,
+                          std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  Clear();
+  while (!WaitFor("login:", std::chrono::milliseconds(1000))) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    Send("\n");
+  }
+  Clear();
+  Send(user + "\n");
+  if (!WaitFor("assword:", std::chrono::milliseconds(10000))) return false;
+  Clear();
+  Send(password + "\n");
+  return WaitFor("# ", std::chrono::milliseconds(10000));
+}
+
+std::string ConsoleClient::Run(const std::string& command, std::chrono::milliseconds timeout) {
+  static int counter = 0;
+  const std::string marker = "__kumo_done_" + std::to_string(++counter) + "__";
+  Clear();
+  // The marker is split in the typed text so that only the command's echo
+  // of it (not the terminal's echo of what was typed) matches.
+  Send(command + "; echo __kumo_''done_" + std::to_string(counter) + "__\n");
+  if (!WaitFor(marker, timeout)) return "";
+  std::string out = output();
+  size_t end = out.rfind(marker);
+  // Skip the terminal's echo of the typed line (keep commands short: a line
+  // the terminal wraps may split the typed marker).
+  size_t typed = out.find("__kumo_''done_" + std::to_string(counter) + "__");
+  size_t start = typed == std::string::npos ? std::string::npos : out.find('\n', typed);
+  if (start == std::string::npos || start > end) return "";
+  return out.substr(start + 1, end - start - 1);
+}
+
+}  // namespace kumo::testing

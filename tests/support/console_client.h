@@ -1,0 +1,36 @@
+// Test support: a client of kumod's console WebSocket that types like an
+// operator and waits for what the guest prints.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace kumo::testing {
+
+class ConsoleClient {
+ public:
+  ConsoleClient();
+  ~ConsoleClient();
+
+  // Connects to ws://127.0.0.1:PORT/v1/servers/NAME/console with the token.
+  bool Connect(int port, const std::string& name, const std::string& token, std::string* err);
+  bool Send(const std::string& bytes);
+  // Waits until `needle` appears in what arrived since the last Clear().
+  bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout);
+  const std::string& output() const;
+  void Clear();
+
+  // Logs in on the getty (sends newlines until "login:" shows) and waits for
+  // a root prompt.
+  bool Login(const std::string& user, const std::string& password,
+             std::chrono::milliseconds timeout);
+  // Runs a shell command and returns what it printed before the marker line.
+  std::string Run(const std::string& command, std::chrono::milliseconds timeout);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kumo::testing
