@@ -12,6 +12,10 @@ packages=(
   clang libclang-rt-14-dev
   # hypervisor and guest image recipe
   qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
+  # end-to-end tests log in over SSH with a key made by ssh-keygen
+  openssh-client
+  # user data: #cloud-config parsing and the NoCloud seed ISO
+  libyaml-cpp-dev genisoimage
   # protocol compatibility tests run against Debian's stock guest agent
   qemu-guest-agent
 )

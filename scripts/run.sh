@@ -78,11 +78,21 @@ echo "kumo: API  http://$listen"
 echo "kumo: token $(cat "$state_dir/token")   (from $state_dir/token)"
 
 "$kumo" delete demo --force --wait >/dev/null 2>&1 || true  # left over from an earlier run
-echo "kumo: creating the demo server"
-"$kumo" create demo --wait
+echo "kumo: creating the demo server (its user data is an init script)"
+cat > "$work/demo-user-data" <<'SCRIPT'
+#!/bin/sh
+echo "kumo demo: the init script ran on $(hostname) at $(date)"
+SCRIPT
+"$kumo" create demo --user-data-file "$work/demo-user-data" --wait
 "$kumo" list
 
 if [ "$check_only" = 1 ]; then
+  for _ in $(seq 1 60); do
+    "$kumo" events demo | grep -q "init script exited with status 0" && break
+    sleep 0.5
+  done
+  "$kumo" events demo | grep "init script"
+  "$kumo" console-log demo | grep "kumo demo: the init script ran"
   "$kumo" stop demo --wait
   "$kumo" delete demo --wait
   echo "kumo: demo server stopped and deleted"
@@ -95,6 +105,8 @@ kumo: try, in another terminal:
   $kumo show demo
   $kumo events demo
   $kumo stop demo        $kumo start demo        $kumo stop --force demo
+  $kumo console demo     (Ctrl-] detaches)       $kumo console-log demo --tail 40
+  $kumo set-password demo                         $kumo rescue demo / unrescue demo
 kumo: following kumod's log; Ctrl-C deletes the demo server and stops kumod.
 MSG
 tail -n +1 -f "$work/kumod.log" --pid "$kumod_pid" || true

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "api/console_endpoint.h"
+
 namespace kumo::api {
 namespace {
 
@@ -223,6 +225,30 @@ void Router::Handle(const ApiRequest& req, Respond respond) {
   });
 }
 
+std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
+                                                 std::shared_ptr<WebSocketChannel> channel) {
+  std::string name;
+  if (req.method != "GET" || !Match("/v1/servers/{name}/console", req.path, &name)) {
+    return ErrorResponse(404, codes::kNotFound, "no WebSocket endpoint at " + req.path,
+                         "the console is at /v1/servers/NAME/console");
+  }
+  auto token = req.query.find("token");
+  if (!Authorized(req) && (token == req.query.end() || !TokenMatches(token->second))) {
+    return ErrorResponse(401, "Unauthorized", "a valid bearer token is required",
+                         "send 'Authorization: Bearer TOKEN' or ?token=TOKEN; the token is in "
+                         "STATE_DIR/token");
+  }
+  auto broker = core_.Console(name);
+  if (!broker.ok()) return ErrorResponse(broker.status());
+  auto running = broker->lock();
+  if (!running || running->stopped()) {
+    return ErrorResponse(409, codes::kInvalidState, "the console of " + name + " has just closed",
+                         "look at the server's status: kumo show " + name);
+  }
+  JoinConsole(running, std::move(channel));
+  return std::nullopt;
+}
+
 const std::vector<Route>& Router::Routes() {
   static const std::vector<Route> kRoutes = {
       {"GET", "/healthz", false},
@@ -235,6 +261,8 @@ const std::vector<Route>& Router::Routes() {
       {"GET", "/v1/servers/{name}/events"},
       {"POST", "/v1/servers/{name}/exec"},
       {"POST", "/v1/servers/{name}/password"},
+      {"GET", "/v1/servers/{name}/console"},
+      {"GET", "/v1/servers/{name}/console-log"},
   };
   return kRoutes;
 }
@@ -244,7 +272,10 @@ Router::Router(core::ServerCore& core, std::string token) : core_(core), token_(
 bool Router::Authorized(const ApiRequest& req) const {
   const std::string prefix = "Bearer ";
   if (req.authorization.rfind(prefix, 0) != 0) return false;
-  std::string given = req.authorization.substr(prefix.size());
+  return TokenMatches(req.authorization.substr(prefix.size()));
+}
+
+bool Router::TokenMatches(const std::string& given) const {
   // Constant-time comparison: no early exit on the first differing byte.
   unsigned char diff = given.size() != token_.size();
   for (size_t i = 0; i < token_.size(); ++i) {
@@ -351,6 +382,17 @@ ApiResponse Router::HandleNow(const ApiRequest& req) {
     json list = json::array();
     for (const auto& e : *events) list.push_back(EventJson(e));
     return {200, {{"events", list}}};
+  }
+  if (p == "/v1/servers/{name}/console") {
+    return BadRequest("the console is a WebSocket: send an upgrade request",
+                      "attach with: kumo console " + name);
+  }
+  if (p == "/v1/servers/{name}/console-log") {
+    int64_t tail = 0;
+    if (!ParseQueryInt(req, "tail", 0, 1000000, &tail, &error)) return error;
+    auto text = core_.ConsoleLog(name, static_cast<size_t>(tail));
+    if (!text.ok()) return ErrorResponse(text.status());
+    return {200, {{"name", name}, {"text", *text}, {"bytes", text->size()}}};
   }
   return ErrorResponse(500, codes::kInternal, "route without handler: " + p);
 }

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/api_types.h"
+#include "api/websocket_channel.h"
 #include "core/server_core.h"
 
 namespace kumo::api {
@@ -31,11 +34,20 @@ class Router {
   // The synchronous routes, for callers that need no waiting.
   ApiResponse HandleNow(const ApiRequest& request);
 
+  // WebSocket upgrade requests (HttpServer::UpgradeHandler): the console
+  // (GET /v1/servers/{name}/console) is joined to the channel, and nullopt
+  // returned; anything else is refused with the response to send. Browsers
+  // cannot set headers on a WebSocket request, so the token may also come as
+  // the query parameter ?token=TOKEN.
+  std::optional<ApiResponse> HandleUpgrade(const ApiRequest& request,
+                                           std::shared_ptr<WebSocketChannel> channel);
+
   // Every route the API serves, for the OpenAPI check and for 405s.
   static const std::vector<Route>& Routes();
 
  private:
   bool Authorized(const ApiRequest& request) const;
+  bool TokenMatches(const std::string& given) const;
 
   core::ServerCore& core_;
   std::string token_;

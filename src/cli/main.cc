@@ -9,6 +9,7 @@
 
 #include "cli/api_client.h"
 #include "cli/commands.h"
+#include "cli/console_command.h"
 #include "common/state_dir.h"
 #include "guestlink/qga_client.h"
 
@@ -229,6 +230,19 @@ int main(int argc, char** argv) {
   exec_cmd->add_option("command", exec_argv, "the program and its arguments (after --)")
       ->required();
 
+  auto* console_cmd = app.add_subcommand(
+      "console",
+      "Attach to a server's serial console (like virsh console); Ctrl-] detaches. Works while "
+      "network, SSH and the agent are down");
+  console_cmd->add_option("name", name, "the server")->required();
+
+  int console_tail = 0;
+  auto* console_log_cmd = app.add_subcommand(
+      "console-log", "Print the console scrollback kumod keeps on disk (boot log and all)");
+  console_log_cmd->add_option("name", name, "the server")->required();
+  console_log_cmd->add_option("--tail", console_tail, "only the last N lines (default: all)")
+      ->check(CLI::Range(0, 1000000));
+
   auto* agent = app.add_subcommand(
       "agent", "Send one QGA command to a guest agent socket and print its reply");
   std::string socket, command, arguments;
@@ -285,6 +299,12 @@ int main(int argc, char** argv) {
   }
   if (password_cmd->parsed()) return SetPassword(ctx, name, password_user);
   if (exec_cmd->parsed()) return ExecInGuest(ctx, name, exec_argv, exec_timeout_s);
+  if (console_cmd->parsed()) {
+    ConsoleOptions options;
+    options.token_source = token_source;
+    return AttachConsole(*url, token, name, options);
+  }
+  if (console_log_cmd->parsed()) return ShowConsoleLog(ctx, name, console_tail);
   if (wait_cmd->parsed()) return WaitForStatus(ctx, name, wait_status, Millis(wait_timeout_s));
   return kExitUsage;
 }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/base64.h"
+#include "core/server_runtime.h"
 
 namespace kumo::core {
 
@@ -19,20 +20,6 @@ using hypervisor::Machine;
 using hypervisor::MachineEvent;
 using store::EventRecord;
 using store::ServerRecord;
-
-// What the core keeps about a server between events; never persisted.
-struct ServerCore::Runtime {
-  std::shared_ptr<Machine> machine;
-  std::shared_ptr<guestlink::AgentLink> agent;
-  int missed_pings = 0;
-  bool ping_in_flight = false;
-  bool reset_seen = false;         // a reboot completes only after the guest reset
-  bool guest_powered_off = false;  // QEMU reported a guest-initiated shutdown
-  bool force_stopping = false;
-  bool delete_after_stop = false;
-  bool launch_after_stop = false;  // rescue / unrescue: stop, then boot again
-  std::unique_ptr<asio::steady_timer> kill_timer;
-};
 
 namespace {
 
@@ -182,6 +169,10 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     if (r.boot_mode == "rescue") spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
   }
+  std::error_code ec;
+  if (!r.run_dir.empty() && std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
+    spec.seed_image = r.run_dir + "/seed.iso";
+  }
   spec.accel = config_.accel;
   spec.ssh_host_port = r.ssh_port;
   spec.paths.run_dir = r.run_dir;
@@ -229,7 +220,12 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
                     "created (" + std::to_string(r.vcpus) + " vCPU, " +
                         std::to_string(r.memory_mib) + " MiB, " + std::to_string(r.disk_gib) +
                         " GiB, image " + r.image + ")"};
-  if (Status s = store_.CreateServer(r, event); !s.ok()) return s;
+  if (Status s = MakeSeed(r); !s.ok()) return s;
+  if (Status s = store_.CreateServer(r, event); !s.ok()) {
+    std::error_code ec;
+    std::filesystem::remove_all(r.run_dir, ec);
+    return s;
+  }
   Launch(r.name);
   return r;
 }
@@ -373,13 +369,43 @@ Result<ServerRecord> ServerCore::Restart(const std::string& name, const std::str
         s.agent = "unknown";
       });
   if (!restarting.ok()) return restarting;
-  if (running) {
-    rt->launch_after_stop = true;  // the guest may not be able to shut down: force it
-    ForceStop(name);
-  } else {
+  if (!running) {
     Launch(name);
+  } else if (r->agent == "ok" && rt->agent) {
+    PowerOffThenLaunch(name);
+  } else {
+    rt->launch_after_stop = true;  // the guest cannot be asked: force it
+    ForceStop(name);
   }
   return restarting;
+}
+
+// Asks the guest to power off, so that what was written in it (a password
+// set in the rescue shell, say) reaches its disk, and boots again once QEMU
+// has exited; forces it off if it has not within restart_grace.
+void ServerCore::PowerOffThenLaunch(const std::string& name) {
+  Runtime& rt = *runtime_[name];
+  rt.launch_after_stop = true;
+  std::weak_ptr<bool> alive = alive_;
+  auto force = [this, alive, name](const std::string& why) {
+    if (alive.expired()) return;
+    auto it = runtime_.find(name);
+    if (it == runtime_.end() || !it->second->machine || it->second->force_stopping) return;
+    Transition(name, "task", why + "; forcing it off", [](ServerRecord&) {});
+    ForceStop(name);
+  };
+  rt.agent->Call("guest-shutdown", {{"mode", "powerdown"}}, false, Milliseconds(2000),
+                 [force](guestlink::QgaReply reply) {
+                   if (!reply.ok) force("the guest refused to power off: " + reply.error_desc);
+                 });
+  rt.restart_timer = std::make_unique<asio::steady_timer>(io_, config_.restart_grace);
+  std::weak_ptr<Machine> machine = rt.machine;
+  rt.restart_timer->async_wait([force, machine, this](boost::system::error_code ec) {
+    auto m = machine.lock();
+    if (ec || !m || !m->alive()) return;
+    force("the guest did not power off within " +
+          std::to_string(config_.restart_grace.count() / 1000) + " s");
+  });
 }
 
 void ServerCore::SetPassword(const std::string& name, const std::string& user,
@@ -469,10 +495,12 @@ void ServerCore::Launch(const std::string& name) {
   if (!rt) rt = std::make_unique<Runtime>();
   rt->guest_powered_off = false;
   rt->force_stopping = false;
+  StartConsole(name, r->run_dir);
   std::weak_ptr<bool> alive = alive_;
   driver_.Launch(MachineSpecOf(*r), [this, alive, name](Result<std::shared_ptr<Machine>> m) {
     if (alive.expired()) return;
     if (!m.ok()) {
+      if (auto it = runtime_.find(name); it != runtime_.end()) StopConsole(*it->second);
       Transition(name, "qemu", "start failed: " + m.status().message(), [](ServerRecord& s) {
         EndTask(s);
         s.power = "crashed";
@@ -494,6 +522,7 @@ void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine
   auto& rt = runtime_[name];
   if (!rt) rt = std::make_unique<Runtime>();
   rt->machine = machine;
+  StartConsole(name, machine->paths().run_dir);
   rt->missed_pings = 0;
   rt->ping_in_flight = false;
   if (rt->agent) rt->agent->Close();
@@ -554,9 +583,11 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
   bool launch_after = rt->launch_after_stop;
   rt->launch_after_stop = false;
   if (rt->kill_timer) rt->kill_timer->cancel();
+  if (rt->restart_timer) rt->restart_timer->cancel();
   if (rt->agent) rt->agent->Close();
   rt->agent.reset();
   rt->machine.reset();
+  StopConsole(*rt);
   rt->force_stopping = false;
   rt->delete_after_stop = false;
   auto r = Load(name);
@@ -618,6 +649,7 @@ void ServerCore::FinishDelete(const std::string& name) {
   if (!r.ok()) return;
   if (auto it = runtime_.find(name); it != runtime_.end()) {
     if (it->second->agent) it->second->agent->Close();
+    StopConsole(*it->second);
     runtime_.erase(it);
   }
   std::error_code ec;
@@ -717,7 +749,9 @@ void ServerCore::ScheduleHeartbeat() {
 void ServerCore::Heartbeat() {
   CheckDeadlines();
   for (auto& [name, rt] : runtime_) {
-    if (!rt->machine || !rt->agent || rt->ping_in_flight) continue;
+    // A guest going down for a restart is not pinged: its answer would be
+    // taken for the new boot's.
+    if (!rt->machine || !rt->agent || rt->ping_in_flight || rt->launch_after_stop) continue;
     rt->ping_in_flight = true;
     std::string server = name;
     // Answer within the heartbeat interval, or it counts as missed.
@@ -733,7 +767,7 @@ void ServerCore::OnPing(const std::string& name, bool answered) {
   if (it == runtime_.end()) return;
   Runtime& rt = *it->second;
   rt.ping_in_flight = false;
-  if (!rt.machine) return;
+  if (!rt.machine || rt.launch_after_stop) return;
   auto r = Load(name);
   if (!r.ok()) return;
   int64_t now = NowMs();
@@ -752,6 +786,7 @@ void ServerCore::OnPing(const std::string& name, bool answered) {
         s.agent_last_seen_ms = now;
         if (boot_done) EndTask(s);
       });
+      if (boot_done && r->boot_mode != "rescue") CollectInitResults(name);
     } else if (now - r->agent_last_seen_ms > 10000) {
       // Keep "last seen" fresh in the store without an event per beat.
       Transition(name, "agent", "", [&](ServerRecord& s) { s.agent_last_seen_ms = now; });

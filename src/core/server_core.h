@@ -17,6 +17,7 @@
 
 #include "common/asio.h"
 #include "common/status.h"
+#include "console/console_broker.h"
 #include "core/server_spec.h"
 #include "core/server_status.h"
 #include "guestlink/agent_link.h"
@@ -37,6 +38,9 @@ struct CoreConfig {
   Milliseconds reboot_timeout{180000};
   Milliseconds force_kill_after{2000};  // QMP quit, then SIGKILL
   Milliseconds delete_timeout{30000};
+  // Rescue / unrescue of a running server: how long the guest may take to
+  // power off (so its writes reach the disk) before it is forced off.
+  Milliseconds restart_grace{30000};
   int first_ssh_port = 0;  // 0: no SSH forward; else servers get ports from here up
 };
 
@@ -74,8 +78,10 @@ class ServerCore {
   Result<store::ServerRecord> Reboot(const std::string& name, bool force);
   Result<store::ServerRecord> Delete(const std::string& name, bool force);
 
-  // Restarts the server (forcing it off if it runs) into rescue mode: a
-  // single-user boot with a root shell on the serial console, no password.
+  // Restarts the server into rescue mode: a single-user boot with a root
+  // shell on the serial console, no password. A running guest is asked to
+  // power off first (through its agent) and forced off only if it cannot be
+  // asked or has not powered off within restart_grace.
   Result<store::ServerRecord> Rescue(const std::string& name);
   // Restarts a server in rescue mode into a normal boot.
   Result<store::ServerRecord> Unrescue(const std::string& name);
@@ -89,6 +95,16 @@ class ServerCore {
   // with its exit status and output. Needs the agent answering.
   void Exec(const std::string& name, const ExecRequest& request,
             std::function<void(Result<ExecResult>)> done);
+
+  // The serial console of a running server (server_console.cc): its broker,
+  // from launch until QEMU exits (then the broker stops and every subscriber
+  // hears so). Subscribe to it for output, Write to it for input; hold it
+  // weakly. Errors: NotFound; InvalidState when QEMU is not running.
+  Result<std::weak_ptr<console::ConsoleBroker>> Console(const std::string& name);
+  // The console scrollback kept on disk (console.log.1 + console.log), its
+  // last tail_lines lines (0: all, at most console::kMaxScrollbackBytes).
+  // Works whatever the server's state. Errors: NotFound.
+  Result<std::string> ConsoleLog(const std::string& name, size_t tail_lines) const;
 
   Result<store::ServerRecord> Get(const std::string& name) const;
   std::vector<store::ServerRecord> List() const;
@@ -117,7 +133,17 @@ class ServerCore {
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
   void ForceStop(const std::string& name);
+  void StartConsole(const std::string& name, const std::string& run_dir);
+  void StopConsole(Runtime& rt);
+  // User data (server_user_data.cc): the NoCloud seed made at create, and
+  // what kumo-init reported after a boot, into the timeline.
+  Status MakeSeed(const store::ServerRecord& r);
+  void CollectInitResults(const std::string& name);
+  void PollInitStatus(const std::string& name, std::shared_ptr<guestlink::AgentLink> agent,
+                      int64_t give_up_ms);
+  void ReportInitSteps(const std::string& name, const guestlink::json& status);
   Result<store::ServerRecord> Restart(const std::string& name, const std::string& boot_mode);
+  void PowerOffThenLaunch(const std::string& name);
   void FinishDelete(const std::string& name);
 
   std::shared_ptr<guestlink::AgentLink> AgentOf(const std::string& name) const;

@@ -32,6 +32,7 @@ class ServerCoreTest : public ::testing::Test {
     config_.boot_timeout = 5s;
     config_.reboot_timeout = 5s;
     config_.force_kill_after = 300ms;
+    config_.restart_grace = 1s;
     NewCore();
     store::ImageRecord image{
         "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
@@ -314,13 +315,36 @@ TEST_F(ServerCoreTest, RecoveryFinishesAForceStopThatWasInFlight) {
   EXPECT_EQ(driver_->machine("forced")->quit_count(), 1) << "the force stop was not re-issued";
 }
 
+// What the guest does when its agent is asked to power off.
+void PowerOffWhenAsked(FakeDriver& driver, const std::string& name, int powerdowns_before,
+                       const std::function<bool(const std::function<bool()>&)>& run,
+                       const std::function<std::string()>& power_log) {
+  auto count = [&] {
+    std::string log = power_log();
+    int n = 0;
+    for (size_t at = log.find("powerdown"); at != std::string::npos;
+         at = log.find("powerdown", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  ASSERT_TRUE(run([&] { return count() > powerdowns_before; })) << "the guest was not asked";
+  driver.machine(name)->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
+  driver.machine(name)->Emit({MachineEvent::Kind::kExited, false, ""});
+}
+
 TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   CreateRunning("res");
+  auto run = [&](const std::function<bool()>& p) { return RunUntil(p); };
+  auto log = [&] { return PowerLog("res"); };
   auto r = core_->Rescue("res");
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->task, "rescuing");
   EXPECT_EQ(r->boot_mode, "rescue");
+  // The guest is asked to power off (its writes reach the disk), not forced.
+  PowerOffWhenAsked(*driver_, "res", 0, run, log);
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
+  EXPECT_EQ(driver_->machine("res")->quit_count(), 0);
   EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0 kumo.rescue");
   ASSERT_TRUE(ReachStatus("res", "running"));
   auto s = core_->Get("res");
@@ -328,13 +352,37 @@ TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   EXPECT_NE(s->status_reason.find("rescue mode"), std::string::npos);
 
   EXPECT_EQ(core_->Rescue("res").ok(), true) << "rescue again is allowed (restarts)";
+  PowerOffWhenAsked(*driver_, "res", 1, run, log);
   ASSERT_TRUE(ReachStatus("res", "running"));
   ASSERT_TRUE(core_->Unrescue("res").ok());
+  PowerOffWhenAsked(*driver_, "res", 2, run, log);
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 4; }));
   EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0");
   ASSERT_TRUE(ReachStatus("res", "running"));
   EXPECT_EQ(core_->Get("res")->boot_mode, "normal");
   EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
+}
+
+TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {
+  CreateRunning("stubborn");  // its agent logs the powerdown, nothing happens
+  ASSERT_TRUE(core_->Rescue("stubborn").ok());
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
+  EXPECT_NE(PowerLog("stubborn").find("powerdown"), std::string::npos);
+  EXPECT_TRUE(HasEvent("stubborn", "did not power off within 1 s; forcing it off"));
+  ASSERT_TRUE(ReachStatus("stubborn", "running"));
+  EXPECT_EQ(core_->Get("stubborn")->boot_mode, "rescue");
+}
+
+TEST_F(ServerCoreTest, RescueForcesAGuestWhoseAgentIsDown) {
+  CreateRunning("hung");
+  kill(agents_["hung"]->pid(), SIGSTOP);
+  ASSERT_TRUE(ReachStatus("hung", "warning"));
+  kill(agents_["hung"]->pid(), SIGCONT);  // the agent comes back for the rescue boot
+  ASSERT_TRUE(core_->Rescue("hung").ok());
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }, 3s))
+      << "an unanswering guest is forced off at once";
+  EXPECT_EQ(PowerLog("hung").find("powerdown"), std::string::npos);
+  ASSERT_TRUE(ReachStatus("hung", "running"));
 }
 
 TEST_F(ServerCoreTest, RescueOfAStoppedServerBootsIt) {

@@ -1,5 +1,7 @@
 #include "core/server_spec.h"
 
+#include "cloudinit/user_data.h"
+
 namespace kumo::core {
 namespace {
 
@@ -68,6 +70,9 @@ Status ValidateSpec(const ServerSpec& spec) {
   }
   if (spec.user_data.find('\0') != std::string::npos) {
     return Invalid("user_data must be text (it contains a NUL byte)");
+  }
+  if (Status s = cloudinit::ValidateUserData(spec.user_data); !s.ok()) {
+    return Invalid("user_data: " + s.message(), s.hint());
   }
   return Status::Ok();
 }

@@ -111,6 +111,9 @@ int main(int argc, char** argv) {
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });
+  server.SetUpgradeHandler([&router](const kumo::api::ApiRequest& r, auto channel) {
+    return router.HandleUpgrade(r, std::move(channel));
+  });
   if (Status s = server.Listen(listen); !s.ok()) {
     std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
     return 1;

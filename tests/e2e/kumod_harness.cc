@@ -152,4 +152,11 @@ HttpResult KumodHarness::Exec(const std::string& name, const std::vector<std::st
   return Call("POST", "/v1/servers/" + name + "/exec", body);
 }
 
+bool KumodHarness::HasEvent(const std::string& name, const std::string& text) {
+  for (const auto& e : Events(name)) {
+    if (e["message"].get<std::string>().find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace kumo::testing

@@ -29,6 +29,8 @@ class KumodHarness {
   // Polls until the server's status is `status`; returns the last record.
   json WaitStatus(const std::string& name, const std::string& status, double timeout_s);
   json Events(const std::string& name);
+  // Whether an event of the server's timeline has `text` in its message.
+  bool HasEvent(const std::string& name, const std::string& text);
   // Runs a program in the guest through kumod (POST .../exec).
   HttpResult Exec(const std::string& name, const std::vector<std::string>& argv);
 

@@ -39,13 +39,6 @@ class Kumod : public ::testing::Test {
     return s;
   }
 
-  bool HasEvent(const std::string& name, const std::string& text) {
-    for (const auto& e : kumod_.Events(name)) {
-      if (e["message"].get<std::string>().find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-
   KumodHarness kumod_;
 };
 
@@ -142,8 +135,8 @@ TEST_F(Kumod, AgentHangTurnsWarningGracefulStopRefusedForceStopWorks) {
   EXPECT_EQ(s["status"], "warning") << s.dump();
   s = kumod_.WaitStatus("hang", "running", 20);
   EXPECT_EQ(s["status"], "running") << s.dump();
-  EXPECT_TRUE(HasEvent("hang", "guest agent answering again"));
-  EXPECT_TRUE(HasEvent("hang", "guest agent not responding since"));
+  EXPECT_TRUE(kumod_.HasEvent("hang", "guest agent answering again"));
+  EXPECT_TRUE(kumod_.HasEvent("hang", "guest agent not responding since"));
 }
 
 TEST_F(Kumod, GuestKernelPanicIsAnError) {
@@ -155,7 +148,7 @@ TEST_F(Kumod, GuestKernelPanicIsAnError) {
   ASSERT_EQ(s["status"], "error") << s.dump();
   EXPECT_NE(s["status_reason"].get<std::string>().find("guest kernel panicked"), std::string::npos)
       << s.dump();
-  EXPECT_TRUE(HasEvent("panic", "guest kernel panicked"));
+  EXPECT_TRUE(kumod_.HasEvent("panic", "guest kernel panicked"));
   // The way out still works.
   auto force =
       kumod_.Call("POST", "/v1/servers/panic/actions", {{"action", "stop"}, {"force", true}});
@@ -174,13 +167,13 @@ TEST_F(Kumod, GracefulStopAndRebootThroughTheAgent) {
   EXPECT_EQ(busy.json()["error"]["code"], "ServerBusy");
   json s = kumod_.WaitStatus("grace", "running", kBootTimeout);
   EXPECT_EQ(s["task"], "none") << s.dump();
-  EXPECT_TRUE(HasEvent("grace", "the guest rebooted"));
+  EXPECT_TRUE(kumod_.HasEvent("grace", "the guest rebooted"));
 
   auto stop = kumod_.Call("POST", "/v1/servers/grace/actions", {{"action", "stop"}});
   EXPECT_EQ(stop.status, 202) << stop.body;
   s = kumod_.WaitStatus("grace", "stopped", 60);
   EXPECT_EQ(s["status"], "stopped") << s.dump();
-  EXPECT_TRUE(HasEvent("grace", "the guest powered off"));
+  EXPECT_TRUE(kumod_.HasEvent("grace", "the guest powered off"));
 }
 
 TEST_F(Kumod, SurvivesKill9WhileServersRunAndWhileAStopIsInFlight) {

@@ -1,0 +1,43 @@
+// ServerCore's serial consoles: one ConsoleBroker per running QEMU, started
+// at launch (it waits for QEMU's console socket) or when kumod re-attaches,
+// stopped when QEMU exits, so that every viewer learns the console is gone.
+#include "core/server_runtime.h"
+
+namespace kumo::core {
+
+void ServerCore::StartConsole(const std::string& name, const std::string& run_dir) {
+  auto& rt = runtime_[name];
+  if (!rt) rt = std::make_unique<Runtime>();
+  if (rt->console && !rt->console->stopped()) return;
+  hypervisor::MachinePaths paths{run_dir};
+  rt->console = std::make_shared<console::ConsoleBroker>(io_, name);
+  rt->console->Start(paths.console_socket(), paths.console_log());
+}
+
+void ServerCore::StopConsole(Runtime& rt) {
+  if (!rt.console) return;
+  rt.console->Stop();
+  rt.console.reset();
+}
+
+Result<std::weak_ptr<console::ConsoleBroker>> ServerCore::Console(const std::string& name) {
+  auto r = Load(name);
+  if (!r.ok()) return r.status();
+  auto it = runtime_.find(name);
+  if (it == runtime_.end() || !it->second->console) {
+    return Status(codes::kInvalidState,
+                  "server " + name + " is not running, so its console has no guest behind it",
+                  "start it (kumo start " + name +
+                      "), or read what the console showed before: " + "kumo console-log " + name);
+  }
+  return std::weak_ptr<console::ConsoleBroker>(it->second->console);
+}
+
+Result<std::string> ServerCore::ConsoleLog(const std::string& name, size_t tail_lines) const {
+  auto r = Load(name);
+  if (!r.ok()) return r.status();
+  if (r->run_dir.empty()) return std::string();
+  return console::ReadScrollback(hypervisor::MachinePaths{r->run_dir}.console_log(), tail_lines);
+}
+
+}  // namespace kumo::core
