@@ -39,8 +39,14 @@ std::string StatusText(const std::string& status) {
   return status == "warning" ? "warning (!)" : status;
 }
 
+std::string ServerStatusText(const json& server) {
+  std::string text = StatusText(FieldText(server, "status"));
+  if (FieldText(server, "boot_mode") == "rescue") text += " [rescue]";
+  return text;
+}
+
 std::string StatusLine(const json& server) {
-  std::string line = FieldText(server, "name") + ": " + StatusText(FieldText(server, "status"));
+  std::string line = FieldText(server, "name") + ": " + ServerStatusText(server);
   std::string task = FieldText(server, "task");
   if (task != "-" && task != "none") line += " (task " + task + ")";
   std::string reason = FieldText(server, "status_reason");
@@ -53,8 +59,8 @@ std::string ServerTable(const json& servers) {
   for (const auto& s : ListOf(servers, "servers")) {
     std::string task = FieldText(s, "task");
     std::string memory = FieldText(s, "memory_mib");
-    rows.push_back({FieldText(s, "name"), StatusText(FieldText(s, "status")),
-                    task == "none" ? "-" : task, FieldText(s, "agent"), FieldText(s, "vcpus"),
+    rows.push_back({FieldText(s, "name"), ServerStatusText(s), task == "none" ? "-" : task,
+                    FieldText(s, "agent"), FieldText(s, "vcpus"),
                     memory == "-" ? memory : memory + " MiB", FieldText(s, "image"),
                     FieldText(s, "status_reason")});
   }
@@ -64,9 +70,11 @@ std::string ServerTable(const json& servers) {
 
 std::string ServerDetails(const json& server) {
   static const std::vector<const char*> kOrder = {
-      "name",     "status",       "status_reason",   "power",    "agent",   "agent_last_seen",
-      "task",     "task_started", "task_deadline",   "image",    "vcpus",   "memory_mib",
-      "disk_gib", "has_ssh_key",  "user_data_bytes", "qemu_pid", "created", "updated"};
+      "name",         "status",        "status_reason",   "boot_mode",
+      "power",        "agent",         "agent_last_seen", "task",
+      "task_started", "task_deadline", "image",           "vcpus",
+      "memory_mib",   "disk_gib",      "has_ssh_key",     "user_data_bytes",
+      "qemu_pid",     "created",       "updated"};
   std::vector<std::pair<std::string, std::string>> fields;
   std::set<std::string> shown;
   for (const char* key : kOrder) {

@@ -12,6 +12,8 @@ using json = nlohmann::json;
 
 // A status for people: "warning" becomes "warning (!)", the rest as is.
 std::string StatusText(const std::string& status);
+// StatusText of a server, with " [rescue]" while it is booted in rescue mode.
+std::string ServerStatusText(const json& server);
 
 // One line: "web: pending (task stopping): graceful stop requested".
 std::string StatusLine(const json& server);

@@ -54,6 +54,18 @@ TEST(ServerTable, ListsServers) {
             "db    warning (!)  -     unresponsive  2      512 MiB  kumo-guest  agent down\n");
 }
 
+TEST(ServerTable, RescueModeShowsInTheStatus) {
+  json list = {{"servers", {Server("lost", "running", "none", "rescue mode: root shell")}}};
+  list["servers"][0]["boot_mode"] = "rescue";
+  EXPECT_EQ(
+      ServerTable(list),
+      "NAME  STATUS            TASK  AGENT  VCPUS  MEMORY   IMAGE       REASON\n"
+      "lost  running [rescue]  -     ok     2      512 MiB  kumo-guest  rescue mode: root shell\n");
+  EXPECT_EQ(StatusLine(list["servers"][0]), "lost: running [rescue]: rescue mode: root shell");
+  list["servers"][0]["boot_mode"] = "normal";
+  EXPECT_EQ(ServerStatusText(list["servers"][0]), "running");
+}
+
 TEST(ServerTable, EmptyOrOddRepliesGiveTheHeader) {
   const std::string header = "NAME  STATUS  TASK  AGENT  VCPUS  MEMORY  IMAGE  REASON\n";
   EXPECT_EQ(ServerTable({{"servers", json::array()}}), header);

@@ -794,6 +794,9 @@ void ServerCore::OnPing(const std::string& name, bool answered) {
     return;
   }
   ++rt.missed_pings;
+  // The guest was asked to go down: its agent may well stop answering, and
+  // the task's deadline tells a guest that hangs instead.
+  if ((r->task == "stopping" || r->task == "rebooting") && !r->task_force) return;
   if (rt.missed_pings >= config_.missed_pings_for_warning && r->agent == "ok") {
     std::string since = r->agent_last_seen_ms ? ClockTime(r->agent_last_seen_ms) : "boot";
     Transition(name, "agent", "guest agent not responding since " + since,

@@ -24,9 +24,8 @@ AgentLink::~AgentLink() {
 void AgentLink::Ping(Milliseconds timeout, std::function<void(bool)> done) {
   Op op;
   op.ping = true;
-  op.timeout = timeout;
   op.done = [done = std::move(done)](QgaReply r) { done(r.ok); };
-  Enqueue(std::move(op));
+  Enqueue(std::move(op), timeout);
 }
 
 void AgentLink::Call(std::string command, json arguments, bool expect_reply, Milliseconds timeout,
@@ -36,9 +35,8 @@ void AgentLink::Call(std::string command, json arguments, bool expect_reply, Mil
   op.command = std::move(command);
   op.arguments = std::move(arguments);
   op.expect_reply = expect_reply;
-  op.timeout = timeout;
   op.done = std::move(done);
-  Enqueue(std::move(op));
+  Enqueue(std::move(op), timeout);
 }
 
 void AgentLink::Close() {
@@ -52,9 +50,34 @@ void AgentLink::Close() {
   }
 }
 
-void AgentLink::Enqueue(Op op) {
+void AgentLink::Enqueue(Op op, Milliseconds timeout) {
+  op.id = ++next_op_id_;
+  op.deadline = std::chrono::steady_clock::now() + timeout;
+  if (phase_ != Phase::kIdle) {
+    op.waiting_timer = std::make_shared<asio::steady_timer>(io_, op.deadline);
+    op.waiting_timer->async_wait([self = weak_from_this(), id = op.id](error_code ec) {
+      if (auto link = self.lock(); link && !ec) link->ExpireWaiting(id);
+    });
+  }
   queue_.push_back(std::move(op));
   if (phase_ == Phase::kIdle) StartNext();
+}
+
+// An operation still waiting behind the current one when its time is up.
+void AgentLink::ExpireWaiting(uint64_t id) {
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->id != id) continue;
+    if (it == queue_.begin()) return;  // running: deadline_ governs it
+    QgaReply r;
+    r.timed_out = true;
+    r.error_class = "Timeout";
+    r.error_desc =
+        "the guest agent did not answer in time (it was still busy with an earlier "
+        "request)";
+    asio::post(io_, [done = std::move(it->done), r = std::move(r)]() { done(r); });
+    queue_.erase(it);
+    return;
+  }
 }
 
 void AgentLink::StartNext() {
@@ -63,7 +86,11 @@ void AgentLink::StartNext() {
     return;
   }
   const uint64_t generation = ++generation_;
-  deadline_.expires_after(queue_.front().timeout);
+  if (queue_.front().waiting_timer) {
+    queue_.front().waiting_timer->cancel();
+    queue_.front().waiting_timer.reset();
+  }
+  deadline_.expires_at(queue_.front().deadline);
   deadline_.async_wait([self = weak_from_this(), generation](error_code ec) {
     auto link = self.lock();
     if (ec || !link || link->generation_ != generation) return;

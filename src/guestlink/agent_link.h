@@ -28,6 +28,9 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
   static std::shared_ptr<AgentLink> Create(boost::asio::io_context& io, std::string socket_path);
   ~AgentLink();
 
+  // Every operation's timeout counts from the call, also while it waits in
+  // line behind another one.
+  //
   // Calls back true if the agent answered guest-sync-delimited in time.
   void Ping(Milliseconds timeout, std::function<void(bool)> done);
 
@@ -43,17 +46,23 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
 
  private:
   struct Op {
+    uint64_t id = 0;
     bool ping = true;
     std::string command;
     json arguments;
     bool expect_reply = true;
-    Milliseconds timeout{1000};
+    // From when it was asked: an operation that waits behind a hung one
+    // still ends on time (the heartbeat's ping must).
+    std::chrono::steady_clock::time_point deadline;
+    // Runs while the operation waits in the queue.
+    std::shared_ptr<boost::asio::steady_timer> waiting_timer;
     std::function<void(QgaReply)> done;
   };
   enum class Phase { kIdle, kConnecting, kSyncing, kAwaitingReply, kGraceAfterWrite };
 
   AgentLink(boost::asio::io_context& io, std::string socket_path);
-  void Enqueue(Op op);
+  void Enqueue(Op op, Milliseconds timeout);
+  void ExpireWaiting(uint64_t id);
   void StartNext();
   void Connect();
   void SendSync();
@@ -77,6 +86,7 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
   std::array<char, 16384> read_buffer_{};
   std::deque<std::string> write_queue_;
   uint64_t generation_ = 0;  // bumps whenever the current operation ends
+  uint64_t next_op_id_ = 0;
 };
 
 }  // namespace kumo::guestlink

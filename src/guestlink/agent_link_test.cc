@@ -1,0 +1,94 @@
+// AgentLink against a unix socket server in the test: an agent that hangs
+// (reads, never answers) and one that answers.
+#include "guestlink/agent_link.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <optional>
+
+namespace kumo::guestlink {
+namespace {
+
+namespace asio = boost::asio;
+using asio::local::stream_protocol;
+using namespace std::chrono_literals;
+
+class AgentLinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kumo-link.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/agent.sock";
+    acceptor_.emplace(io_, stream_protocol::endpoint(path_));
+    acceptor_->async_accept([this](boost::system::error_code ec, stream_protocol::socket s) {
+      if (!ec) peer_.emplace(std::move(s));
+      ReadForever();
+    });
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A hung agent: takes what is written, answers nothing.
+  void ReadForever() {
+    if (!peer_) return;
+    peer_->async_read_some(asio::buffer(sink_), [this](boost::system::error_code ec, size_t) {
+      if (!ec) ReadForever();
+    });
+  }
+
+  bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      io_.restart();
+      io_.run_for(10ms);
+    }
+    return true;
+  }
+
+  asio::io_context io_;
+  std::string dir_, path_;
+  std::optional<stream_protocol::acceptor> acceptor_;
+  std::optional<stream_protocol::socket> peer_;
+  std::array<char, 4096> sink_{};
+};
+
+// The heartbeat's ping must not wait out a long call ahead of it: its
+// deadline counts from when it was asked.
+TEST_F(AgentLinkTest, AQueuedPingTimesOutOnItsOwnDeadline) {
+  auto link = AgentLink::Create(io_, path_);
+  std::optional<QgaReply> call;
+  std::optional<bool> ping;
+  link->Call("kumo-init-status", json::object(), true, 5s, [&](QgaReply r) { call = r; });
+  auto asked = std::chrono::steady_clock::now();
+  link->Ping(300ms, [&](bool ok) { ping = ok; });
+  ASSERT_TRUE(RunUntil([&] { return ping.has_value(); }, 3s)) << "the ping waited for the call";
+  EXPECT_FALSE(*ping);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 1s);
+  EXPECT_FALSE(call.has_value()) << "the call ahead still has time left";
+  ASSERT_TRUE(RunUntil([&] { return call.has_value(); }, 8s));
+  EXPECT_TRUE(call->timed_out);
+}
+
+TEST_F(AgentLinkTest, ClosingFailsEveryQueuedOperationOnce) {
+  auto link = AgentLink::Create(io_, path_);
+  int calls = 0, pings = 0;
+  link->Call("guest-info", json::object(), true, 5s, [&](QgaReply r) {
+    EXPECT_FALSE(r.ok);
+    ++calls;
+  });
+  link->Ping(2s, [&](bool ok) {
+    EXPECT_FALSE(ok);
+    ++pings;
+  });
+  RunUntil([] { return false; }, 100ms);
+  link->Close();
+  ASSERT_TRUE(RunUntil([&] { return calls + pings == 2; }, 1s));
+  RunUntil([] { return false; }, 2500ms);  // no timer fires a second time
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(pings, 1);
+}
+
+}  // namespace
+}  // namespace kumo::guestlink
