@@ -58,8 +58,8 @@ TEST_F(Console, InitScriptSetsThePasswordAndTheConsoleLoginWorks) {
   for (int i = 0; i < 100 && !kumod_.HasEvent("init", "exited with status 0"); ++i) {
     std::this_thread::sleep_for(200ms);
   }
-  EXPECT_TRUE(kumod_.HasEvent("init",
-                              "init script exited with status 0 (last output: init script output)"))
+  EXPECT_TRUE(
+      kumod_.HasEvent("init", "init script exited with status 0 (last output: init script output)"))
       << kumod_.Events("init").dump(1);
 
   auto console = Attach("init");
@@ -122,7 +122,8 @@ TEST_F(Console, SshWithTheKeyGivenAtCreate) {
 
 TEST_F(Console, SetPasswordThroughTheAgentThenConsoleLogin) {
   Create({{"name", "pw"}});
-  auto r = kumod_.Call("POST", "/v1/servers/pw/password", {{"user", "root"}, {"password", "Agent-set-3"}});
+  auto r = kumod_.Call("POST", "/v1/servers/pw/password",
+                       {{"user", "root"}, {"password", "Agent-set-3"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_TRUE(kumod_.HasEvent("pw", "password set for user root"));
   auto console = Attach("pw");
@@ -149,6 +150,30 @@ TEST_F(Console, RescueGivesARootShellToSetAPassword) {
   EXPECT_EQ(s["boot_mode"], "normal") << s.dump();
   auto after = Attach("lost");
   EXPECT_TRUE(after->Login("root", "Rescued-4", 60s)) << after->output();
+}
+
+TEST_F(Console, AttachNeedsTheTokenAServerAndAGuest) {
+  Create({{"name", "door"}});
+  std::string err;
+  ConsoleClient no_token, wrong, unknown, by_query;
+  EXPECT_FALSE(no_token.Connect(kumod_.port(), "door", "", &err, ConsoleClient::TokenIn::kQuery));
+  EXPECT_EQ(err.rfind("401", 0), 0u) << "[" << err << "]";
+  EXPECT_FALSE(wrong.Connect(kumod_.port(), "door", "not-the-token", &err));
+  EXPECT_EQ(err.rfind("401", 0), 0u) << "[" << err << "]";
+  EXPECT_FALSE(unknown.Connect(kumod_.port(), "nosuch", kumod_.token(), &err));
+  EXPECT_EQ(err.rfind("404", 0), 0u) << err;
+  // A browser cannot set headers: the token in the query works.
+  ASSERT_TRUE(
+      by_query.Connect(kumod_.port(), "door", kumod_.token(), &err, ConsoleClient::TokenIn::kQuery))
+      << err;
+  by_query.Send("\n");
+  EXPECT_TRUE(by_query.WaitFor("login:", 20s)) << by_query.output();
+  // A plain GET is told to upgrade.
+  EXPECT_EQ(kumod_.Call("GET", "/v1/servers/door/console").status, 400);
+
+  std::string out;
+  EXPECT_EQ(kumod_.RunCli({"--token", "wrong", "console", "door"}, &out), 7) << out;
+  EXPECT_EQ(kumod_.RunCli({"console", "nosuch"}, &out), 4) << out;
 }
 
 TEST_F(Console, ScrollbackSurvivesKumodRestartAndTwoClientsSeeOutput) {
@@ -179,9 +204,9 @@ TEST_F(Console, ScrollbackSurvivesKumodRestartAndTwoClientsSeeOutput) {
   std::string out;
   EXPECT_EQ(kumod_.RunCli({"console-log", "log", "--tail", "5"}, &out), 0) << out;
   EXPECT_NE(out.find("login:"), std::string::npos) << out;
-  ASSERT_EQ(kumod_.Call("POST", "/v1/servers/log/actions", {{"action", "stop"}, {"force", true}})
-                .status,
-            202);
+  ASSERT_EQ(
+      kumod_.Call("POST", "/v1/servers/log/actions", {{"action", "stop"}, {"force", true}}).status,
+      202);
   kumod_.WaitStatus("log", "stopped", 30);
   EXPECT_EQ(kumod_.RunCli({"console", "log"}, &out), 5) << out;
   EXPECT_NE(out.find("kumo console-log log"), std::string::npos) << out;

@@ -40,17 +40,29 @@ ConsoleClient::~ConsoleClient() {
 }
 
 bool ConsoleClient::Connect(int port, const std::string& name, const std::string& token,
-                            std::string* err) {
+                            std::string* err, TokenIn token_in) {
+  std::string target = "/v1/servers/" + name + "/console";
+  if (token_in == TokenIn::kQuery) target += "?token=" + token;
+  beast::websocket::response_type response;
   try {
     beast::get_lowest_layer(impl_->ws).connect(tcp::endpoint(
         boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-    impl_->ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      req.set(beast::http::field::authorization, "Bearer " + token);
-    }));
+    if (token_in == TokenIn::kHeader) {
+      impl_->ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+        req.set(beast::http::field::authorization, "Bearer " + token);
+      }));
+    }
     impl_->ws.binary(true);
-    impl_->ws.handshake("127.0.0.1", "/v1/servers/" + name + "/console");
+    // The asynchronous handshake: Beast 1.74's blocking one leaves the
+    // response empty when the server declines.
+    beast::error_code ec;
+    impl_->ws.async_handshake(response, "127.0.0.1", target,
+                              [&ec](beast::error_code e) { ec = e; });
+    impl_->io.run();
+    impl_->io.restart();
+    if (ec) throw beast::system_error(ec);
   } catch (const std::exception& e) {
-    *err = e.what();
+    *err = std::to_string(response.result_int()) + " " + e.what();
     return false;
   }
   impl_->open = true;

@@ -13,8 +13,12 @@ class ConsoleClient {
   ConsoleClient();
   ~ConsoleClient();
 
-  // Connects to ws://127.0.0.1:PORT/v1/servers/NAME/console with the token.
-  bool Connect(int port, const std::string& name, const std::string& token, std::string* err);
+  enum class TokenIn { kHeader, kQuery };
+  // Connects to ws://127.0.0.1:PORT/v1/servers/NAME/console with the token
+  // (as "Authorization: Bearer", or as ?token= the way a browser must). On a
+  // refusal *err starts with the HTTP status.
+  bool Connect(int port, const std::string& name, const std::string& token, std::string* err,
+               TokenIn token_in = TokenIn::kHeader);
   bool Send(const std::string& bytes);
   // Waits until `needle` appears in what arrived since the last Clear().
   bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout);
