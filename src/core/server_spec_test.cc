@@ -48,6 +48,9 @@ TEST(ValidateSpec, ChecksEveryField) {
       {[](ServerSpec& s) { s.ssh_key = "ssh-ed25519 " + std::string(17000, 'A'); }, "ssh_key"},
       {[](ServerSpec& s) { s.user_data = std::string(64 * 1024 + 1, 'x'); }, "user_data"},
       {[](ServerSpec& s) { s.user_data = std::string("a\0b", 3); }, "user_data"},
+      {[](ServerSpec& s) { s.user_data = "#cloud-config\nhostname: [unclosed\n"; }, "user_data"},
+      {[](ServerSpec& s) { s.user_data = "#cloud-config\nruncmd: 7\n"; }, "user_data"},
+      {[](ServerSpec& s) { s.user_data = "#!\necho no interpreter\n"; }, "user_data"},
   };
   for (const auto& c : cases) {
     ServerSpec s = Valid();
@@ -65,6 +68,10 @@ TEST(ValidateSpec, AcceptsAFullSpec) {
   s.disk_gib = 10;
   s.ssh_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH user@host\n";
   s.user_data = std::string(64 * 1024, 'x');
+  EXPECT_TRUE(ValidateSpec(s).ok()) << ValidateSpec(s).message();
+  s.user_data = "#cloud-config\nhostname: web\nruncmd:\n  - echo hi\n";
+  EXPECT_TRUE(ValidateSpec(s).ok()) << ValidateSpec(s).message();
+  s.user_data = "#!/bin/sh\necho hi\n";
   EXPECT_TRUE(ValidateSpec(s).ok()) << ValidateSpec(s).message();
 }
 

@@ -14,6 +14,7 @@
 #include "cloudinit/seed.h"
 #include "cloudinit/seed_image.h"
 #include "common/base64.h"
+#include "e2e/guest_vm.h"
 #include "guestlink/qga_client.h"
 #include "support/child_process.h"
 
@@ -25,98 +26,23 @@ using guestlink::QgaClient;
 using guestlink::QgaReply;
 using testing::ChildProcess;
 using testing::ReadFile;
-using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr char kCreateKey[] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKumoCreateKey create@host";
 
-std::string ImageFile(const std::string& name) {
-  return std::string(KUMO_GUEST_IMAGE_DIR) + "/" + name;
-}
-
-// A guest booted from an overlay on the image's disk, with the seed ISO as a
-// second, read-only virtio disk (like guest_vm.cc, plus the seed and
-// restarts on the same disk). QEMU belongs to the test and is stopped by pid.
-class SeededGuest {
+// The guest with its NoCloud seed, as kumod would boot a server.
+class SeededGuest : public testing::GuestVm {
  public:
-  ~SeededGuest() { qemu_.Stop(); }
-
-  std::string path(const std::string& name) const { return dir_ / name; }
-
   bool MakeSeed(const cloudinit::SeedInput& in, std::string* err) {
     Status s = cloudinit::WriteSeed(in, path("seed"));
     if (s.ok()) s = cloudinit::BuildSeedImage(path("seed"), path("seed.iso"));
     if (!s.ok()) *err = s.ToString();
     return s.ok();
   }
-
-  bool CreateDisk(std::string* err) {
-    ChildProcess img;
-    if (!img.Start({QEMU_IMG_PATH, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                    ImageFile("rootfs.qcow2"), path("disk.qcow2")},
-                   path("qemu-img.log"), err)) {
-      return false;
-    }
-    int status = img.WaitExit(30s);
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      *err = "qemu-img create failed: " + ReadFile(path("qemu-img.log"));
-      return false;
-    }
-    return true;
-  }
-
-  // Boot number `boot` (1, 2, ...) has its own agent socket and serial log.
   bool Start(int boot, bool with_seed, std::string* err) {
-    boot_ = boot;
-    const char* accel = std::getenv("KUMO_TEST_ACCEL");
-    std::vector<std::string> argv = {QEMU_SYSTEM_PATH,
-                                     "-accel",
-                                     accel ? accel : "tcg",
-                                     "-m",
-                                     "256",
-                                     "-smp",
-                                     "1",
-                                     "-nodefaults",
-                                     "-display",
-                                     "none",
-                                     "-no-reboot",
-                                     "-kernel",
-                                     ImageFile("vmlinuz"),
-                                     "-initrd",
-                                     ImageFile("initrd.img"),
-                                     "-append",
-                                     "console=ttyS0 root=/dev/vda rw",
-                                     "-drive",
-                                     "file=" + path("disk.qcow2") + ",if=virtio,format=qcow2"};
-    if (with_seed) {
-      // What kumod adds to a server's QEMU argv when it has a seed.
-      argv.insert(argv.end(),
-                  {"-drive", "file=" + path("seed.iso") + ",if=virtio,format=raw,readonly=on"});
-    }
-    argv.insert(argv.end(),
-                {"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0", "-device",
-                 "virtio-rng-pci", "-device", "virtio-serial-pci", "-chardev",
-                 "socket,id=agent,path=" + agent_socket() + ",server=on,wait=off", "-device",
-                 "virtserialport,chardev=agent,name=org.qemu.guest_agent.0", "-serial",
-                 "file:" + serial_path()});
-    started_ = Clock::now();
-    return qemu_.Start(argv, path("qemu.log"), err);
+    return GuestVm::Start(boot, with_seed ? path("seed.iso") : "", err);
   }
-
-  std::string agent_socket() const { return path("agent-" + std::to_string(boot_) + ".sock"); }
-  std::string serial_path() const { return path("serial-" + std::to_string(boot_) + ".log"); }
-  std::string serial_log() const { return ReadFile(serial_path()); }
-  double seconds_since_start() const {
-    return std::chrono::duration<double>(Clock::now() - started_).count();
-  }
-  ChildProcess& qemu() { return qemu_; }
-
- private:
-  TempDir dir_;
-  ChildProcess qemu_;
-  int boot_ = 0;
-  Clock::time_point started_;
 };
 
 class UserData : public ::testing::Test {
