@@ -130,6 +130,29 @@ TEST_F(Console, SetPasswordThroughTheAgentThenConsoleLogin) {
   EXPECT_TRUE(console->Login("root", "Agent-set-3", 60s)) << console->output();
 }
 
+// The operator's story: the agent is gone (SIGSTOP here), SSH has no key;
+// the console still lets them in, and a password reset names the way out.
+TEST_F(Console, ConsoleWorksWhileTheAgentIsDown) {
+  Create({{"name", "down"}, {"user_data", "#!/bin/sh\necho 'root:Down-Pass-6' | chpasswd\n"}});
+  auto exec =
+      kumod_.Exec("down", {"/bin/sh", "-c", "(sleep 1; kill -STOP $PPID) >/dev/null 2>&1 &"});
+  ASSERT_EQ(exec.status, 200) << exec.body;
+  json s = kumod_.WaitStatus("down", "warning", 15);
+  ASSERT_EQ(s["status"], "warning") << s.dump();
+
+  auto r = kumod_.Call("POST", "/v1/servers/down/password", {{"password", "New-Pass-7"}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json()["error"]["code"], "GuestAgentNotResponding");
+  EXPECT_NE(r.json()["error"]["hint"].get<std::string>().find("kumo rescue down"),
+            std::string::npos)
+      << r.body;
+
+  auto console = Attach("down");
+  ASSERT_TRUE(console->Login("root", "Down-Pass-6", 60s)) << console->output();
+  EXPECT_NE(console->Run("pidof kumo-agent", 10s).find_first_of("0123456789"), std::string::npos)
+      << console->output();
+}
+
 TEST_F(Console, RescueGivesARootShellToSetAPassword) {
   Create({{"name", "lost"}});  // no password was ever set: the console cannot be used
   auto r = kumod_.Call("POST", "/v1/servers/lost/actions", {{"action", "rescue"}});
