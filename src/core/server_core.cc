@@ -151,6 +151,13 @@ Result<ServerRecord> ServerCore::Transition(const std::string& name, const std::
   return r;
 }
 
+void ServerCore::Note(const std::string& name, const std::string& kind,
+                      const std::string& message) {
+  auto r = Load(name);
+  if (!r.ok()) return;
+  store_.SaveServer(*r, EventRecord{0, name, NowMs(), kind, r->status, message});
+}
+
 Status ServerCore::CheckIdle(const ServerRecord& r) const {
   if (r.task != "none") return Busy(r);
   return Status::Ok();
@@ -226,6 +233,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
     std::filesystem::remove_all(r.run_dir, ec);
     return s;
   }
+  NoteUserDataWarnings(r.name, r.user_data);
   Launch(r.name);
   return r;
 }

@@ -124,6 +124,8 @@ class ServerCore {
   // with an event (kind, message) and returns the new record.
   Result<store::ServerRecord> Transition(const std::string& name, const std::string& kind,
                                          const std::string& message, const Change& change);
+  // Appends an event to the timeline; the status and its reason stay.
+  void Note(const std::string& name, const std::string& kind, const std::string& message);
   Result<store::ServerRecord> Load(const std::string& name) const;
   Status CheckIdle(const store::ServerRecord& r) const;
   hypervisor::MachineSpec MachineSpecOf(const store::ServerRecord& r) const;
@@ -138,6 +140,7 @@ class ServerCore {
   // User data (server_user_data.cc): the NoCloud seed made at create, and
   // what kumo-init reported after a boot, into the timeline.
   Status MakeSeed(const store::ServerRecord& r);
+  void NoteUserDataWarnings(const std::string& name, const std::string& user_data);
   void CollectInitResults(const std::string& name);
   void PollInitStatus(const std::string& name, std::shared_ptr<guestlink::AgentLink> agent,
                       int64_t give_up_ms);

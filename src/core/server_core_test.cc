@@ -385,6 +385,26 @@ TEST_F(ServerCoreTest, RescueForcesAGuestWhoseAgentIsDown) {
   ASSERT_TRUE(ReachStatus("hung", "running"));
 }
 
+TEST_F(ServerCoreTest, UserDataWarningsAreInTheTimelineAndTheSeedIsMade) {
+  ServerSpec spec = Spec("cc");
+  spec.user_data = "#cloud-config\npackages: [nginx]\nhostname: web\n";
+  StartAgent("cc");
+  auto r = core_->Create(spec);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(HasEvent("cc", "user data: packages: not applied by the kumo image"));
+  EXPECT_EQ(core_->Get("cc")->status_reason, "creating") << "a note leaves the reason alone";
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "servers/cc/seed.iso"));
+  EXPECT_EQ(driver_->machine("cc")->spec().seed_image, dir_ / "servers/cc/seed.iso");
+  EXPECT_EQ(testing::ReadFile(dir_ / "servers/cc/seed/user-data"), spec.user_data);
+
+  ServerSpec bad = Spec("bad");
+  bad.user_data = "#cloud-config\nruncmd: [\n";
+  auto refused = core_->Create(bad);
+  EXPECT_EQ(refused.status().code(), codes::kInvalidArgument);
+  EXPECT_FALSE(core_->Get("bad").ok()) << "nothing was stored";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "servers/bad")) << "nothing was written";
+}
+
 TEST_F(ServerCoreTest, RescueOfAStoppedServerBootsIt) {
   CreateRunning("cold");
   ASSERT_TRUE(core_->Stop("cold", true).ok());

@@ -9,6 +9,7 @@
 
 #include "cloudinit/seed.h"
 #include "cloudinit/seed_image.h"
+#include "cloudinit/user_data.h"
 #include "core/init_report.h"
 #include "core/server_runtime.h"
 
@@ -23,6 +24,8 @@ constexpr Milliseconds kInitCallTimeout{2000};  // it reads two small files
 // A user-data script may start a long job in the foreground; after this long
 // the timeline says so and kumod stops asking.
 constexpr Milliseconds kInitFollowAtMost{60 * 60 * 1000};
+
+constexpr size_t kMaxUserDataWarningEvents = 8;
 
 std::string NewInstanceId() {
   std::random_device random;
@@ -47,6 +50,20 @@ Status ServerCore::MakeSeed(const store::ServerRecord& r) {
   return s;
 }
 
+void ServerCore::NoteUserDataWarnings(const std::string& name, const std::string& user_data) {
+  auto report = cloudinit::CheckUserData(user_data);
+  if (!report.ok()) return;
+  const auto& warnings = report->warnings;
+  for (size_t i = 0; i < warnings.size() && i < kMaxUserDataWarningEvents; ++i) {
+    Note(name, "user-data", "user data: " + warnings[i]);
+  }
+  if (warnings.size() > kMaxUserDataWarningEvents) {
+    Note(name, "user-data",
+         "user data: " + std::to_string(warnings.size() - kMaxUserDataWarningEvents) +
+             " more warnings like these");
+  }
+}
+
 void ServerCore::CollectInitResults(const std::string& name) {
   auto agent = AgentOf(name);
   if (agent) PollInitStatus(name, agent, NowMs() + kInitFollowAtMost.count());
@@ -59,8 +76,7 @@ void ServerCore::PollInitStatus(const std::string& name,
   // Another boot (or none) has this server now: its own poll reports.
   if (it == runtime_.end() || it->second->agent != agent || !r.ok()) return;
   if (NowMs() > give_up_ms) {
-    Transition(name, "init", "user data still running after an hour; not followed further",
-               [](store::ServerRecord&) {});
+    Note(name, "init", "user data still running after an hour; not followed further");
     return;
   }
   std::weak_ptr<bool> alive = alive_;
@@ -93,7 +109,7 @@ void ServerCore::ReportInitSteps(const std::string& name, const guestlink::json&
   if (!report.finished || report.boot_id == it->second->init_reported_boot_id) return;
   it->second->init_reported_boot_id = report.boot_id;
   for (const auto& message : report.messages) {
-    Transition(name, "init", message, [](store::ServerRecord&) {});
+    Note(name, "init", message);
   }
 }
 
