@@ -358,6 +358,34 @@ class TempFile {
   std::string path_;
 };
 
+TEST(Commands, CreatePrintsWhatTheKumoImageWillNotDoWithTheUserData) {
+  TempFile user_data("#cloud-config\npackages: [nginx]\n");
+  FakeApiServer server([&](const FakeRequest& r) {
+    if (r.method == "POST") return FakeResponse{201, ServerBody("pending", "creating", "creating")};
+    return FakeResponse{
+        200,
+        R"({"events":[{"id":1,"kind":"task","message":"created"},)"
+        R"({"id":2,"kind":"user-data","message":"user data: packages: not applied by the kumo image"}]})"};
+  });
+  CliRun run(server);
+  CreateOptions options;
+  options.name = "web";
+  options.user_data_file = user_data.path();
+  EXPECT_EQ(CreateServer(run.ctx, options), kExitOk) << run.err.str();
+  EXPECT_EQ(run.err.str(), "warning: user data: packages: not applied by the kumo image\n");
+  EXPECT_EQ(server.requests().at(1).target, "/v1/servers/web/events?limit=100");
+
+  // Without user data nothing more is asked.
+  FakeApiServer plain([&](const FakeRequest&) {
+    return FakeResponse{201, ServerBody("pending", "creating", "creating")};
+  });
+  CliRun run2(plain);
+  options.user_data_file.reset();
+  EXPECT_EQ(CreateServer(run2.ctx, options), kExitOk);
+  EXPECT_EQ(plain.requests().size(), 1u);
+  EXPECT_EQ(run2.err.str(), "");
+}
+
 TEST(CreateRequestBody, OnlyGivenFieldsAndFileContents) {
   TempFile key("ssh-ed25519 AAAA user@host\n");
   TempFile user_data("#!/bin/sh\necho hi\n");
