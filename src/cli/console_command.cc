@@ -281,7 +281,8 @@ class ConsoleSession {
             connect_error = e;
             return;
           }
-          ws_.async_handshake(response_, url_.Authority(), ConsoleTarget(url_, name_),
+          ws_.async_handshake(response_, url_.Authority(),
+                              ConsoleTarget(url_, name_, options_.tail_lines),
                               [&](beast::error_code e) {
                                 handshake_error = e;
                                 handshake_done = true;
@@ -453,8 +454,10 @@ class ConsoleSession {
 
 }  // namespace
 
-std::string ConsoleTarget(const ApiUrl& url, const std::string& name) {
-  return url.base_path + "/v1/servers/" + EncodePathSegment(name) + "/console";
+std::string ConsoleTarget(const ApiUrl& url, const std::string& name, int tail_lines) {
+  std::string target = url.base_path + "/v1/servers/" + EncodePathSegment(name) + "/console";
+  if (tail_lines > 0) target += "?tail=" + std::to_string(tail_lines);
+  return target;
 }
 
 int AttachConsole(const ApiUrl& url, const std::string& token, const std::string& name) {

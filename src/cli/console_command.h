@@ -27,6 +27,8 @@ struct ConsoleOptions {
   std::ostream* err = &std::cerr;
   // Where the token came from, for the hint on a 401.
   std::string token_source = "--token / KUMO_TOKEN";
+  // Lines of scrollback kumod replays before the live output (0: none).
+  int tail_lines = 0;
   // Connecting and the WebSocket handshake, together.
   std::chrono::milliseconds connect_timeout{30000};
 };
@@ -48,8 +50,9 @@ int AttachConsole(const ApiUrl& url, const std::string& token, const std::string
 // keeps on disk, raw (with --json: the API's JSON). tail_lines 0: all of it.
 int ShowConsoleLog(Context& ctx, const std::string& name, int tail_lines);
 
-// The request target of NAME's console, under url's base path.
-std::string ConsoleTarget(const ApiUrl& url, const std::string& name);
+// The request target of NAME's console, under url's base path; with
+// tail_lines > 0 it asks for that many lines of scrollback first.
+std::string ConsoleTarget(const ApiUrl& url, const std::string& name, int tail_lines = 0);
 
 // Where Ctrl-] is in `input`, or npos.
 inline size_t FindConsoleEscape(std::string_view input) { return input.find(kConsoleEscape); }

@@ -181,6 +181,8 @@ struct Attach {
 
 TEST(ConsoleTarget, EncodesTheNameUnderTheBasePath) {
   EXPECT_EQ(ConsoleTarget(*ParseApiUrl("http://h:1"), "web"), "/v1/servers/web/console");
+  EXPECT_EQ(ConsoleTarget(*ParseApiUrl("http://h:1"), "web", 20),
+            "/v1/servers/web/console?tail=20");
   EXPECT_EQ(ConsoleTarget(*ParseApiUrl("http://h:1/kumo"), "a/b"),
             "/kumo/v1/servers/a%2Fb/console");
   EXPECT_EQ(FindConsoleEscape("abc"), std::string::npos);

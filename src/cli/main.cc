@@ -235,6 +235,11 @@ int main(int argc, char** argv) {
       "Attach to a server's serial console (like virsh console); Ctrl-] detaches. Works while "
       "network, SSH and the agent are down");
   console_cmd->add_option("name", name, "the server")->required();
+  int console_replay = 0;
+  console_cmd
+      ->add_option("--tail", console_replay,
+                   "first show the last N lines the console printed (default 0: only new output)")
+      ->check(CLI::Range(0, 10000));
 
   int console_tail = 0;
   auto* console_log_cmd = app.add_subcommand(
@@ -302,6 +307,7 @@ int main(int argc, char** argv) {
   if (console_cmd->parsed()) {
     ConsoleOptions options;
     options.token_source = token_source;
+    options.tail_lines = console_replay;
     return AttachConsole(*url, token, name, options);
   }
   if (console_log_cmd->parsed()) return ShowConsoleLog(ctx, name, console_tail);

@@ -191,6 +191,16 @@ TEST_F(Console, AttachNeedsTheTokenAServerAndAGuest) {
       << err;
   by_query.Send("\n");
   EXPECT_TRUE(by_query.WaitFor("login:", 20s)) << by_query.output();
+  // ?tail=N replays the last lines first: the login prompt shows without a key.
+  ConsoleClient replay;
+  ASSERT_TRUE(replay.Connect(kumod_.port(), "door", kumod_.token(), &err,
+                             ConsoleClient::TokenIn::kHeader, 5))
+      << err;
+  EXPECT_TRUE(replay.WaitFor("login:", 5s)) << replay.output();
+  ConsoleClient bad_tail;
+  EXPECT_FALSE(bad_tail.Connect(kumod_.port(), "door", kumod_.token(), &err,
+                                ConsoleClient::TokenIn::kHeader, 20000));
+  EXPECT_EQ(err.rfind("400", 0), 0u) << err;
   // A plain GET is told to upgrade.
   EXPECT_EQ(kumod_.Call("GET", "/v1/servers/door/console").status, 400);
 

@@ -40,9 +40,12 @@ ConsoleClient::~ConsoleClient() {
 }
 
 bool ConsoleClient::Connect(int port, const std::string& name, const std::string& token,
-                            std::string* err, TokenIn token_in) {
+                            std::string* err, TokenIn token_in, int tail_lines) {
   std::string target = "/v1/servers/" + name + "/console";
-  if (token_in == TokenIn::kQuery) target += "?token=" + token;
+  std::string query;
+  if (token_in == TokenIn::kQuery) query += "&token=" + token;
+  if (tail_lines > 0) query += "&tail=" + std::to_string(tail_lines);
+  if (!query.empty()) target += "?" + query.substr(1);
   beast::websocket::response_type response;
   try {
     beast::get_lowest_layer(impl_->ws).connect(tcp::endpoint(

@@ -18,7 +18,7 @@ class ConsoleClient {
   // (as "Authorization: Bearer", or as ?token= the way a browser must). On a
   // refusal *err starts with the HTTP status.
   bool Connect(int port, const std::string& name, const std::string& token, std::string* err,
-               TokenIn token_in = TokenIn::kHeader);
+               TokenIn token_in = TokenIn::kHeader, int tail_lines = 0);
   bool Send(const std::string& bytes);
   // Waits until `needle` appears in what arrived since the last Clear().
   bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout);
