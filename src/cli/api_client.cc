@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include <fstream>
-#include <sstream>
 
 // clang-format off
+#include "cli/table.h"
 #include "common/asio.h"
 // clang-format on
 #include <boost/beast/core.hpp>
@@ -21,12 +21,6 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr size_t kMaxReplyBytes = 64 * 1024 * 1024;
-
-std::string Seconds(std::chrono::milliseconds d) {
-  std::ostringstream out;
-  out << d.count() / 1000.0;
-  return out.str();
-}
 
 }  // namespace
 
@@ -93,16 +87,17 @@ Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string&
 
   if (connect_error) {
     if (connect_error == beast::error::timeout) {
-      return unreachable("no connection within " + Seconds(timeout_) + " s");
+      return unreachable("no connection within " + FormatSeconds(timeout_) + " s");
     }
     return unreachable(connect_error.message());
   }
   if (!read_done || read_error) {
     beast::error_code e = read_error ? read_error : write_error;
     if (e == beast::error::timeout) {
-      return CliError{kExitUnreachable,
-                      "kumod at " + where + " did not answer within " + Seconds(timeout_) + " s",
-                      "kumod may be overloaded or stuck; look at its log"};
+      return CliError{
+          kExitUnreachable,
+          "kumod at " + where + " did not answer within " + FormatSeconds(timeout_) + " s",
+          "kumod may be overloaded or stuck; look at its log"};
     }
     if (write_error && write_error != beast::error::timeout) e = write_error;
     return CliError{kExitUnreachable,

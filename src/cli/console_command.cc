@@ -11,10 +11,10 @@
 #include <deque>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 // clang-format off
+#include "cli/table.h"
 #include "common/asio.h"
 // clang-format on
 #include <boost/beast/core.hpp>
@@ -201,12 +201,6 @@ bool WriteAll(int fd, const char* data, size_t size) {
   return true;
 }
 
-std::string Seconds(std::chrono::milliseconds d) {
-  std::ostringstream out;
-  out << d.count() / 1000.0;
-  return out.str();
-}
-
 // One attachment: connect, then copy both ways until something ends it.
 class ConsoleSession {
  public:
@@ -291,7 +285,7 @@ class ConsoleSession {
     io_.run();
     io_.restart();
     if (connect_error == beast::error::timeout) {
-      return unreachable("no connection within " + Seconds(options_.connect_timeout) + " s");
+      return unreachable("no connection within " + FormatSeconds(options_.connect_timeout) + " s");
     }
     if (connect_error) return unreachable(connect_error.message());
     if (handshake_error == websocket::error::upgrade_declined) {
@@ -301,7 +295,7 @@ class ConsoleSession {
     if (handshake_error == beast::error::timeout) {
       return CliError{kExitUnreachable,
                       "kumod at " + where + " did not answer within " +
-                          Seconds(options_.connect_timeout) + " s",
+                          FormatSeconds(options_.connect_timeout) + " s",
                       "kumod may be overloaded or stuck; look at its log"};
     }
     if (handshake_error || !handshake_done) {

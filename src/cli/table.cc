@@ -1,6 +1,7 @@
 #include "cli/table.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace kumo::cli {
 namespace {
@@ -67,6 +68,12 @@ std::string FormatFields(const std::vector<std::pair<std::string, std::string>>&
     out += line + "\n";
   }
   return out;
+}
+
+std::string FormatSeconds(std::chrono::milliseconds d) {
+  std::ostringstream out;
+  out << d.count() / 1000.0;
+  return out.str();
 }
 
 }  // namespace kumo::cli

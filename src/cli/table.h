@@ -3,6 +3,7 @@
 // so control characters (terminal escapes, newlines) are replaced.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,5 +25,8 @@ std::string Printable(const std::string& text);
 
 // Columns a string takes on a terminal, counting UTF-8 code points.
 size_t DisplayWidth(const std::string& text);
+
+// "300" or "0.5", for messages.
+std::string FormatSeconds(std::chrono::milliseconds d);
 
 }  // namespace kumo::cli

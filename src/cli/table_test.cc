@@ -49,5 +49,10 @@ TEST(DisplayWidth, CountsCodePoints) {
   EXPECT_EQ(DisplayWidth("雲"), 1u);
 }
 
+TEST(FormatSeconds, Plain) {
+  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(300000)), "300");
+  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(500)), "0.5");
+}
+
 }  // namespace
 }  // namespace kumo::cli

@@ -1,9 +1,9 @@
 #include "cli/waiting.h"
 
-#include <sstream>
 #include <thread>
 
 #include "cli/server_view.h"
+#include "cli/table.h"
 
 namespace kumo::cli {
 
@@ -25,12 +25,6 @@ Progress JudgeAfterAction(const json& server, const std::string& want) {
 
 Progress JudgeStatus(const json& server, const std::string& want) {
   return FieldText(server, "status") == want ? Progress::kReached : Progress::kWaiting;
-}
-
-std::string FormatSeconds(std::chrono::milliseconds d) {
-  std::ostringstream out;
-  out << d.count() / 1000.0;
-  return out.str();
 }
 
 Outcome<ApiReply> WaitForServer(const ApiClient& api, const WaitPlan& plan) {

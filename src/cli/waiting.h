@@ -41,7 +41,4 @@ struct WaitPlan {
 // 6 on timeout, or the API's own error.
 Outcome<ApiReply> WaitForServer(const ApiClient& api, const WaitPlan& plan);
 
-// "300" or "0.5", for messages.
-std::string FormatSeconds(std::chrono::milliseconds d);
-
 }  // namespace kumo::cli

@@ -46,10 +46,5 @@ TEST(JudgeStatus, MatchesOnlyTheStatus) {
   EXPECT_EQ(JudgeStatus(S("running", "none"), "stopped"), Progress::kWaiting);
 }
 
-TEST(FormatSeconds, Plain) {
-  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(300000)), "300");
-  EXPECT_EQ(FormatSeconds(std::chrono::milliseconds(500)), "0.5");
-}
-
 }  // namespace
 }  // namespace kumo::cli
