@@ -246,18 +246,13 @@ std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
   if (!ParseQueryInt(req, "tail", 0, kMaxConsoleReplayLines, &tail, &error)) return error;
   auto broker = core_.Console(name);
   if (!broker.ok()) return ErrorResponse(broker.status());
-  auto running = broker->lock();
-  if (!running || running->stopped()) {
-    return ErrorResponse(409, codes::kInvalidState, "the console of " + name + " has just closed",
-                         "look at the server's status: kumo show " + name);
-  }
   // Context first: the last lines the guest printed (an OOM report, a login
   // prompt) come from the scrollback, then the live output.
   if (tail > 0) {
     auto recent = core_.ConsoleLog(name, static_cast<size_t>(tail));
     if (recent.ok() && !recent->empty()) channel->Send(std::move(*recent));
   }
-  JoinConsole(running, std::move(channel));
+  JoinConsole(*broker, std::move(channel));
   return std::nullopt;
 }
 

@@ -8,7 +8,7 @@ namespace kumo::core {
 void ServerCore::StartConsole(const std::string& name, const std::string& run_dir) {
   auto& rt = runtime_[name];
   if (!rt) rt = std::make_unique<Runtime>();
-  if (rt->console && !rt->console->stopped()) return;
+  if (rt->console) return;  // StopConsole drops a stopped one
   hypervisor::MachinePaths paths{run_dir};
   rt->console = std::make_shared<console::ConsoleBroker>(io_, name);
   rt->console->Start(paths.console_socket(), paths.console_log());
@@ -20,7 +20,7 @@ void ServerCore::StopConsole(Runtime& rt) {
   rt.console.reset();
 }
 
-Result<std::weak_ptr<console::ConsoleBroker>> ServerCore::Console(const std::string& name) {
+Result<std::shared_ptr<console::ConsoleBroker>> ServerCore::Console(const std::string& name) {
   auto r = Load(name);
   if (!r.ok()) return r.status();
   auto it = runtime_.find(name);
@@ -28,9 +28,9 @@ Result<std::weak_ptr<console::ConsoleBroker>> ServerCore::Console(const std::str
     return Status(codes::kInvalidState,
                   "server " + name + " is not running, so its console has no guest behind it",
                   "start it (kumo start " + name +
-                      "), or read what the console showed before: " + "kumo console-log " + name);
+                      "), or read what the console showed before: kumo console-log " + name);
   }
-  return std::weak_ptr<console::ConsoleBroker>(it->second->console);
+  return it->second->console;
 }
 
 Result<std::string> ServerCore::ConsoleLog(const std::string& name, size_t tail_lines) const {

@@ -18,6 +18,7 @@
 #include "common/asio.h"
 #include "common/status.h"
 #include "console/console_broker.h"
+#include "core/init_report.h"
 #include "core/server_spec.h"
 #include "core/server_status.h"
 #include "guestlink/agent_link.h"
@@ -97,10 +98,10 @@ class ServerCore {
             std::function<void(Result<ExecResult>)> done);
 
   // The serial console of a running server (server_console.cc): its broker,
-  // from launch until QEMU exits (then the broker stops and every subscriber
-  // hears so). Subscribe to it for output, Write to it for input; hold it
-  // weakly. Errors: NotFound; InvalidState when QEMU is not running.
-  Result<std::weak_ptr<console::ConsoleBroker>> Console(const std::string& name);
+  // running from launch until QEMU exits (then it stops and every subscriber
+  // hears so). Subscribe to it for output, Write to it for input; keep only
+  // a weak reference. Errors: NotFound; InvalidState when QEMU is not running.
+  Result<std::shared_ptr<console::ConsoleBroker>> Console(const std::string& name);
   // The console scrollback kept on disk (console.log.1 + console.log), its
   // last tail_lines lines (0: all, at most console::kMaxScrollbackBytes).
   // Works whatever the server's state. Errors: NotFound.
@@ -144,7 +145,8 @@ class ServerCore {
   void CollectInitResults(const std::string& name);
   void PollInitStatus(const std::string& name, std::shared_ptr<guestlink::AgentLink> agent,
                       int64_t give_up_ms);
-  void ReportInitSteps(const std::string& name, const guestlink::json& status);
+  // REQUIRES: report.finished.
+  void ReportInitSteps(const std::string& name, const InitReport& report);
   Result<store::ServerRecord> Restart(const std::string& name, const std::string& boot_mode);
   void PowerOffThenLaunch(const std::string& name);
   void FinishDelete(const std::string& name);

@@ -97,16 +97,16 @@ void ServerCore::PollInitStatus(const std::string& name,
                 if (alive.expired()) return;
                 // Not kumo-init's image (CommandNotFound, or nothing recorded).
                 if (!reply.ok && !reply.timed_out) return;
-                if (!reply.ok || !ReadInitReport(reply.value).finished) return again();
-                ReportInitSteps(name, reply.value);
+                if (!reply.ok) return again();
+                InitReport report = ReadInitReport(reply.value);
+                if (!report.finished) return again();
+                ReportInitSteps(name, report);
               });
 }
 
-void ServerCore::ReportInitSteps(const std::string& name, const guestlink::json& status) {
+void ServerCore::ReportInitSteps(const std::string& name, const InitReport& report) {
   auto it = runtime_.find(name);
-  if (it == runtime_.end()) return;
-  InitReport report = ReadInitReport(status);
-  if (!report.finished || report.boot_id == it->second->init_reported_boot_id) return;
+  if (it == runtime_.end() || report.boot_id == it->second->init_reported_boot_id) return;
   it->second->init_reported_boot_id = report.boot_id;
   for (const auto& message : report.messages) {
     Note(name, "init", message);
