@@ -26,6 +26,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "cli/fake_api_server.h"
+#include "support/child_process.h"
 
 namespace kumo::cli {
 namespace {
@@ -35,6 +36,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using kumo::testing::ReadFdUntil;
 using std::chrono::milliseconds;
 using Request = http::request<http::string_body>;
 using WebSocket = websocket::stream<beast::tcp_stream>;
@@ -127,20 +129,6 @@ void Refuse(beast::tcp_stream& stream, int status, const std::string& code,
 }
 
 // Reads `fd` until `want` appears (or 10 s pass); returns what was read.
-std::string ReadFdUntil(int fd, const std::string& want) {
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
-}
-
 struct Pipe {
   Pipe() { EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0); }
   ~Pipe() {

@@ -26,6 +26,7 @@
 namespace kumo::console {
 namespace {
 
+using kumo::testing::ReadFdUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
@@ -171,20 +172,6 @@ void BridgeConsole(std::shared_ptr<ConsoleBroker> broker,
   channel->OnClose([weak, id] {
     if (auto b = weak.lock()) b->Unsubscribe(id);
   });
-}
-
-std::string ReadFdUntil(int fd, const std::string& want, std::chrono::seconds timeout) {
-  std::string got;
-  auto deadline = Clock::now() + timeout;
-  while (got.find(want) == std::string::npos && Clock::now() < deadline) {
-    pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
 }
 
 TEST_F(ConsoleOnQemu, ThroughTheWebSocketApiAndTheCli) {

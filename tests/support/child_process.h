@@ -50,4 +50,8 @@ class TempDir {
 void WriteFile(const std::string& path, const std::string& text, int mode = 0644);
 std::string ReadFile(const std::string& path);
 
+// Reads `fd` until `want` has arrived, EOF, or `timeout`; returns all it read.
+std::string ReadFdUntil(int fd, const std::string& want,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 }  // namespace kumo::testing
