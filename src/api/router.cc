@@ -90,7 +90,7 @@ bool Field(const json& body, const char* key, T* out, ApiResponse* error, const 
   return true;
 }
 
-ApiResponse FromResult(const Result<store::ServerRecord>& r, int ok_status) {
+ApiResponse FromResult(const Result<ServerRecord>& r, int ok_status) {
   if (!r.ok()) return ErrorResponse(r.status());
   return {ok_status, ServerJson(*r)};
 }
@@ -140,13 +140,13 @@ std::string Iso(int64_t ms) {
 
 }  // namespace
 
-json ServerJson(const store::ServerRecord& r) {
+json ServerJson(const ServerRecord& r) {
   json j = {{"name", r.name},
-            {"status", r.status},
+            {"status", ToString(r.status)},
             {"status_reason", r.status_reason},
-            {"power", r.power},
-            {"agent", r.agent},
-            {"task", r.task},
+            {"power", ToString(r.power)},
+            {"agent", ToString(r.agent)},
+            {"task", ToString(r.task)},
             {"image", r.image},
             {"vcpus", r.vcpus},
             {"memory_mib", r.memory_mib},
@@ -159,12 +159,12 @@ json ServerJson(const store::ServerRecord& r) {
   j["task_started"] = r.task_started_ms ? json(Iso(r.task_started_ms)) : json(nullptr);
   j["task_deadline"] = r.task_deadline_ms ? json(Iso(r.task_deadline_ms)) : json(nullptr);
   j["qemu_pid"] = r.qemu_pid ? json(r.qemu_pid) : json(nullptr);
-  j["boot_mode"] = r.boot_mode;
+  j["boot_mode"] = ToString(r.boot_mode);
   j["ssh_port"] = r.ssh_port ? json(r.ssh_port) : json(nullptr);
   return j;
 }
 
-json EventJson(const store::EventRecord& e) {
+json EventJson(const EventRecord& e) {
   return {{"id", e.id},
           {"time", Iso(e.time_ms)},
           {"kind", e.kind},
@@ -172,7 +172,7 @@ json EventJson(const store::EventRecord& e) {
           {"message", e.message}};
 }
 
-json ImageJson(const store::ImageRecord& i) {
+json ImageJson(const ImageRecord& i) {
   return {
       {"name", i.name}, {"kernel_release", i.kernel_release}, {"registered", Iso(i.registered_ms)}};
 }

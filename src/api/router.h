@@ -53,8 +53,8 @@ class Router {
   std::string token_;
 };
 
-json ServerJson(const store::ServerRecord& r);
-json EventJson(const store::EventRecord& e);
-json ImageJson(const store::ImageRecord& i);
+json ServerJson(const ServerRecord& r);
+json EventJson(const EventRecord& e);
+json ImageJson(const ImageRecord& i);
 
 }  // namespace kumo::api

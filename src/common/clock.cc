@@ -1,5 +1,7 @@
 #include "common/clock.h"
 
+#include <time.h>
+
 namespace kumo {
 namespace {
 
@@ -40,4 +42,15 @@ std::unique_ptr<Clock> MakeSystemClock(boost::asio::io_context& io) {
   return std::make_unique<SystemClock>(io);
 }
 
+}  // namespace kumo
+
+namespace kumo {
+std::string FormatUtc(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000);
+  tm tm_utc{};
+  gmtime_r(&t, &tm_utc);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm_utc);
+  return buf;
+}
 }  // namespace kumo

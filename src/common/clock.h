@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/asio.h"
 
@@ -33,4 +34,9 @@ class Clock {
 // Real time: the system clock and steady_timers on `io`.
 std::unique_ptr<Clock> MakeSystemClock(boost::asio::io_context& io);
 
+}  // namespace kumo
+
+namespace kumo {
+// "2026-12-01 15:02:30 UTC", for messages people read.
+std::string FormatUtc(int64_t ms_since_epoch);
 }  // namespace kumo

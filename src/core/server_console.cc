@@ -6,12 +6,11 @@
 namespace kumo::core {
 
 void ServerCore::StartConsole(const std::string& name, const std::string& run_dir) {
-  auto& rt = runtime_[name];
-  if (!rt) rt = std::make_unique<Runtime>();
-  if (rt->console) return;  // StopConsole drops a stopped one
+  Runtime& rt = RuntimeOf(name);
+  if (rt.console) return;  // StopConsole drops a stopped one
   hypervisor::MachinePaths paths{run_dir};
-  rt->console = std::make_shared<console::ConsoleBroker>(io_, name);
-  rt->console->Start(paths.console_socket(), paths.console_log());
+  rt.console = std::make_shared<console::ConsoleBroker>(io_, name);
+  rt.console->Start(paths.console_socket(), paths.console_log());
 }
 
 void ServerCore::StopConsole(Runtime& rt) {
@@ -21,7 +20,7 @@ void ServerCore::StopConsole(Runtime& rt) {
 }
 
 Result<std::shared_ptr<console::ConsoleBroker>> ServerCore::Console(const std::string& name) {
-  auto r = Load(name);
+  auto r = ledger_.Get(name);
   if (!r.ok()) return r.status();
   auto it = runtime_.find(name);
   if (it == runtime_.end() || !it->second->console) {
@@ -34,7 +33,7 @@ Result<std::shared_ptr<console::ConsoleBroker>> ServerCore::Console(const std::s
 }
 
 Result<std::string> ServerCore::ConsoleLog(const std::string& name, size_t tail_lines) const {
-  auto r = Load(name);
+  auto r = ledger_.Get(name);
   if (!r.ok()) return r.status();
   if (r->run_dir.empty()) return std::string();
   return console::ReadScrollback(hypervisor::MachinePaths{r->run_dir}.console_log(), tail_lines);

@@ -1,9 +1,12 @@
-// ServerCore is the one owner of servers (STYLE.md rule 3): the API validates
-// requests and hands them here; only the core changes a server. It runs every
-// operation (create, start, stop, reboot, delete) as a task, one per server at
-// a time, drives the hypervisor driver and the guest agent link, watches the
-// agent's heartbeat, and writes every change to the store, with an event that
-// says why, before anyone can read it.
+// ServerCore is the one owner of servers' lives (STYLE.md rule 3): the API
+// validates requests and hands them here; only the core changes a server. It
+// runs every operation (create, start, stop, reboot, rescue, delete) as a
+// task, one per server at a time, and drives the hypervisor driver and the
+// guest agents. Every change goes through the ServerLedger, which writes it
+// with an event that says why before anyone can read it, and publishes it:
+// features that want to hear of changes subscribe to the ledger instead of
+// adding members here. The heartbeat (heartbeat.h) and the user-data
+// follower (init_follower.h) are parts of their own.
 //
 // Runs on kumod's single event loop; not thread-safe.
 #pragma once
@@ -16,12 +19,14 @@
 #include <vector>
 
 #include "common/asio.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "console/console_broker.h"
-#include "core/init_report.h"
+#include "core/heartbeat.h"
+#include "core/init_follower.h"
+#include "core/server_ledger.h"
 #include "core/server_spec.h"
-#include "core/server_status.h"
-#include "guestlink/agent_link.h"
+#include "guestlink/guest_agent.h"
 #include "hypervisor/machine.h"
 #include "store/store.h"
 
@@ -59,33 +64,43 @@ struct ExecResult {
   std::string stderr_text;
 };
 
+// What the core drives; owned by the caller, outliving the core.
+struct CoreParts {
+  boost::asio::io_context& io;
+  Clock& clock;
+  ServerLedger& ledger;
+  store::Store& store;  // the images
+  hypervisor::HypervisorDriver& driver;
+  // Connects to a guest's agent socket (guestlink::ConnectGuestAgent in kumod).
+  guestlink::GuestAgentFactory connect_agent;
+};
+
 class ServerCore {
  public:
-  ServerCore(boost::asio::io_context& io, store::Store& store, hypervisor::HypervisorDriver& driver,
-             CoreConfig config);
+  ServerCore(CoreParts parts, CoreConfig config);
   ~ServerCore();
   ServerCore(const ServerCore&) = delete;
   ServerCore& operator=(const ServerCore&) = delete;
 
   // Re-attaches to the QEMUs that outlived a previous kumod, reconciles tasks
-  // that were in flight, and starts the heartbeat.
+  // that were in flight, and starts the heartbeat (server_recovery.cc).
   void Recover();
 
   // Operations: validated and accepted (the returned record shows the task
   // under way) or refused with nothing changed.
-  Result<store::ServerRecord> Create(const ServerSpec& spec);
-  Result<store::ServerRecord> Start(const std::string& name);
-  Result<store::ServerRecord> Stop(const std::string& name, bool force);
-  Result<store::ServerRecord> Reboot(const std::string& name, bool force);
-  Result<store::ServerRecord> Delete(const std::string& name, bool force);
+  Result<ServerRecord> Create(const ServerSpec& spec);
+  Result<ServerRecord> Start(const std::string& name);
+  Result<ServerRecord> Stop(const std::string& name, bool force);
+  Result<ServerRecord> Reboot(const std::string& name, bool force);
+  Result<ServerRecord> Delete(const std::string& name, bool force);
 
   // Restarts the server into rescue mode: a single-user boot with a root
   // shell on the serial console, no password. A running guest is asked to
   // power off first (through its agent) and forced off only if it cannot be
   // asked or has not powered off within restart_grace.
-  Result<store::ServerRecord> Rescue(const std::string& name);
+  Result<ServerRecord> Rescue(const std::string& name);
   // Restarts a server in rescue mode into a normal boot.
-  Result<store::ServerRecord> Unrescue(const std::string& name);
+  Result<ServerRecord> Unrescue(const std::string& name);
 
   // Sets a user's password in the guest through its agent
   // (guest-set-user-password). Needs the agent answering.
@@ -107,63 +122,55 @@ class ServerCore {
   // Works whatever the server's state. Errors: NotFound.
   Result<std::string> ConsoleLog(const std::string& name, size_t tail_lines) const;
 
-  Result<store::ServerRecord> Get(const std::string& name) const;
-  std::vector<store::ServerRecord> List() const;
-  Result<std::vector<store::EventRecord>> Events(const std::string& name, int64_t after_id,
-                                                 int limit) const;
+  Result<ServerRecord> Get(const std::string& name) const;
+  std::vector<ServerRecord> List() const;
+  Result<std::vector<EventRecord>> Events(const std::string& name, int64_t after_id,
+                                          int limit) const;
 
-  Status RegisterImage(const store::ImageRecord& image);
-  std::vector<store::ImageRecord> Images() const;
-
-  static int64_t NowMs();
+  Status RegisterImage(const ImageRecord& image);
+  std::vector<ImageRecord> Images() const;
 
  private:
   struct Runtime;
-  using Change = std::function<void(store::ServerRecord&)>;
+  using Change = ServerLedger::Change;
 
-  // Applies `change` to the stored server, derives its status, persists it
-  // with an event (kind, message) and returns the new record.
-  Result<store::ServerRecord> Transition(const std::string& name, const std::string& kind,
-                                         const std::string& message, const Change& change);
-  // Appends an event to the timeline; the status and its reason stay.
-  void Note(const std::string& name, const std::string& kind, const std::string& message);
-  Result<store::ServerRecord> Load(const std::string& name) const;
-  Status CheckIdle(const store::ServerRecord& r) const;
-  hypervisor::MachineSpec MachineSpecOf(const store::ServerRecord& r) const;
+  Result<ServerRecord> Transition(const std::string& name, const std::string& kind,
+                                  const std::string& message, const Change& change) {
+    return ledger_.Transition(name, kind, message, change);
+  }
+  Runtime& RuntimeOf(const std::string& name);
+  std::shared_ptr<guestlink::GuestAgent> AgentOf(const std::string& name) const;
+  hypervisor::MachineSpec MachineSpecOf(const ServerRecord& r) const;
+  int64_t NowMs() const { return clock_.NowMs(); }
 
+  // Machines (server_machines.cc).
   void Launch(const std::string& name);
   void Adopt(const std::string& name, std::shared_ptr<hypervisor::Machine> machine);
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
   void ForceStop(const std::string& name);
-  void StartConsole(const std::string& name, const std::string& run_dir);
-  void StopConsole(Runtime& rt);
-  // User data (server_user_data.cc): the NoCloud seed made at create, and
-  // what kumo-init reported after a boot, into the timeline.
-  Status MakeSeed(const store::ServerRecord& r);
-  void NoteUserDataWarnings(const std::string& name, const std::string& user_data);
-  void CollectInitResults(const std::string& name);
-  void PollInitStatus(const std::string& name, std::shared_ptr<guestlink::AgentLink> agent,
-                      int64_t give_up_ms);
-  // REQUIRES: report.finished.
-  void ReportInitSteps(const std::string& name, const InitReport& report);
-  Result<store::ServerRecord> Restart(const std::string& name, const std::string& boot_mode);
   void PowerOffThenLaunch(const std::string& name);
   void FinishDelete(const std::string& name);
-
-  std::shared_ptr<guestlink::AgentLink> AgentOf(const std::string& name) const;
-  void PollExec(std::shared_ptr<guestlink::AgentLink> agent, int64_t pid, int64_t give_up_ms,
-                std::function<void(Result<ExecResult>)> done);
-  void ScheduleHeartbeat();
-  void Heartbeat();
-  void OnPing(const std::string& name, bool answered);
-  void CheckDeadlines();
+  Result<ServerRecord> Restart(const std::string& name, BootMode boot_mode);
+  // Consoles (server_console.cc).
+  void StartConsole(const std::string& name, const std::string& run_dir);
+  void StopConsole(Runtime& rt);
+  // User data (server_user_data.cc): the NoCloud seed made at create.
+  Status MakeSeed(const ServerRecord& r);
+  void NoteUserDataWarnings(const std::string& name, const std::string& user_data);
+  // Exec (server_exec.cc).
+  void PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const std::string& name, int64_t pid,
+                int64_t give_up_ms, std::function<void(Result<ExecResult>)> done);
 
   boost::asio::io_context& io_;
+  Clock& clock_;
+  ServerLedger& ledger_;
   store::Store& store_;
   hypervisor::HypervisorDriver& driver_;
+  guestlink::GuestAgentFactory connect_agent_;
   CoreConfig config_;
-  boost::asio::steady_timer heartbeat_timer_;
+  Heartbeat heartbeat_;
+  InitFollower init_follower_;
   std::map<std::string, std::unique_ptr<Runtime>> runtime_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

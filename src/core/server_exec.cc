@@ -1,76 +1,122 @@
-// ServerCore::Exec: a program run in the guest through the agent, waited for
-// by polling guest-exec-status without blocking the event loop.
-#include "common/base64.h"
-#include "core/server_core.h"
+// ServerCore's requests to a running guest through its agent: running a
+// program (guest-exec, waited for by polling its status without blocking the
+// event loop) and setting a password.
+#include "core/server_runtime.h"
 
 namespace kumo::core {
-
-namespace asio = boost::asio;
 
 namespace {
 
 constexpr Milliseconds kPollEvery{100};
-constexpr Milliseconds kCallTimeout{5000};
 
-Status AgentError(const std::string& name, const guestlink::QgaReply& reply) {
-  if (reply.timed_out) {
-    return Status(codes::kGuestAgentNotResponding,
-                  "the guest agent of " + name + " did not answer: " + reply.error_desc,
-                  "check the server's status (kumo show " + name + ") and its console");
-  }
-  return Status(codes::kInvalidArgument, "the guest refused: " + reply.error_desc);
+// The guest answered with an error: for the API, the request could not be
+// done as asked.
+Status Refused(const std::string& what, const Status& s) {
+  return Status(codes::kInvalidArgument, what + s.message(), s.hint());
+}
+
+Status NoAnswer(const std::string& name, const Status& s) {
+  return Status(codes::kGuestAgentNotResponding,
+                "the guest agent of " + name + " did not answer: " + s.message(),
+                "check the server's status (kumo show " + name + ") and its console");
 }
 
 }  // namespace
 
 void ServerCore::Exec(const std::string& name, const ExecRequest& request,
                       std::function<void(Result<ExecResult>)> done) {
-  auto r = Load(name);
+  auto r = ledger_.Get(name);
   if (!r.ok()) return done(r.status());
-  std::shared_ptr<guestlink::AgentLink> agent = AgentOf(name);
-  if (r->agent != "ok" || !agent) {
-    return done(Status(codes::kGuestAgentNotResponding,
-                       "the guest agent of " + name + " is not responding, so nothing can be run",
-                       "use the console (kumo console " + name + "), or force stop it"));
+  std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
+  if (r->agent != AgentState::kOk || !agent) {
+    return done(AgentNotResponding(*r, "nothing can be run",
+                                   "use the console (kumo console " + name + "), or force stop it"));
   }
-  guestlink::json args = {{"path", request.path}, {"arg", request.args}, {"capture-output", true}};
-  if (!request.input.empty()) args["input-data"] = Base64Encode(request.input);
+  guestlink::ExecCommand command{request.path, request.args, request.input, true};
   int64_t give_up = NowMs() + request.timeout.count();
-  std::weak_ptr<bool> alive = alive_;
-  agent->Call("guest-exec", args, true, kCallTimeout,
-              [this, alive, agent, name, give_up, done](guestlink::QgaReply reply) {
-                if (alive.expired()) return;
-                if (!reply.ok) return done(AgentError(name, reply));
-                PollExec(agent, reply.value.value("pid", int64_t{0}), give_up, done);
-              });
+  agent->Exec(command, [this, alive = std::weak_ptr<bool>(alive_), agent, name, give_up,
+                        done](Result<int64_t> pid) {
+    if (alive.expired()) return;
+    if (!pid.ok()) {
+      return done(pid.status().code() == codes::kGuestCommandFailed
+                      ? Refused("the guest refused: ", pid.status())
+                      : NoAnswer(name, pid.status()));
+    }
+    PollExec(agent, name, *pid, give_up, done);
+  });
 }
 
-void ServerCore::PollExec(std::shared_ptr<guestlink::AgentLink> agent, int64_t pid,
-                          int64_t give_up_ms, std::function<void(Result<ExecResult>)> done) {
+void ServerCore::PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const std::string& name,
+                          int64_t pid, int64_t give_up_ms,
+                          std::function<void(Result<ExecResult>)> done) {
   std::weak_ptr<bool> alive = alive_;
-  agent->Call(
-      "guest-exec-status", {{"pid", pid}}, true, kCallTimeout,
-      [this, alive, agent, pid, give_up_ms, done](guestlink::QgaReply reply) {
-        if (alive.expired()) return;
-        if (!reply.ok) return done(AgentError("the server", reply));
-        if (reply.value.value("exited", false)) {
-          ExecResult result;
-          result.exit_code = reply.value.value("exitcode", -1);
-          result.signal = reply.value.value("signal", 0);
-          result.stdout_text = Base64Decode(reply.value.value("out-data", "")).value_or("");
-          result.stderr_text = Base64Decode(reply.value.value("err-data", "")).value_or("");
-          return done(result);
-        }
-        if (NowMs() >= give_up_ms) {
-          return done(Status(codes::kInternal,
-                             "the program (pid " + std::to_string(pid) +
-                                 ") was still running at the timeout; it was left running"));
-        }
-        auto timer = std::make_shared<asio::steady_timer>(io_, kPollEvery);
-        timer->async_wait([this, alive, timer, agent, pid, give_up_ms, done](auto ec) {
-          if (!ec && !alive.expired()) PollExec(agent, pid, give_up_ms, done);
-        });
-      });
+  agent->GetExecStatus(pid, [this, alive, agent, name, pid, give_up_ms,
+                             done](Result<guestlink::ExecStatus> status) {
+    if (alive.expired()) return;
+    if (!status.ok()) {
+      return done(status.status().code() == codes::kGuestCommandFailed
+                      ? Refused("the guest refused: ", status.status())
+                      : NoAnswer(name, status.status()));
+    }
+    if (status->exited) {
+      return done(ExecResult{status->exit_code, status->signal, std::move(status->stdout_text),
+                             std::move(status->stderr_text)});
+    }
+    if (NowMs() >= give_up_ms) {
+      return done(Status(codes::kInternal,
+                         "the program (pid " + std::to_string(pid) +
+                             ") was still running at the timeout; it was left running"));
+    }
+    // Owned by the callback it runs; released when it has run.
+    auto alarm = std::make_shared<std::unique_ptr<Alarm>>();
+    *alarm = clock_.After(kPollEvery, [this, alive, alarm, agent, name, pid, give_up_ms, done] {
+      if (!alive.expired()) PollExec(agent, name, pid, give_up_ms, done);
+      alarm->reset();
+    });
+  });
+}
+
+void ServerCore::SetPassword(const std::string& name, const std::string& user,
+                             const std::string& password, std::function<void(Status)> done) {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return done(r.status());
+  bool user_ok =
+      !user.empty() && user.size() <= 32 && (user[0] == '_' || (user[0] >= 'a' && user[0] <= 'z'));
+  for (char c : user) {
+    user_ok = user_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+  }
+  if (!user_ok) {
+    return done(Status(codes::kInvalidArgument, "user must be a Unix user name (like root)",
+                       "lowercase letters, digits, '_' and '-', at most 32"));
+  }
+  if (password.empty() || password.size() > 1024 ||
+      password.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+    return done(Status(codes::kInvalidArgument,
+                       "password must be 1-1024 bytes without line breaks or NUL bytes"));
+  }
+  std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
+  if (r->agent != AgentState::kOk || !agent) {
+    return done(AgentNotResponding(*r, "the password cannot be set through it",
+                                   "boot into rescue mode (kumo rescue " + name +
+                                       "), log in on the console (kumo console " + name +
+                                       ") and run passwd; then kumo unrescue " + name));
+  }
+  agent->SetUserPassword(user, password, [this, alive = std::weak_ptr<bool>(alive_), name, user,
+                                          done](Status s) {
+    if (alive.expired()) return;
+    if (s.code() == codes::kGuestAgentNotResponding) {
+      return done(Status(codes::kGuestAgentNotResponding,
+                         "the guest agent did not answer: " + s.message(),
+                         "try again, or use rescue mode (kumo rescue " + name + ")"));
+    }
+    if (!s.ok()) {
+      return done(Status(codes::kInvalidArgument,
+                         "the guest could not set the password: " + s.message(),
+                         "does user '" + user + "' exist in the guest?"));
+    }
+    ledger_.Transition(name, "agent", "password set for user " + user, [](ServerRecord&) {});
+    done(Status::Ok());
+  });
 }
 
 }  // namespace kumo::core

@@ -1,52 +1,7 @@
 #include "core/server_status.h"
 
-#include <array>
-#include <utility>
 
 namespace kumo::core {
-namespace {
-
-template <typename E, size_t N>
-using Names = std::array<std::pair<E, std::string_view>, N>;
-
-constexpr Names<Power, 4> kPowerNames = {{{Power::kOff, "off"},
-                                          {Power::kRunning, "running"},
-                                          {Power::kPaused, "paused"},
-                                          {Power::kCrashed, "crashed"}}};
-constexpr Names<AgentState, 3> kAgentNames = {{{AgentState::kUnknown, "unknown"},
-                                               {AgentState::kOk, "ok"},
-                                               {AgentState::kUnresponsive, "unresponsive"}}};
-constexpr Names<Task, 7> kTaskNames = {{{Task::kNone, "none"},
-                                        {Task::kCreating, "creating"},
-                                        {Task::kStarting, "starting"},
-                                        {Task::kStopping, "stopping"},
-                                        {Task::kRebooting, "rebooting"},
-                                        {Task::kRescuing, "rescuing"},
-                                        {Task::kDeleting, "deleting"}}};
-constexpr Names<ServerStatus, 5> kStatusNames = {{{ServerStatus::kPending, "pending"},
-                                                  {ServerStatus::kRunning, "running"},
-                                                  {ServerStatus::kWarning, "warning"},
-                                                  {ServerStatus::kStopped, "stopped"},
-                                                  {ServerStatus::kError, "error"}}};
-
-template <typename E, size_t N>
-std::string_view NameOf(const Names<E, N>& names, E value) {
-  for (const auto& [v, name] : names) {
-    if (v == value) return name;
-  }
-  return "?";
-}
-
-template <typename E, size_t N>
-std::optional<E> ValueOf(const Names<E, N>& names, std::string_view text) {
-  for (const auto& [v, name] : names) {
-    if (name == text) return v;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 ServerStatus DeriveStatus(const Facts& f) {
   if (f.task != Task::kNone)
     return f.task_overdue ? ServerStatus::kWarning : ServerStatus::kPending;
@@ -70,14 +25,5 @@ ServerStatus DeriveStatus(const Facts& f) {
   }
   return ServerStatus::kError;
 }
-
-std::string_view ToString(Power p) { return NameOf(kPowerNames, p); }
-std::string_view ToString(AgentState a) { return NameOf(kAgentNames, a); }
-std::string_view ToString(Task t) { return NameOf(kTaskNames, t); }
-std::string_view ToString(ServerStatus s) { return NameOf(kStatusNames, s); }
-std::optional<Power> ParsePower(std::string_view s) { return ValueOf(kPowerNames, s); }
-std::optional<AgentState> ParseAgentState(std::string_view s) { return ValueOf(kAgentNames, s); }
-std::optional<Task> ParseTask(std::string_view s) { return ValueOf(kTaskNames, s); }
-std::optional<ServerStatus> ParseStatus(std::string_view s) { return ValueOf(kStatusNames, s); }
 
 }  // namespace kumo::core

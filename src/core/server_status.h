@@ -3,16 +3,9 @@
 // what an operator sees goes through DeriveStatus.
 #pragma once
 
-#include <optional>
-#include <string>
-#include <string_view>
+#include "model/server_state.h"
 
 namespace kumo::core {
-
-enum class Power { kOff, kRunning, kPaused, kCrashed };
-enum class AgentState { kUnknown, kOk, kUnresponsive };
-enum class Task { kNone, kCreating, kStarting, kStopping, kRebooting, kRescuing, kDeleting };
-enum class ServerStatus { kPending, kRunning, kWarning, kStopped, kError };
 
 struct Facts {
   Power power = Power::kOff;
@@ -22,14 +15,5 @@ struct Facts {
 };
 
 ServerStatus DeriveStatus(const Facts& facts);
-
-std::string_view ToString(Power p);
-std::string_view ToString(AgentState a);
-std::string_view ToString(Task t);
-std::string_view ToString(ServerStatus s);
-std::optional<Power> ParsePower(std::string_view s);
-std::optional<AgentState> ParseAgentState(std::string_view s);
-std::optional<Task> ParseTask(std::string_view s);
-std::optional<ServerStatus> ParseStatus(std::string_view s);
 
 }  // namespace kumo::core

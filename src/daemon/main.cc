@@ -9,17 +9,19 @@
 
 #include "api/http_server.h"
 #include "api/router.h"
+#include "common/clock.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
 #include "hypervisor/qemu_driver.h"
-#include "store/store.h"
+#include "guestlink/guest_agent.h"
+#include "store/sqlite_store.h"
 
 namespace {
 
 using kumo::Status;
 
 // Registers the image described by DIR/image.json (as built by guest/).
-Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir) {
+Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, int64_t now_ms) {
   std::ifstream in(dir + "/image.json");
   if (!in) return Status(kumo::codes::kNotFound, "no image.json in " + dir);
   auto j = nlohmann::json::parse(in, nullptr, false);
@@ -27,14 +29,14 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir) {
     return Status(kumo::codes::kInvalidArgument, dir + "/image.json is not a JSON object");
   }
   std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
-  kumo::store::ImageRecord image;
+  kumo::ImageRecord image;
   image.name = j.value("name", "");
   image.kernel = abs + "/" + j.value("kernel", "vmlinuz");
   image.initrd = abs + "/" + j.value("initrd", "initrd.img");
   image.disk = abs + "/" + j.value("disk", "rootfs.qcow2");
   image.cmdline = j.value("cmdline", "");
   image.kernel_release = j.value("kernel_release", "");
-  image.registered_ms = kumo::core::ServerCore::NowMs();
+  image.registered_ms = now_ms;
   if (image.name.empty()) return Status(kumo::codes::kInvalidArgument, "image.json has no name");
   return core.RegisterImage(image);
 }
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
     std::cerr << "kumod: " << token.status().message() << "\n";
     return 1;
   }
-  auto store = kumo::store::Store::Open(state_dir + "/kumod.db");
+  auto store = kumo::store::SqliteStore::Open(state_dir + "/kumod.db");
   if (!store.ok()) {
     std::cerr << "kumod: " << store.status().message() << "\n";
     return 1;
@@ -96,12 +98,19 @@ int main(int argc, char** argv) {
   config.boot_timeout = std::chrono::seconds(boot_timeout_s);
   config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
   config.first_ssh_port = ssh_port_base;
-  kumo::core::ServerCore core(io, **store, driver, config);
+  std::unique_ptr<kumo::Clock> clock = kumo::MakeSystemClock(io);
+  kumo::core::ServerLedger ledger(**store, *clock);
+  kumo::core::ServerCore core(
+      kumo::core::CoreParts{io, *clock, ledger, **store, driver,
+                            [&io](const std::string& socket) {
+                              return kumo::guestlink::ConnectGuestAgent(io, socket);
+                            }},
+      config);
   if (image_dirs.empty() && std::filesystem::exists(KUMO_DEFAULT_IMAGE_DIR "/image.json")) {
     image_dirs.push_back(KUMO_DEFAULT_IMAGE_DIR);
   }
   for (const auto& dir : image_dirs) {
-    if (Status s = RegisterImageDir(core, dir); !s.ok()) {
+    if (Status s = RegisterImageDir(core, dir, clock->NowMs()); !s.ok()) {
       std::cerr << "kumod: cannot register image " << dir << ": " << s.message() << "\n";
       return 1;
     }

@@ -73,11 +73,36 @@ constexpr char kSchema4[] = R"sql(
 ALTER TABLE servers ADD COLUMN ssh_port INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Optimistic concurrency: each write bumps a server's version and is refused
+// when based on an older one. Events outlive their server as one tombstone
+// (kind "deleted"), so the events table no longer cascades from servers: it
+// is rebuilt without the foreign key (SQLite cannot drop one in place).
+constexpr char kSchema5[] = R"sql(
+ALTER TABLE servers ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE events_v5 (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  server  TEXT NOT NULL,
+  time_ms INTEGER NOT NULL,
+  kind    TEXT NOT NULL,
+  status  TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+INSERT INTO events_v5 (id, server, time_ms, kind, status, message)
+  SELECT id, server, time_ms, kind, status, message FROM events;
+UPDATE sqlite_sequence
+  SET seq = MAX(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'events'))
+  WHERE name = 'events_v5';
+DROP TABLE events;
+ALTER TABLE events_v5 RENAME TO events;
+CREATE INDEX events_by_server ON events(server, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "servers, events, images, settings", kSchema1},
     {2, "servers.task_force", kSchema2},
     {3, "servers.boot_mode", kSchema3},
     {4, "servers.ssh_port", kSchema4},
+    {5, "servers.version; events keep a tombstone of deleted servers", kSchema5},
 };
 
 Status SqliteError(sqlite3* db, const std::string& what) {

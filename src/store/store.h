@@ -1,110 +1,73 @@
-// Store: kumod's state in an embedded SQLite file (WAL mode, schema
-// migrations). It holds servers (spec and facts), each server's event
-// timeline, the registered images, and small settings. Every write is a
-// transaction; a server change and the event that explains it are written
-// together (SaveServer with an event), so the timeline never disagrees with
-// the state.
+// Store: where kumod keeps its state — servers (spec, facts, status), each
+// server's event timeline, the registered images and small settings. An
+// interface (like leveldb's DB): SqliteStore is the embedded default
+// (sqlite_store.h); a PostgreSQL store that several hosts share comes later.
+//
+// The promises every backend keeps:
+// - a server change and the event that explains it are written in one
+//   transaction, so the timeline never disagrees with the state;
+// - optimistic concurrency: every stored server carries a version, bumped by
+//   each write; a write based on an older version is refused with
+//   codes::kConflict, never silently applied over the newer one;
+// - event ids increase across all servers and are never reused, so "events
+//   after id N" is a resumable feed (the watch stream replays from it).
 //
 // Not thread-safe: kumod uses it from its one event-loop thread.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
-
-struct sqlite3;
+#include "model/records.h"
 
 namespace kumo::store {
 
-// A server as stored. Enumerations are stored as the API's strings
-// ("running", "unresponsive", "stopping", ...); the core converts them.
-struct ServerRecord {
-  std::string name;  // primary key
-  // spec
-  std::string image;
-  int vcpus = 1;
-  int memory_mib = 256;
-  int disk_gib = 1;
-  std::string ssh_key;
-  std::string user_data;
-  // facts and derived status
-  std::string power = "off";       // off | running | paused | crashed
-  std::string agent = "unknown";   // unknown | ok | unresponsive
-  std::string task = "none";       // none | creating | starting | stopping | ...
-  int64_t task_started_ms = 0;     // when the task began (0: no task)
-  int64_t task_deadline_ms = 0;    // when it counts as stuck
-  bool task_force = false;         // the task is forced (force stop, hard reset)
-  std::string boot_mode = "normal";  // normal | rescue (single-user, root shell on the console)
-  int ssh_port = 0;                // host port forwarded to the guest's :22 (0: none)
-  std::string status = "stopped";  // pending | running | warning | stopped | error
-  std::string status_reason;       // why, in words, for people
-  int64_t agent_last_seen_ms = 0;  // last answer from the guest agent
-  int64_t qemu_pid = 0;            // 0 when no QEMU runs
-  std::string run_dir;             // per-server sockets, pidfile, disk overlay
-  int64_t created_ms = 0;
-  int64_t updated_ms = 0;
-};
-
-struct EventRecord {
-  int64_t id = 0;  // assigned by the store, increasing
-  std::string server;
-  int64_t time_ms = 0;  // wall clock, milliseconds since the epoch
-  std::string kind;     // e.g. "status", "task", "agent", "qemu"
-  std::string status;   // the server's status after the event
-  std::string message;  // the reason, for people
-};
-
-struct ImageRecord {
-  std::string name;  // primary key
-  std::string kernel;
-  std::string initrd;
-  std::string disk;     // base qcow2
-  std::string cmdline;  // kernel command line
-  std::string kernel_release;
-  int64_t registered_ms = 0;
+// What a server write committed.
+struct Commit {
+  ServerRecord server;               // as stored, with its new version
+  std::optional<EventRecord> event;  // the event written with it, with its id
 };
 
 class Store {
  public:
-  // Opens (creating if needed) the database at `path`, sets WAL mode and a
-  // busy timeout, and applies pending schema migrations. The file is created
-  // with mode 0600.
-  static Result<std::unique_ptr<Store>> Open(const std::string& path);
-  ~Store();
-  Store(const Store&) = delete;
-  Store& operator=(const Store&) = delete;
+  virtual ~Store() = default;
 
-  int schema_version() const;
+  virtual int schema_version() const = 0;
 
-  // Servers. CreateServer fails with AlreadyExists for a taken name.
-  Status CreateServer(const ServerRecord& server, const EventRecord& event);
-  // Updates every column of an existing server (NotFound otherwise) and, if
-  // `event` is given, appends it in the same transaction.
-  Status SaveServer(const ServerRecord& server, const std::optional<EventRecord>& event);
-  Status DeleteServer(const std::string& name);  // also deletes its events
-  std::optional<ServerRecord> GetServer(const std::string& name) const;
-  std::vector<ServerRecord> ListServers() const;  // ordered by name
+  // Stores a new server (version 1) with its first event. AlreadyExists for
+  // a taken name.
+  virtual Result<Commit> CreateServer(const ServerRecord& server, const EventRecord& event) = 0;
+  // Writes every field of `server` if the stored version is still
+  // server.version (the one it was read at), and appends `event` if given.
+  // Conflict when another writer got there first; NotFound when gone.
+  virtual Result<Commit> SaveServer(const ServerRecord& server,
+                                    const std::optional<EventRecord>& event) = 0;
+  // Deletes a server and its timeline, leaving only `tombstone` (its server
+  // name, kind "deleted"), so that a watcher resuming from an older event id
+  // learns of the deletion. Returns the tombstone with its id.
+  virtual Result<EventRecord> DeleteServer(const std::string& name,
+                                           const EventRecord& tombstone) = 0;
+  virtual std::optional<ServerRecord> GetServer(const std::string& name) const = 0;
+  virtual std::vector<ServerRecord> ListServers() const = 0;  // ordered by name
 
-  // Events of one server with id > after_id, oldest first, at most `limit`.
-  std::vector<EventRecord> Events(const std::string& server, int64_t after_id = 0,
-                                  int limit = 1000) const;
+  // Events with id > after_id, oldest first, at most `limit`: of one server,
+  // or of every server (tombstones included) when `server` is empty.
+  virtual std::vector<EventRecord> Events(const std::string& server, int64_t after_id,
+                                          int limit) const = 0;
+  // The newest event id (0: none yet).
+  virtual int64_t LastEventId() const = 0;
 
   // Images (re-registering a name replaces it).
-  Status PutImage(const ImageRecord& image);
-  std::optional<ImageRecord> GetImage(const std::string& name) const;
-  std::vector<ImageRecord> ListImages() const;
+  virtual Status PutImage(const ImageRecord& image) = 0;
+  virtual std::optional<ImageRecord> GetImage(const std::string& name) const = 0;
+  virtual std::vector<ImageRecord> ListImages() const = 0;
 
-  // Small settings (key/value), e.g. schema notes.
-  Status PutSetting(const std::string& key, const std::string& value);
-  std::optional<std::string> GetSetting(const std::string& key) const;
-
- private:
-  explicit Store(sqlite3* db);
-  sqlite3* db_;
+  // Small settings (key/value).
+  virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
+  virtual std::optional<std::string> GetSetting(const std::string& key) const = 0;
 };
 
 }  // namespace kumo::store

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "store/sqlite_store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -27,9 +27,9 @@ class StoreTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<Store> OpenStore() {
-    auto store = Store::Open(path_);
+    auto store = SqliteStore::Open(path_);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return store.ok() ? std::move(store.value()) : nullptr;
+    return store.ok() ? std::unique_ptr<Store>(std::move(store.value())) : nullptr;
   }
 
   // A second connection, as another tool would open the file.
@@ -64,15 +64,15 @@ ServerRecord SampleServer(const std::string& name) {
   s.disk_gib = 20;
   s.ssh_key = "ssh-ed25519 AAAA... ops@example";
   s.user_data = std::string("#cloud-config\n'quoted'; DROP TABLE servers;--\0tail", 48);
-  s.power = "running";
-  s.agent = "ok";
-  s.task = "starting";
+  s.power = Power::kRunning;
+  s.agent = AgentState::kOk;
+  s.task = Task::kStarting;
   s.task_started_ms = 1700000000123;
   s.task_deadline_ms = 1700000060123;
   s.task_force = true;
-  s.boot_mode = "rescue";
+  s.boot_mode = BootMode::kRescue;
   s.ssh_port = 2201;
-  s.status = "pending";
+  s.status = ServerStatus::kPending;
   s.status_reason = "booting: waiting for the guest agent";
   s.agent_last_seen_ms = 1700000001000;
   s.qemu_pid = 4242;
@@ -80,6 +80,25 @@ ServerRecord SampleServer(const std::string& name) {
   s.created_ms = 1690000000000;
   s.updated_ms = 1700000000500;
   return s;
+}
+
+EventRecord Tombstone(const std::string& server) {
+  EventRecord e;
+  e.server = server;
+  e.time_ms = 1700000200000;
+  e.kind = "deleted";
+  e.status = "deleted";
+  e.message = "deleted";
+  return e;
+}
+
+// Saves `server` and, when the store took it, moves it to the stored version
+// (as the ledger does), so the next save is based on it.
+Status Save(Store& store, ServerRecord& server, const std::optional<EventRecord>& event) {
+  auto commit = store.SaveServer(server, event);
+  if (!commit.ok()) return commit.status();
+  server = commit->server;
+  return Status::Ok();
 }
 
 EventRecord SampleEvent(const std::string& server, const std::string& message) {
@@ -161,11 +180,15 @@ TEST_F(StoreTest, ServerRoundTripsEveryField) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   ServerRecord web = SampleServer("web");
-  ASSERT_TRUE(store->CreateServer(web, SampleEvent("web", "created")).ok());
+  auto created = store->CreateServer(web, SampleEvent("web", "created"));
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->server.version, 1);
+  web.version = 1;
 
   auto got = store->GetServer("web");
   ASSERT_TRUE(got.has_value());
   ExpectSameServer(*got, web);
+  EXPECT_EQ(got->version, 1);
   EXPECT_FALSE(store->GetServer("nope").has_value());
 
   ServerRecord changed = web;
@@ -175,23 +198,27 @@ TEST_F(StoreTest, ServerRoundTripsEveryField) {
   changed.disk_gib = 2;
   changed.ssh_key = "";
   changed.user_data = "new";
-  changed.power = "off";
-  changed.agent = "unresponsive";
-  changed.task = "none";
+  changed.power = Power::kOff;
+  changed.agent = AgentState::kUnresponsive;
+  changed.task = Task::kNone;
   changed.task_started_ms = 0;
   changed.task_deadline_ms = 0;
-  changed.status = "stopped";
+  changed.status = ServerStatus::kStopped;
   changed.status_reason = "stopped by the operator";
   changed.agent_last_seen_ms = 1700000099999;
   changed.qemu_pid = 0;
   changed.run_dir = "/run/kumo/elsewhere";
   changed.created_ms = 1;
   changed.updated_ms = 1700000100000;
-  ASSERT_TRUE(store->SaveServer(changed, std::nullopt).ok());
+  auto saved = store->SaveServer(changed, std::nullopt);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(saved->server.version, 2);
+  EXPECT_FALSE(saved->event.has_value());
   got = store->GetServer("web");
   ASSERT_TRUE(got.has_value());
   ExpectSameServer(*got, changed);
-  EXPECT_EQ(store->Events("web").size(), 1u);  // no event given, none added
+  EXPECT_EQ(got->version, 2);
+  EXPECT_EQ(store->Events("web", 0, 1000).size(), 1u);  // no event given, none added
 }
 
 TEST_F(StoreTest, ListsServersByName) {
@@ -218,11 +245,11 @@ TEST_F(StoreTest, DuplicateCreateIsAlreadyExistsAndChangesNothing) {
   ServerRecord other = SampleServer("web");
   other.image = "other";
   other.vcpus = 8;
-  Status s = store->CreateServer(other, SampleEvent("web", "second create"));
+  Status s = store->CreateServer(other, SampleEvent("web", "second create")).status();
   EXPECT_EQ(s.code(), codes::kAlreadyExists) << s.ToString();
 
   ExpectSameServer(*store->GetServer("web"), web);
-  auto events = store->Events("web");
+  auto events = store->Events("web", 0, 1000);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].message, "created");
 }
@@ -230,27 +257,27 @@ TEST_F(StoreTest, DuplicateCreateIsAlreadyExistsAndChangesNothing) {
 TEST_F(StoreTest, SaveOfMissingServerIsNotFoundAndWritesNoEvent) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  Status s = store->SaveServer(SampleServer("ghost"), SampleEvent("ghost", "boo"));
+  Status s = store->SaveServer(SampleServer("ghost"), SampleEvent("ghost", "boo")).status();
   EXPECT_EQ(s.code(), codes::kNotFound) << s.ToString();
   EXPECT_FALSE(store->GetServer("ghost").has_value());
-  EXPECT_TRUE(store->Events("ghost").empty());
+  EXPECT_TRUE(store->Events("ghost", 0, 1000).empty());
 }
 
 TEST_F(StoreTest, EventsAreOrderedAndPaged) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
   ServerRecord web = SampleServer("web");
-  ASSERT_TRUE(store->CreateServer(web, SampleEvent("web", "e0")).ok());
+  web = store->CreateServer(web, SampleEvent("web", "e0"))->server;
   ASSERT_TRUE(store->CreateServer(SampleServer("db"), SampleEvent("db", "db0")).ok());
   for (int i = 1; i < 5; ++i) {
     EventRecord e = SampleEvent("web", "e" + std::to_string(i));
     e.time_ms = 1000 + i;
     e.kind = "status";
     e.status = i % 2 ? "running" : "warning";
-    ASSERT_TRUE(store->SaveServer(web, e).ok());
+    ASSERT_TRUE(Save(*store, web, e).ok());
   }
 
-  auto all = store->Events("web");
+  auto all = store->Events("web", 0, 1000);
   ASSERT_EQ(all.size(), 5u);
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].server, "web");
@@ -267,17 +294,17 @@ TEST_F(StoreTest, EventsAreOrderedAndPaged) {
   EXPECT_EQ(all[3].kind, "status");
   EXPECT_EQ(all[3].status, "running");
 
-  auto after = store->Events("web", all[1].id);
+  auto after = store->Events("web", all[1].id, 1000);
   ASSERT_EQ(after.size(), 3u);
   EXPECT_EQ(after[0].message, "e2");
   auto limited = store->Events("web", all[1].id, 2);
   ASSERT_EQ(limited.size(), 2u);
   EXPECT_EQ(limited[0].message, "e2");
   EXPECT_EQ(limited[1].message, "e3");
-  EXPECT_TRUE(store->Events("web", all[4].id).empty());
+  EXPECT_TRUE(store->Events("web", all[4].id, 1000).empty());
   EXPECT_TRUE(store->Events("web", 0, 0).empty());
 
-  auto db_events = store->Events("db");
+  auto db_events = store->Events("db", 0, 1000);
   ASSERT_EQ(db_events.size(), 1u);
   EXPECT_EQ(db_events[0].message, "db0");
 }
@@ -285,33 +312,96 @@ TEST_F(StoreTest, EventsAreOrderedAndPaged) {
 TEST_F(StoreTest, EventWithoutServerNameGoesToTheServerWritten) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->CreateServer(SampleServer("web"), SampleEvent("", "created")).ok());
-  ASSERT_EQ(store->Events("web").size(), 1u);
+  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("", "created"))->server;
+  ASSERT_EQ(store->Events("web", 0, 1000).size(), 1u);
 
-  Status s = store->SaveServer(SampleServer("web"), SampleEvent("db", "misfiled"));
+  Status s = store->SaveServer(web, SampleEvent("db", "misfiled")).status();
   EXPECT_EQ(s.code(), codes::kInvalidArgument) << s.ToString();
-  EXPECT_EQ(store->Events("web").size(), 1u);
-  EXPECT_TRUE(store->Events("db").empty());
+  EXPECT_EQ(store->Events("web", 0, 1000).size(), 1u);
+  EXPECT_TRUE(store->Events("db", 0, 1000).empty());
 }
 
-TEST_F(StoreTest, DeleteRemovesServerAndItsEvents) {
+TEST_F(StoreTest, DeleteLeavesOnlyATombstone) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->CreateServer(SampleServer("web"), SampleEvent("web", "created")).ok());
-  ASSERT_TRUE(store->SaveServer(SampleServer("web"), SampleEvent("web", "started")).ok());
+  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
+  ASSERT_TRUE(Save(*store, web, SampleEvent("web", "started")).ok());
   ASSERT_TRUE(store->CreateServer(SampleServer("db"), SampleEvent("db", "created")).ok());
+  const int64_t before = store->LastEventId();
 
-  ASSERT_TRUE(store->DeleteServer("web").ok());
+  auto tombstone = store->DeleteServer("web", Tombstone("web"));
+  ASSERT_TRUE(tombstone.ok()) << tombstone.status().ToString();
+  EXPECT_GT(tombstone->id, before);
+  EXPECT_EQ(store->LastEventId(), tombstone->id);
   EXPECT_FALSE(store->GetServer("web").has_value());
-  EXPECT_TRUE(store->Events("web").empty());
-  EXPECT_EQ(store->Events("db").size(), 1u);
-  EXPECT_EQ(store->DeleteServer("web").code(), codes::kNotFound);
+  auto left = store->Events("web", 0, 100);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].kind, "deleted");
+  EXPECT_EQ(store->Events("db", 0, 100).size(), 1u);
+  // A watcher that resumes from before the delete hears of it.
+  auto feed = store->Events("", before, 100);
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].server, "web");
+  EXPECT_EQ(feed[0].status, "deleted");
+  EXPECT_EQ(store->DeleteServer("web", Tombstone("web")).status().code(), codes::kNotFound);
 
   // A new server of the same name starts a fresh timeline.
   ASSERT_TRUE(store->CreateServer(SampleServer("web"), SampleEvent("web", "again")).ok());
-  auto events = store->Events("web");
+  auto events = store->Events("web", 0, 100);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].message, "again");
+}
+
+TEST_F(StoreTest, AWriteBasedOnAStaleVersionIsRefused) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CreateServer(SampleServer("web"), SampleEvent("web", "created")).ok());
+  // Two writers read the same version...
+  ServerRecord first = *store->GetServer("web");
+  ServerRecord second = *store->GetServer("web");
+  ASSERT_EQ(first.version, second.version);
+  // ...the first one's write lands...
+  first.power = Power::kOff;
+  first.status_reason = "stopped by writer one";
+  ASSERT_TRUE(Save(*store, first, SampleEvent("web", "one")).ok());
+  // ...and the second one's, based on what it read before, is refused.
+  second.power = Power::kCrashed;
+  second.status_reason = "crashed says writer two";
+  auto refused = store->SaveServer(second, SampleEvent("web", "two"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), codes::kConflict) << refused.status().ToString();
+  auto stored = store->GetServer("web");
+  EXPECT_EQ(stored->power, Power::kOff);
+  EXPECT_EQ(stored->status_reason, "stopped by writer one");
+  EXPECT_EQ(stored->version, first.version);
+  auto events = store->Events("web", 0, 100);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events.back().message, "one");
+  // Read again, the second writer's change goes through.
+  second = *stored;
+  second.power = Power::kCrashed;
+  EXPECT_TRUE(Save(*store, second, SampleEvent("web", "two")).ok());
+  EXPECT_EQ(store->GetServer("web")->power, Power::kCrashed);
+}
+
+TEST_F(StoreTest, EventsOfEveryServerAfterAnIdAreOneFeed) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->LastEventId(), 0);
+  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("web", "w0"))->server;
+  ServerRecord db = store->CreateServer(SampleServer("db"), SampleEvent("db", "d0"))->server;
+  ASSERT_TRUE(Save(*store, web, SampleEvent("web", "w1")).ok());
+  ASSERT_TRUE(Save(*store, db, SampleEvent("db", "d1")).ok());
+  auto all = store->Events("", 0, 100);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].message, "w0");
+  EXPECT_EQ(all[1].message, "d0");
+  EXPECT_EQ(all[2].message, "w1");
+  EXPECT_EQ(all[3].message, "d1");
+  EXPECT_EQ(store->LastEventId(), all[3].id);
+  auto after = store->Events("", all[1].id, 1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].message, "w1");
 }
 
 TEST_F(StoreTest, ServerAndEventAreWrittenTogether) {
@@ -324,26 +414,26 @@ TEST_F(StoreTest, ServerAndEventAreWrittenTogether) {
 
   EventRecord boom = SampleEvent("web", "created");
   boom.kind = "boom";
-  Status s = store->CreateServer(SampleServer("web"), boom);
+  Status s = store->CreateServer(SampleServer("web"), boom).status();
   EXPECT_EQ(s.code(), codes::kStoreError);
   EXPECT_NE(s.message().find("event refused"), std::string::npos) << s.message();
   EXPECT_FALSE(store->GetServer("web").has_value());
-  EXPECT_TRUE(store->Events("web").empty());
+  EXPECT_TRUE(store->Events("web", 0, 1000).empty());
 
-  ServerRecord web = SampleServer("web");
-  ASSERT_TRUE(store->CreateServer(web, SampleEvent("web", "created")).ok());
+  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
   ServerRecord changed = web;
-  changed.status = "error";
+  changed.status = ServerStatus::kError;
   boom.message = "crashed";
-  s = store->SaveServer(changed, boom);
+  s = store->SaveServer(changed, boom).status();
   EXPECT_EQ(s.code(), codes::kStoreError);
   ExpectSameServer(*store->GetServer("web"), web);
-  EXPECT_EQ(store->Events("web").size(), 1u);
+  EXPECT_EQ(store->GetServer("web")->version, web.version);  // the rolled-back write
+  EXPECT_EQ(store->Events("web", 0, 1000).size(), 1u);
 
   // The store is usable after a rolled-back write.
-  ASSERT_TRUE(store->SaveServer(changed, SampleEvent("web", "crashed")).ok());
-  EXPECT_EQ(store->GetServer("web")->status, "error");
-  EXPECT_EQ(store->Events("web").size(), 2u);
+  ASSERT_TRUE(Save(*store, changed, SampleEvent("web", "crashed")).ok());
+  EXPECT_EQ(store->GetServer("web")->status, ServerStatus::kError);
+  EXPECT_EQ(store->Events("web", 0, 1000).size(), 2u);
 }
 
 TEST_F(StoreTest, ImagesPutReplaceAndList) {
@@ -397,8 +487,8 @@ TEST_F(StoreTest, ReopeningKeepsEverything) {
     auto store = OpenStore();
     ASSERT_TRUE(store);
     version = store->schema_version();
-    ASSERT_TRUE(store->CreateServer(web, SampleEvent("web", "created")).ok());
-    ASSERT_TRUE(store->SaveServer(web, SampleEvent("web", "started")).ok());
+    web = store->CreateServer(web, SampleEvent("web", "created"))->server;
+    ASSERT_TRUE(Save(*store, web, SampleEvent("web", "started")).ok());
     ASSERT_TRUE(store->PutImage(image).ok());
     ASSERT_TRUE(store->PutSetting("k", "v").ok());
   }
@@ -406,15 +496,15 @@ TEST_F(StoreTest, ReopeningKeepsEverything) {
   ASSERT_TRUE(store);
   EXPECT_EQ(store->schema_version(), version);
   ExpectSameServer(*store->GetServer("web"), web);
-  auto events = store->Events("web");
+  auto events = store->Events("web", 0, 1000);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].message, "started");
   ExpectSameImage(*store->GetImage("debian-12"), image);
   EXPECT_EQ(store->GetSetting("k"), "v");
 
   // Ids keep increasing across reopening.
-  ASSERT_TRUE(store->SaveServer(web, SampleEvent("web", "stopped")).ok());
-  EXPECT_GT(store->Events("web").back().id, events[1].id);
+  ASSERT_TRUE(Save(*store, web, SampleEvent("web", "stopped")).ok());
+  EXPECT_GT(store->Events("web", 0, 1000).back().id, events[1].id);
 }
 
 TEST_F(StoreTest, UpgradesAVersion1DatabaseKeepingItsServers) {
@@ -429,10 +519,11 @@ TEST_F(StoreTest, UpgradesAVersion1DatabaseKeepingItsServers) {
   EXPECT_EQ(store->schema_version(), LatestVersion(KumoMigrations()));
   auto old = store->GetServer("old");
   ASSERT_TRUE(old.has_value());
-  EXPECT_EQ(old->task, "stopping");
+  EXPECT_EQ(old->task, Task::kStopping);
   EXPECT_EQ(old->qemu_pid, 1234);
   EXPECT_FALSE(old->task_force);
-  EXPECT_EQ(old->boot_mode, "normal");
+  EXPECT_EQ(old->boot_mode, BootMode::kNormal);
+  EXPECT_EQ(old->version, 1);
 }
 
 TEST_F(StoreTest, RefusesNewerSchemaAndLeavesFileAlone) {
@@ -440,7 +531,7 @@ TEST_F(StoreTest, RefusesNewerSchemaAndLeavesFileAlone) {
   RawExec("PRAGMA user_version = 99");
   const std::string before = FileBytes();
 
-  auto store = Store::Open(path_);
+  auto store = SqliteStore::Open(path_);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), codes::kStoreError);
   const std::string& message = store.status().message();
@@ -453,12 +544,12 @@ TEST_F(StoreTest, RefusesNewerSchemaAndLeavesFileAlone) {
 
 TEST_F(StoreTest, RefusesNewerSchemaWithoutSwitchingToWal) {
   // A rollback-journal database written by some future kumod.
-  RawExec("PRAGMA user_version = 5; CREATE TABLE future (x);");
+  RawExec("PRAGMA user_version = 99; CREATE TABLE future (x);");
   const std::string before = FileBytes();
   ASSERT_GT(before.size(), 19u);
   ASSERT_EQ(before[18], 1);  // legacy journal, not WAL
 
-  auto store = Store::Open(path_);
+  auto store = SqliteStore::Open(path_);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), codes::kStoreError);
   EXPECT_EQ(FileBytes(), before);
@@ -466,13 +557,13 @@ TEST_F(StoreTest, RefusesNewerSchemaWithoutSwitchingToWal) {
 
 TEST_F(StoreTest, RefusesAFileThatIsNotADatabase) {
   { std::ofstream(path_) << "this is not an SQLite database, just some text that is long enough"; }
-  auto store = Store::Open(path_);
+  auto store = SqliteStore::Open(path_);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), codes::kStoreError);
 }
 
 TEST_F(StoreTest, OpenFailsInAMissingDirectory) {
-  auto store = Store::Open((dir_ / "missing" / "kumo.db").string());
+  auto store = SqliteStore::Open((dir_ / "missing" / "kumo.db").string());
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), codes::kStoreError);
 }

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "store/sqlite_store.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -38,6 +38,14 @@ class Statement {
   const Status& status() const { return status_; }
 
   Statement& Bind(const std::string& text) {
+    if (status_.ok()) {
+      Check(sqlite3_bind_text(stmt_, ++index_, text.data(), static_cast<int>(text.size()),
+                              SQLITE_STATIC));
+    }
+    return *this;
+  }
+  // `text` must outlive the statement: the static names of the enums do.
+  Statement& Bind(std::string_view text) {
     if (status_.ok()) {
       Check(sqlite3_bind_text(stmt_, ++index_, text.data(), static_cast<int>(text.size()),
                               SQLITE_STATIC));
@@ -100,9 +108,12 @@ class Transaction {
 constexpr char kServerColumns[] =
     "name, image, vcpus, memory_mib, disk_gib, ssh_key, user_data, power, agent, task, "
     "task_started_ms, task_deadline_ms, status, status_reason, agent_last_seen_ms, qemu_pid, "
-    "run_dir, created_ms, updated_ms, task_force, boot_mode, ssh_port";
+    "run_dir, created_ms, updated_ms, task_force, boot_mode, ssh_port, version";
 
-// Binds every column but name, in kServerColumns order.
+// The row: servers' enumerations are stored as the API's words
+// ("running", "unresponsive", "stopping", ...).
+
+// Binds every column but name and version, in kServerColumns order.
 void BindServerFields(Statement& stmt, const ServerRecord& s) {
   stmt.Bind(s.image)
       .Bind(int64_t{s.vcpus})
@@ -110,12 +121,12 @@ void BindServerFields(Statement& stmt, const ServerRecord& s) {
       .Bind(int64_t{s.disk_gib})
       .Bind(s.ssh_key)
       .Bind(s.user_data)
-      .Bind(s.power)
-      .Bind(s.agent)
-      .Bind(s.task)
+      .Bind(ToString(s.power))
+      .Bind(ToString(s.agent))
+      .Bind(ToString(s.task))
       .Bind(s.task_started_ms)
       .Bind(s.task_deadline_ms)
-      .Bind(s.status)
+      .Bind(ToString(s.status))
       .Bind(s.status_reason)
       .Bind(s.agent_last_seen_ms)
       .Bind(s.qemu_pid)
@@ -123,10 +134,12 @@ void BindServerFields(Statement& stmt, const ServerRecord& s) {
       .Bind(s.created_ms)
       .Bind(s.updated_ms)
       .Bind(int64_t{s.task_force ? 1 : 0})
-      .Bind(s.boot_mode)
+      .Bind(ToString(s.boot_mode))
       .Bind(int64_t{s.ssh_port});
 }
 
+// A word this kumod does not know (a newer kumod wrote it) reads as the
+// safe default: off, unknown, no task, normal boot, stopped.
 ServerRecord ReadServer(const Statement& stmt) {
   ServerRecord s;
   s.name = stmt.Text(0);
@@ -136,12 +149,12 @@ ServerRecord ReadServer(const Statement& stmt) {
   s.disk_gib = static_cast<int>(stmt.Int(4));
   s.ssh_key = stmt.Text(5);
   s.user_data = stmt.Text(6);
-  s.power = stmt.Text(7);
-  s.agent = stmt.Text(8);
-  s.task = stmt.Text(9);
+  s.power = ParsePower(stmt.Text(7)).value_or(Power::kOff);
+  s.agent = ParseAgentState(stmt.Text(8)).value_or(AgentState::kUnknown);
+  s.task = ParseTask(stmt.Text(9)).value_or(Task::kNone);
   s.task_started_ms = stmt.Int(10);
   s.task_deadline_ms = stmt.Int(11);
-  s.status = stmt.Text(12);
+  s.status = ParseStatus(stmt.Text(12)).value_or(ServerStatus::kStopped);
   s.status_reason = stmt.Text(13);
   s.agent_last_seen_ms = stmt.Int(14);
   s.qemu_pid = stmt.Int(15);
@@ -149,8 +162,9 @@ ServerRecord ReadServer(const Statement& stmt) {
   s.created_ms = stmt.Int(17);
   s.updated_ms = stmt.Int(18);
   s.task_force = stmt.Int(19) != 0;
-  s.boot_mode = stmt.Text(20);
+  s.boot_mode = ParseBootMode(stmt.Text(20)).value_or(BootMode::kNormal);
   s.ssh_port = static_cast<int>(stmt.Int(21));
+  s.version = stmt.Int(22);
   return s;
 }
 
@@ -171,7 +185,7 @@ ImageRecord ReadImage(const Statement& stmt) {
 
 // Appends `event` to `server`'s timeline; the store assigns the id. An event
 // naming another server is a caller bug, not something to file elsewhere.
-Status InsertEvent(sqlite3* db, const std::string& server, const EventRecord& event) {
+Result<EventRecord> InsertEvent(sqlite3* db, const std::string& server, const EventRecord& event) {
   if (!event.server.empty() && event.server != server) {
     return Status(codes::kInvalidArgument, "event for server \"" + event.server +
                                                "\" written with server \"" + server + "\"");
@@ -180,7 +194,22 @@ Status InsertEvent(sqlite3* db, const std::string& server, const EventRecord& ev
                  "INSERT INTO events (server, time_ms, kind, status, message) "
                  "VALUES (?, ?, ?, ?, ?)");
   stmt.Bind(server).Bind(event.time_ms).Bind(event.kind).Bind(event.status).Bind(event.message);
-  return stmt.Run("insert event");
+  if (Status s = stmt.Run("insert event"); !s.ok()) return s;
+  EventRecord stored = event;
+  stored.id = sqlite3_last_insert_rowid(db);
+  stored.server = server;
+  return stored;
+}
+
+EventRecord ReadEvent(const Statement& stmt) {
+  EventRecord e;
+  e.id = stmt.Int(0);
+  e.server = stmt.Text(1);
+  e.time_ms = stmt.Int(2);
+  e.kind = stmt.Text(3);
+  e.status = stmt.Text(4);
+  e.message = stmt.Text(5);
+  return e;
 }
 
 // Creates `path` with mode 0600 unless it exists. Returns whether it did.
@@ -226,14 +255,14 @@ Status SetPragma(sqlite3* db, const char* sql, std::string_view expect) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
   Result<bool> created = CreateFile(path);
   if (!created.ok()) return created.status();
 
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   // From here the Store owns db and closes it on every return.
-  std::unique_ptr<Store> store(new Store(db));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   if (rc != SQLITE_OK) {
     return Status(
         codes::kStoreError,
@@ -260,20 +289,25 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return store;
 }
 
-Store::Store(sqlite3* db) : db_(db) {}
+SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 
-Store::~Store() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
 
-int Store::schema_version() const {
+int SqliteStore::schema_version() const {
   Result<int> version = ReadSchemaVersion(db_);
   return version.ok() ? *version : -1;
 }
 
-Status Store::CreateServer(const ServerRecord& server, const EventRecord& event) {
+Result<Commit> SqliteStore::CreateServer(const ServerRecord& server, const EventRecord& event) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
+  // A tombstone left by an earlier server of that name goes: the timeline
+  // is the new server's.
+  Statement old_events(db_, "DELETE FROM events WHERE server = ?");
+  old_events.Bind(server.name);
+  if (Status s = old_events.Run("delete old events"); !s.ok()) return s;
   Statement insert(db_, (std::string("INSERT INTO servers (") + kServerColumns +
-                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
                             .c_str());
   insert.Bind(server.name);
   BindServerFields(insert, server);
@@ -283,11 +317,16 @@ Status Store::CreateServer(const ServerRecord& server, const EventRecord& event)
     return Status(codes::kAlreadyExists, "server \"" + server.name + "\" already exists");
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, "insert server");
-  if (Status s = InsertEvent(db_, server.name, event); !s.ok()) return s;
-  return txn.Commit();
+  Result<EventRecord> stored = InsertEvent(db_, server.name, event);
+  if (!stored.ok()) return stored.status();
+  if (Status s = txn.Commit(); !s.ok()) return s;
+  Commit commit{server, *stored};
+  commit.server.version = 1;
+  return commit;
 }
 
-Status Store::SaveServer(const ServerRecord& server, const std::optional<EventRecord>& event) {
+Result<Commit> SqliteStore::SaveServer(const ServerRecord& server,
+                                       const std::optional<EventRecord>& event) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   Statement update(db_,
@@ -295,35 +334,54 @@ Status Store::SaveServer(const ServerRecord& server, const std::optional<EventRe
                    "ssh_key = ?, user_data = ?, power = ?, agent = ?, task = ?, "
                    "task_started_ms = ?, task_deadline_ms = ?, status = ?, status_reason = ?, "
                    "agent_last_seen_ms = ?, qemu_pid = ?, run_dir = ?, created_ms = ?, "
-                   "updated_ms = ?, task_force = ?, boot_mode = ?, ssh_port = ? WHERE name = ?");
+                   "updated_ms = ?, task_force = ?, boot_mode = ?, ssh_port = ?, "
+                   "version = version + 1 WHERE name = ? AND version = ?");
   BindServerFields(update, server);
-  update.Bind(server.name);
+  update.Bind(server.name).Bind(server.version);
   if (Status s = update.Run("update server"); !s.ok()) return s;
   if (sqlite3_changes(db_) == 0) {
-    return Status(codes::kNotFound, "server \"" + server.name + "\" not found");
+    Statement current(db_, "SELECT version FROM servers WHERE name = ?");
+    current.Bind(server.name);
+    if (current.Step() != SQLITE_ROW) {
+      return Status(codes::kNotFound, "server \"" + server.name + "\" not found");
+    }
+    return Status(codes::kConflict,
+                  "server \"" + server.name + "\" was changed by another writer (version " +
+                      std::to_string(current.Int(0)) + ", this write was based on " +
+                      std::to_string(server.version) + ")",
+                  "read it again and retry");
   }
+  Commit commit{server, std::nullopt};
+  commit.server.version = server.version + 1;
   if (event.has_value()) {
-    if (Status s = InsertEvent(db_, server.name, *event); !s.ok()) return s;
+    Result<EventRecord> stored = InsertEvent(db_, server.name, *event);
+    if (!stored.ok()) return stored.status();
+    commit.event = *stored;
   }
-  return txn.Commit();
+  if (Status s = txn.Commit(); !s.ok()) return s;
+  return commit;
 }
 
-Status Store::DeleteServer(const std::string& name) {
+Result<EventRecord> SqliteStore::DeleteServer(const std::string& name,
+                                              const EventRecord& tombstone) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
-  // The foreign key cascades too; deleting explicitly does not depend on it.
   Statement events(db_, "DELETE FROM events WHERE server = ?");
   events.Bind(name);
   if (Status s = events.Run("delete events"); !s.ok()) return s;
   Statement server(db_, "DELETE FROM servers WHERE name = ?");
   server.Bind(name);
   if (Status s = server.Run("delete server"); !s.ok()) return s;
-  if (sqlite3_changes(db_) == 0)
+  if (sqlite3_changes(db_) == 0) {
     return Status(codes::kNotFound, "server \"" + name + "\" not found");
-  return txn.Commit();
+  }
+  Result<EventRecord> stored = InsertEvent(db_, name, tombstone);
+  if (!stored.ok()) return stored.status();
+  if (Status s = txn.Commit(); !s.ok()) return s;
+  return stored;
 }
 
-std::optional<ServerRecord> Store::GetServer(const std::string& name) const {
+std::optional<ServerRecord> SqliteStore::GetServer(const std::string& name) const {
   Statement stmt(
       db_, (std::string("SELECT ") + kServerColumns + " FROM servers WHERE name = ?").c_str());
   stmt.Bind(name);
@@ -331,7 +389,7 @@ std::optional<ServerRecord> Store::GetServer(const std::string& name) const {
   return ReadServer(stmt);
 }
 
-std::vector<ServerRecord> Store::ListServers() const {
+std::vector<ServerRecord> SqliteStore::ListServers() const {
   Statement stmt(db_,
                  (std::string("SELECT ") + kServerColumns + " FROM servers ORDER BY name").c_str());
   std::vector<ServerRecord> servers;
@@ -339,28 +397,30 @@ std::vector<ServerRecord> Store::ListServers() const {
   return servers;
 }
 
-std::vector<EventRecord> Store::Events(const std::string& server, int64_t after_id,
-                                       int limit) const {
+std::vector<EventRecord> SqliteStore::Events(const std::string& server, int64_t after_id,
+                                             int limit) const {
   std::vector<EventRecord> events;
   if (limit <= 0) return events;
-  Statement stmt(db_,
-                 "SELECT id, server, time_ms, kind, status, message FROM events "
-                 "WHERE server = ? AND id > ? ORDER BY id LIMIT ?");
-  stmt.Bind(server).Bind(after_id).Bind(int64_t{limit});
-  while (stmt.Step() == SQLITE_ROW) {
-    EventRecord e;
-    e.id = stmt.Int(0);
-    e.server = stmt.Text(1);
-    e.time_ms = stmt.Int(2);
-    e.kind = stmt.Text(3);
-    e.status = stmt.Text(4);
-    e.message = stmt.Text(5);
-    events.push_back(std::move(e));
-  }
+  const char* sql = server.empty()
+                        ? "SELECT id, server, time_ms, kind, status, message FROM events "
+                          "WHERE id > ? ORDER BY id LIMIT ?"
+                        : "SELECT id, server, time_ms, kind, status, message FROM events "
+                          "WHERE server = ? AND id > ? ORDER BY id LIMIT ?";
+  Statement stmt(db_, sql);
+  if (!server.empty()) stmt.Bind(server);
+  stmt.Bind(after_id).Bind(int64_t{limit});
+  while (stmt.Step() == SQLITE_ROW) events.push_back(ReadEvent(stmt));
   return events;
 }
 
-Status Store::PutImage(const ImageRecord& image) {
+int64_t SqliteStore::LastEventId() const {
+  // sqlite_sequence keeps AUTOINCREMENT's high-water mark, also past
+  // deleted rows.
+  Statement stmt(db_, "SELECT seq FROM sqlite_sequence WHERE name = 'events'");
+  return stmt.Step() == SQLITE_ROW ? stmt.Int(0) : 0;
+}
+
+Status SqliteStore::PutImage(const ImageRecord& image) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   Statement stmt(db_,
@@ -381,7 +441,7 @@ Status Store::PutImage(const ImageRecord& image) {
   return txn.Commit();
 }
 
-std::optional<ImageRecord> Store::GetImage(const std::string& name) const {
+std::optional<ImageRecord> SqliteStore::GetImage(const std::string& name) const {
   Statement stmt(db_,
                  (std::string("SELECT ") + kImageColumns + " FROM images WHERE name = ?").c_str());
   stmt.Bind(name);
@@ -389,7 +449,7 @@ std::optional<ImageRecord> Store::GetImage(const std::string& name) const {
   return ReadImage(stmt);
 }
 
-std::vector<ImageRecord> Store::ListImages() const {
+std::vector<ImageRecord> SqliteStore::ListImages() const {
   Statement stmt(db_,
                  (std::string("SELECT ") + kImageColumns + " FROM images ORDER BY name").c_str());
   std::vector<ImageRecord> images;
@@ -397,7 +457,7 @@ std::vector<ImageRecord> Store::ListImages() const {
   return images;
 }
 
-Status Store::PutSetting(const std::string& key, const std::string& value) {
+Status SqliteStore::PutSetting(const std::string& key, const std::string& value) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   Statement stmt(db_,
@@ -408,7 +468,7 @@ Status Store::PutSetting(const std::string& key, const std::string& value) {
   return txn.Commit();
 }
 
-std::optional<std::string> Store::GetSetting(const std::string& key) const {
+std::optional<std::string> SqliteStore::GetSetting(const std::string& key) const {
   Statement stmt(db_, "SELECT value FROM settings WHERE key = ?");
   stmt.Bind(key);
   if (stmt.Step() != SQLITE_ROW) return std::nullopt;

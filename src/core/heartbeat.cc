@@ -1,0 +1,116 @@
+#include "core/heartbeat.h"
+
+#include "core/task.h"
+
+namespace kumo::core {
+
+namespace {
+// "Last seen" is kept fresh in the store this often, without an event.
+constexpr int64_t kLastSeenRefreshMs = 10000;
+}  // namespace
+
+Heartbeat::Heartbeat(Clock& clock, ServerLedger& ledger, Config config)
+    : clock_(clock), ledger_(ledger), config_(config) {}
+
+void Heartbeat::Start() {
+  tick_ = clock_.After(config_.interval, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    Tick();
+    Start();
+  });
+}
+
+void Heartbeat::Watch(const std::string& name, std::shared_ptr<guestlink::GuestAgent> agent) {
+  Beat& beat = beats_[name];
+  beat = Beat{};
+  beat.agent = std::move(agent);
+}
+
+void Heartbeat::Forget(const std::string& name) { beats_.erase(name); }
+
+void Heartbeat::Pause(const std::string& name) {
+  if (auto it = beats_.find(name); it != beats_.end()) it->second.paused = true;
+}
+
+void Heartbeat::AwaitReset(const std::string& name) {
+  if (auto it = beats_.find(name); it != beats_.end()) it->second.reset_seen = false;
+}
+
+void Heartbeat::NoteReset(const std::string& name) {
+  if (auto it = beats_.find(name); it != beats_.end()) {
+    it->second.reset_seen = true;
+    it->second.missed = 0;
+  }
+}
+
+void Heartbeat::Tick() {
+  CheckDeadlines();
+  // Answer within the interval, or it counts as missed.
+  auto timeout = std::max(std::chrono::milliseconds(100), config_.interval - std::chrono::milliseconds(50));
+  for (auto& [name, beat] : beats_) {
+    if (!beat.agent || beat.in_flight || beat.paused) continue;
+    beat.in_flight = true;
+    std::string server = name;
+    auto agent = beat.agent;
+    agent->Ping(timeout, [this, alive = std::weak_ptr<bool>(alive_), server, agent](bool ok) {
+      if (!alive.expired()) OnPing(server, agent, ok);
+    });
+  }
+}
+
+void Heartbeat::CheckDeadlines() {
+  int64_t now = clock_.NowMs();
+  for (const ServerRecord& r : ledger_.List()) {
+    if (r.task == Task::kNone || r.status == ServerStatus::kWarning) continue;
+    if (r.task_deadline_ms == 0 || now <= r.task_deadline_ms) continue;
+    ledger_.Transition(r.name, "task",
+                       "stuck in " + std::string(ToString(r.task)) + " since " +
+                           FormatUtc(r.task_started_ms),
+                       [](ServerRecord&) {});
+  }
+}
+
+void Heartbeat::OnPing(const std::string& name,
+                       const std::shared_ptr<guestlink::GuestAgent>& agent, bool answered) {
+  auto it = beats_.find(name);
+  // Another boot (or none) has this server now: this answer is old news.
+  if (it == beats_.end() || it->second.agent != agent) return;
+  Beat& beat = it->second;
+  beat.in_flight = false;
+  if (beat.paused) return;
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return;
+  int64_t now = clock_.NowMs();
+  if (answered) {
+    beat.missed = 0;
+    bool boot_done =
+        IsBootTask(r->task) || (r->task == Task::kRebooting && beat.reset_seen);
+    if (r->agent != AgentState::kOk || boot_done) {
+      std::string message = r->agent == AgentState::kUnresponsive ? "guest agent answering again"
+                                                                  : "guest agent answering";
+      if (boot_done && r->boot_mode == BootMode::kRescue) {
+        message = "rescue mode: root shell on the serial console (kumo console " + name + ")";
+      }
+      auto done = ledger_.Transition(name, "agent", message, [&](ServerRecord& s) {
+        s.agent = AgentState::kOk;
+        s.agent_last_seen_ms = now;
+        if (boot_done) EndTask(s);
+      });
+      if (done.ok() && boot_done && on_boot_) on_boot_(*done);
+    } else if (now - r->agent_last_seen_ms > kLastSeenRefreshMs) {
+      ledger_.Transition(name, "agent", "", [&](ServerRecord& s) { s.agent_last_seen_ms = now; });
+    }
+    return;
+  }
+  ++beat.missed;
+  // The guest was asked to go down: its agent may well stop answering, and
+  // the task's deadline tells a guest that hangs instead.
+  if ((r->task == Task::kStopping || r->task == Task::kRebooting) && !r->task_force) return;
+  if (beat.missed >= config_.missed_for_warning && r->agent == AgentState::kOk) {
+    std::string since = r->agent_last_seen_ms ? FormatUtc(r->agent_last_seen_ms) : "boot";
+    ledger_.Transition(name, "agent", "guest agent not responding since " + since,
+                       [](ServerRecord& s) { s.agent = AgentState::kUnresponsive; });
+  }
+}
+
+}  // namespace kumo::core

@@ -1,0 +1,72 @@
+// Heartbeat: asks the agent of every running server "are you there?" every
+// interval and turns the answers into the agent's facts through the ledger:
+// the first answer after a boot ends the boot's task; answers missed in a row
+// while the agent was ok turn the server to warning, with the time it was
+// last seen. On the same tick it marks tasks that ran past their deadline as
+// stuck. It reads servers from the ledger's memory, never lists the store.
+//
+// Runs on kumod's event loop; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "core/server_ledger.h"
+#include "guestlink/guest_agent.h"
+
+namespace kumo::core {
+
+class Heartbeat {
+ public:
+  struct Config {
+    std::chrono::milliseconds interval{1000};
+    int missed_for_warning = 2;
+  };
+  // Called after a boot's task ended on the agent's first answer.
+  using BootHandler = std::function<void(const ServerRecord&)>;
+
+  Heartbeat(Clock& clock, ServerLedger& ledger, Config config);
+
+  void SetBootHandler(BootHandler handler) { on_boot_ = std::move(handler); }
+  // Starts ticking.
+  void Start();
+
+  // Pings `agent` for server `name` from the next tick (a fresh count).
+  void Watch(const std::string& name, std::shared_ptr<guestlink::GuestAgent> agent);
+  void Forget(const std::string& name);
+  // A guest going down for a restart is not pinged: its answer would be
+  // taken for the new boot's.
+  void Pause(const std::string& name);
+  // A reboot was asked for: it completes on the first answer after the
+  // guest was reset (NoteReset).
+  void AwaitReset(const std::string& name);
+  void NoteReset(const std::string& name);
+
+ private:
+  struct Beat {
+    std::shared_ptr<guestlink::GuestAgent> agent;
+    int missed = 0;
+    bool in_flight = false;
+    bool paused = false;
+    bool reset_seen = false;
+  };
+
+  void Tick();
+  void CheckDeadlines();
+  void OnPing(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent,
+              bool answered);
+
+  Clock& clock_;
+  ServerLedger& ledger_;
+  Config config_;
+  BootHandler on_boot_;
+  std::map<std::string, Beat> beats_;
+  std::unique_ptr<Alarm> tick_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace kumo::core

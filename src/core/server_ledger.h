@@ -1,0 +1,113 @@
+// ServerLedger: the one place that loads, changes and notes servers. Each
+// change is applied to a server's typed facts, its status derived from them
+// (DeriveStatus), and written to the store with the event that explains it,
+// in one transaction; only then is it published, as a ServerChange, to every
+// subscriber, in commit order — the way ninja's Status interface watches a
+// build. The watch stream subscribes today; the diagnosis, the metrics and
+// the panel subscribe instead of growing the core.
+//
+// It keeps the servers in memory (read once from the store at construction),
+// so reading them costs no query; every write still goes through the store,
+// based on the version it read: a write that lost a race to another writer
+// is refused (codes::kConflict) and the ledger re-reads that server.
+//
+// Runs on kumod's event loop; not thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "model/records.h"
+#include "store/store.h"
+
+namespace kumo::core {
+
+// One committed change to one server.
+struct ServerChange {
+  ServerRecord server;               // as committed; for a delete, the last record
+  std::optional<EventRecord> event;  // the event written with it, with its id
+  std::vector<std::string> changed;  // the fields that differ ("power", "status", ...)
+  bool deleted = false;
+};
+
+class ServerLedger {
+ public:
+  using Listener = std::function<void(const ServerChange&)>;
+  using Change = std::function<void(ServerRecord&)>;
+
+  // Unsubscribes when destroyed (also during a publish).
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(Subscription&& other) noexcept;
+    Subscription& operator=(Subscription&& other) noexcept;
+    ~Subscription();
+
+   private:
+    friend class ServerLedger;
+    Subscription(std::weak_ptr<bool> alive, ServerLedger* ledger, uint64_t id);
+    void Reset();
+    std::weak_ptr<bool> alive_;
+    ServerLedger* ledger_ = nullptr;
+    uint64_t id_ = 0;
+  };
+
+  ServerLedger(store::Store& store, Clock& clock);
+  ~ServerLedger();
+  ServerLedger(const ServerLedger&) = delete;
+  ServerLedger& operator=(const ServerLedger&) = delete;
+
+  // NotFound (with a hint) for an unknown name.
+  Result<ServerRecord> Get(const std::string& name) const;
+  std::vector<ServerRecord> List() const;  // ordered by name
+
+  // Stores a new server: its status is derived, `message` is its first
+  // event (kind "task") and its status reason.
+  Result<ServerRecord> Create(ServerRecord server, const std::string& message);
+  // Applies `change`, derives the status, and writes both with an event
+  // (kind, message) — written when there is a message or the status changed;
+  // the message becomes the status reason.
+  Result<ServerRecord> Transition(const std::string& name, const std::string& kind,
+                                  const std::string& message, const Change& change);
+  // Appends an event to the timeline; the status and its reason stay.
+  Status Note(const std::string& name, const std::string& kind, const std::string& message);
+  // Removes a server and its timeline; a tombstone event tells watchers.
+  Status Delete(const std::string& name);
+
+  // The timeline: events with id > after_id of one server ("" for all).
+  std::vector<EventRecord> Events(const std::string& server, int64_t after_id, int limit) const;
+  int64_t LastEventId() const;
+
+  // `listener` hears every change committed from now on, in commit order,
+  // on the event loop.
+  [[nodiscard]] Subscription Subscribe(Listener listener);
+
+  int64_t NowMs() const { return clock_.NowMs(); }
+
+ private:
+  Result<ServerRecord> Commit(const ServerRecord& before, const ServerRecord& after,
+                              const std::optional<EventRecord>& event);
+  void Publish(ServerChange change);
+
+  store::Store& store_;
+  Clock& clock_;
+  std::map<std::string, ServerRecord> servers_;
+  std::map<uint64_t, Listener> listeners_;
+  uint64_t next_listener_ = 1;
+  // Changes committed by a listener wait here until the ones before them
+  // have reached every listener.
+  std::vector<ServerChange> pending_;
+  bool publishing_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// The fields that differ between two records of one server, by name.
+std::vector<std::string> ChangedFields(const ServerRecord& before, const ServerRecord& after);
+
+}  // namespace kumo::core

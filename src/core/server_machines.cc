@@ -1,0 +1,203 @@
+// ServerCore and its QEMUs: launching and adopting machines, what their
+// events mean for the server's facts, forcing them off, and the end of a
+// server once its machine is gone.
+#include <filesystem>
+
+#include "core/server_runtime.h"
+#include "core/task.h"
+
+namespace kumo::core {
+
+using hypervisor::Machine;
+using hypervisor::MachineEvent;
+
+void ServerCore::Launch(const std::string& name) {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return;
+  Runtime& rt = RuntimeOf(name);
+  rt.guest_powered_off = false;
+  rt.force_stopping = false;
+  StartConsole(name, r->run_dir);
+  driver_.Launch(MachineSpecOf(*r), [this, alive = std::weak_ptr<bool>(alive_),
+                                     name](Result<std::shared_ptr<Machine>> m) {
+    if (alive.expired()) return;
+    if (!m.ok()) {
+      if (auto it = runtime_.find(name); it != runtime_.end()) StopConsole(*it->second);
+      Transition(name, "qemu", "start failed: " + m.status().message(), [](ServerRecord& s) {
+        EndTask(s);
+        s.power = Power::kCrashed;
+        s.qemu_pid = 0;
+      });
+      return;
+    }
+    Transition(name, "qemu", "QEMU started (pid " + std::to_string((*m)->pid()) + ")",
+               [&](ServerRecord& s) {
+                 s.power = Power::kRunning;
+                 s.agent = AgentState::kUnknown;
+                 s.qemu_pid = (*m)->pid();
+               });
+    Adopt(name, *m);
+  });
+}
+
+void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine) {
+  Runtime& rt = RuntimeOf(name);
+  rt.machine = machine;
+  StartConsole(name, machine->paths().run_dir);
+  if (rt.agent) rt.agent->Close();
+  rt.agent = connect_agent_(machine->paths().agent_socket());
+  heartbeat_.Watch(name, rt.agent);
+  machine->SetEventHandler([this, alive = std::weak_ptr<bool>(alive_), name](const MachineEvent& e) {
+    if (!alive.expired()) OnMachineEvent(name, e);
+  });
+}
+
+void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) {
+  auto it = runtime_.find(name);
+  if (it == runtime_.end()) return;
+  Runtime& rt = *it->second;
+  switch (e.kind) {
+    case MachineEvent::Kind::kShutdown:
+      if (e.guest_initiated) rt.guest_powered_off = true;
+      return;
+    case MachineEvent::Kind::kReset:
+      heartbeat_.NoteReset(name);
+      Transition(name, "qemu", e.guest_initiated ? "the guest rebooted" : "the guest was reset",
+                 [](ServerRecord& s) { s.agent = AgentState::kUnknown; });
+      return;
+    case MachineEvent::Kind::kPanicked:
+      Transition(name, "qemu", "guest kernel panicked" + (e.detail.empty() ? "" : ": " + e.detail),
+                 [](ServerRecord& s) {
+                   s.power = Power::kCrashed;
+                   if (IsBootTask(s.task) || s.task == Task::kRebooting) EndTask(s);
+                 });
+      return;
+    case MachineEvent::Kind::kStopped:
+      // A panicked guest is paused too: that pause is not news, the panic is.
+      if (auto r = ledger_.Get(name); r.ok() && r->power == Power::kRunning) {
+        Transition(name, "qemu", "the guest was paused",
+                   [](ServerRecord& s) { s.power = Power::kPaused; });
+      }
+      return;
+    case MachineEvent::Kind::kResumed:
+      if (auto r = ledger_.Get(name); r.ok() && r->power == Power::kPaused) {
+        Transition(name, "qemu", "the guest was resumed",
+                   [](ServerRecord& s) { s.power = Power::kRunning; });
+      }
+      return;
+    case MachineEvent::Kind::kExited:
+      OnMachineExited(name, e.detail);
+      return;
+  }
+}
+
+void ServerCore::OnMachineExited(const std::string& name, const std::string& detail) {
+  Runtime& rt = RuntimeOf(name);
+  bool wanted = rt.force_stopping;
+  bool powered_off = rt.guest_powered_off;
+  bool delete_after = rt.delete_after_stop;
+  bool launch_after = rt.launch_after_stop;
+  rt.launch_after_stop = false;
+  rt.kill_alarm.reset();
+  rt.restart_alarm.reset();
+  if (rt.agent) rt.agent->Close();
+  rt.agent.reset();
+  rt.machine.reset();
+  heartbeat_.Forget(name);
+  init_follower_.Forget(name);
+  StopConsole(rt);
+  rt.force_stopping = false;
+  rt.delete_after_stop = false;
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return;
+  bool stopping = r->task == Task::kStopping;
+  bool clean = wanted || stopping || powered_off;
+  std::string message;
+  if (wanted) {
+    message = "stopped (forced)";
+  } else if (powered_off || stopping) {
+    message = "the guest powered off";
+  } else if (r->power == Power::kCrashed) {
+    message = "QEMU exited after the guest crashed";
+  } else {
+    message = "QEMU exited unexpectedly" + (detail.empty() ? "" : ": " + detail);
+  }
+  if (launch_after) {
+    Transition(name, "qemu", "stopped, booting again", [&](ServerRecord& s) {
+      s.qemu_pid = 0;
+      s.agent = AgentState::kUnknown;
+      s.power = Power::kOff;
+      s.task_force = false;  // the forced part (the stop) is done
+    });
+    Launch(name);
+    return;
+  }
+  Transition(name, "qemu", message, [&](ServerRecord& s) {
+    s.qemu_pid = 0;
+    s.agent = AgentState::kUnknown;
+    if (s.task != Task::kDeleting) EndTask(s);
+    s.power = clean ? Power::kOff : Power::kCrashed;
+  });
+  if (delete_after) FinishDelete(name);
+}
+
+void ServerCore::ForceStop(const std::string& name) {
+  Runtime& rt = RuntimeOf(name);
+  rt.force_stopping = true;
+  if (!rt.machine || !rt.machine->alive()) {
+    // Nothing runs: the record only needs to say so.
+    if (rt.machine) return;  // its kExited is on the way
+    boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), name] {
+      if (!alive.expired()) OnMachineExited(name, "");
+    });
+    return;
+  }
+  std::shared_ptr<Machine> machine = rt.machine;
+  machine->Quit([](Status) {});  // failure is fine: the alarm below kills
+  rt.kill_alarm = clock_.After(config_.force_kill_after, [machine] {
+    if (machine->alive()) machine->Kill();
+  });
+}
+
+// Asks the guest to power off, so that what was written in it (a password
+// set in the rescue shell, say) reaches its disk, and boots again once QEMU
+// has exited; forces it off if it has not within restart_grace.
+void ServerCore::PowerOffThenLaunch(const std::string& name) {
+  Runtime& rt = RuntimeOf(name);
+  rt.launch_after_stop = true;
+  heartbeat_.Pause(name);
+  auto force = [this, alive = std::weak_ptr<bool>(alive_), name](const std::string& why) {
+    if (alive.expired()) return;
+    auto it = runtime_.find(name);
+    if (it == runtime_.end() || !it->second->machine || it->second->force_stopping) return;
+    Transition(name, "task", why + "; forcing it off", [](ServerRecord&) {});
+    ForceStop(name);
+  };
+  rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [force](Status s) {
+    if (!s.ok()) force("the guest refused to power off: " + s.message());
+  });
+  std::weak_ptr<Machine> machine = rt.machine;
+  rt.restart_alarm = clock_.After(config_.restart_grace, [this, force, machine] {
+    auto m = machine.lock();
+    if (!m || !m->alive()) return;
+    force("the guest did not power off within " +
+          std::to_string(config_.restart_grace.count() / 1000) + " s");
+  });
+}
+
+void ServerCore::FinishDelete(const std::string& name) {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return;
+  if (auto it = runtime_.find(name); it != runtime_.end()) {
+    if (it->second->agent) it->second->agent->Close();
+    StopConsole(*it->second);
+    runtime_.erase(it);
+  }
+  heartbeat_.Forget(name);
+  init_follower_.Forget(name);
+  std::error_code ec;
+  if (!r->run_dir.empty()) std::filesystem::remove_all(r->run_dir, ec);
+  ledger_.Delete(name);
+}
+
+}  // namespace kumo::core
