@@ -183,13 +183,14 @@ TEST_F(GuestAgentTest, ExecReturnsOutputAndExitCode) {
   EXPECT_EQ(killed->signal, 9);
 }
 
-// kumo-agent forks before it execs, so a missing program is the child's
-// exit status 127, as with a shell, not a refusal.
-TEST_F(GuestAgentTest, ExecOfAMissingProgramExits127) {
+// Like qemu-ga, kumo-agent reports a program it could not start as an error
+// of guest-exec itself.
+TEST_F(GuestAgentTest, ExecOfAMissingProgramIsRefused) {
   StartAgent({"--allow-exec"});
   auto r = Run({"/nonexistent/program", {}, "", true});
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->exit_code, 127);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), codes::kGuestCommandFailed) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("No such file"), std::string::npos) << r.status().message();
 }
 
 TEST_F(GuestAgentTest, ExecStatusOfAnUnknownPidIsGuestCommandFailed) {
