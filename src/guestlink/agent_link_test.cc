@@ -90,5 +90,27 @@ TEST_F(AgentLinkTest, ClosingFailsEveryQueuedOperationOnce) {
   EXPECT_EQ(pings, 1);
 }
 
+// What a guest sends in "error" is untrusted: a non-string class or desc used
+// to throw from json::value(), out of AgentLink's read handler and the loop.
+TEST(AgentLinkReplies, ToReplyTakesAnyErrorShapeWithoutThrowing) {
+  struct Case {
+    json message;
+    std::string error_class, error_desc;
+  };
+  const Case cases[] = {
+      {{{"error", {{"class", "GenericError"}, {"desc", "no"}}}}, "GenericError", "no"},
+      {{{"error", {{"class", 5}, {"desc", {1, 2}}}}}, "", ""},
+      {{{"error", {{"desc", nullptr}}}}, "", ""},
+      {{{"error", json::object()}}, "", ""},
+  };
+  for (const auto& c : cases) {
+    QgaReply r;
+    ASSERT_NO_THROW(r = ToReply(c.message)) << c.message.dump();
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error_class, c.error_class) << c.message.dump();
+    EXPECT_EQ(r.error_desc, c.error_desc) << c.message.dump();
+  }
+}
+
 }  // namespace
 }  // namespace kumo::guestlink

@@ -10,7 +10,11 @@
 //   GuestCommandFailed      — the agent answered with an error (its QGA class
 //                             and description are in the message).
 // Everything the guest sends is untrusted: replies of the wrong shape are
-// GuestCommandFailed, never a crash, and texts are bounded.
+// GuestCommandFailed ("malformed reply ..."), never a crash, and texts are
+// bounded (guestlink/agent_replies.h has the limits).
+//
+// Each typed call has its own timeout (below), counted from the call, also
+// while it waits behind another call to the same agent.
 #pragma once
 
 #include <chrono>
@@ -39,8 +43,8 @@ struct ExecCommand {
 
 struct ExecStatus {
   bool exited = false;
-  int exit_code = -1;  // when exited normally
-  int signal = 0;      // when killed by a signal
+  int exit_code = -1;       // when exited normally
+  int signal = 0;           // when killed by a signal
   std::string stdout_text;  // decoded
   std::string stderr_text;
 };
@@ -58,6 +62,15 @@ struct NetworkInterface {
   std::vector<std::string> ip_addresses;  // "10.0.2.15/24"
 };
 
+// The typed calls' timeouts. Fakes use the same ones.
+inline constexpr std::chrono::milliseconds kShutdownGrace{2000};
+inline constexpr std::chrono::milliseconds kSetPasswordTimeout{15000};
+inline constexpr std::chrono::milliseconds kExecTimeout{5000};  // guest-exec and -status
+inline constexpr std::chrono::milliseconds kHealthTimeout{3000};
+inline constexpr std::chrono::milliseconds kInitStatusTimeout{2000};
+inline constexpr std::chrono::milliseconds kOsInfoTimeout{3000};
+inline constexpr std::chrono::milliseconds kNetworkTimeout{3000};
+
 class GuestAgent {
  public:
   using Milliseconds = std::chrono::milliseconds;
@@ -69,12 +82,12 @@ class GuestAgent {
 
   // guest-sync-delimited: true if the agent answered within `timeout`.
   virtual void Ping(Milliseconds timeout, std::function<void(bool)> done) = 0;
-  // guest-shutdown: ok once the request is written (the guest answers
-  // nothing on success), unless it answers an error within a short grace.
+  // guest-shutdown. The guest answers nothing on success, so this is ok when
+  // the request was written and no error reply came within kShutdownGrace
+  // of the call; GuestAgentNotResponding if it was not written by then.
   virtual void Shutdown(ShutdownMode mode, Done done) = 0;
   // guest-set-user-password, password in clear (sent base64, crypted false).
-  virtual void SetUserPassword(const std::string& user, const std::string& password,
-                               Done done) = 0;
+  virtual void SetUserPassword(const std::string& user, const std::string& password, Done done) = 0;
   // guest-exec: the pid of the started program.
   virtual void Exec(const ExecCommand& command, Callback<int64_t> done) = 0;
   virtual void GetExecStatus(int64_t pid, Callback<ExecStatus> done) = 0;
@@ -89,7 +102,9 @@ class GuestAgent {
   virtual void Command(const std::string& name, const nlohmann::json& arguments,
                        Milliseconds timeout, Callback<nlohmann::json> done) = 0;
 
-  // Drops the connection; calls in flight fail with GuestAgentNotResponding.
+  // Drops the connection for good: calls in flight, and every call after,
+  // fail with GuestAgentNotResponding. Destroying a GuestAgent closes it
+  // (calls in flight still answer, from the event loop).
   virtual void Close() = 0;
 };
 

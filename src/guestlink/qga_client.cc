@@ -27,8 +27,15 @@ QgaReply ToReply(const json& message) {
     reply.ok = true;
     reply.value = message["return"];
   } else if (message.is_object() && message.contains("error") && message["error"].is_object()) {
-    reply.error_class = message["error"].value("class", "");
-    reply.error_desc = message["error"].value("desc", "");
+    // A guest may send any type here; json::value() would throw on a
+    // non-string, out of AgentLink's read handler and kumod's event loop.
+    const json& error = message["error"];
+    auto text = [&error](const char* key) {
+      auto it = error.find(key);
+      return it != error.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    reply.error_class = text("class");
+    reply.error_desc = text("desc");
   } else {
     reply.error_class = "ProtocolError";
     reply.error_desc = "reply has neither return nor error: " + message.dump();
