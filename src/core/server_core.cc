@@ -155,6 +155,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
     r.ssh_port = port;
   }
   BeginTask(r, Task::kCreating, config_.boot_timeout, NowMs());
+  r.status_reason = "creating";
   if (Status s = MakeSeed(r); !s.ok()) return s;
   auto created = ledger_.Create(
       r, "created (" + std::to_string(r.vcpus) + " vCPU, " + std::to_string(r.memory_mib) +

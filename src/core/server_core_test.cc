@@ -1,29 +1,35 @@
-// ServerCore against FakeDriver machines whose "guest agent" is a real
-// kumo-agent listening on the machine's agent socket: the heartbeat, the
-// graceful operations and the hang (SIGSTOP of that agent) are all real; only
-// QEMU is simulated.
+// ServerCore on simulated time: FakeDriver machines (QEMU as seen through
+// QMP) and FakeGuestAgents (the guest's agent), a real SQLite store, and a
+// SimulatedClock that moves only when the test runs it, so that seconds of
+// heartbeats, deadlines and grace periods take microseconds. The real parts
+// (QEMU, QMP, kumo-agent over virtio-serial) are driven end to end by
+// tests/e2e/.
 #include "core/server_core.h"
 
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <filesystem>
-#include <fstream>
+#include <set>
 
 #include "hypervisor/fake_driver.h"
+#include "store/sqlite_store.h"
 #include "support/child_process.h"
+#include "support/fake_guest_agent.h"
+#include "support/simulated_clock.h"
 
 namespace kumo::core {
 namespace {
 
+using guestlink::ShutdownMode;
 using hypervisor::FakeDriver;
 using hypervisor::MachineEvent;
+using testing::FakeGuestAgent;
 using namespace std::chrono_literals;
 
 class ServerCoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = store::Store::Open(dir_ / "kumod.db");
+    auto opened = store::SqliteStore::Open(dir_ / "kumod.db");
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     store_ = std::move(*opened);
     config_.state_dir = dir_.path().string();
@@ -34,7 +40,7 @@ class ServerCoreTest : public ::testing::Test {
     config_.force_kill_after = 300ms;
     config_.restart_grace = 1s;
     NewCore();
-    store::ImageRecord image{
+    ImageRecord image{
         "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
     ASSERT_TRUE(core_->RegisterImage(image).ok());
   }
@@ -42,46 +48,54 @@ class ServerCoreTest : public ::testing::Test {
   // A new kumod on the same store; `before_recover` may set up its driver.
   void NewCore(const std::function<void(FakeDriver&)>& before_recover = nullptr) {
     core_.reset();
+    ledger_.reset();
     driver_ = std::make_unique<FakeDriver>(io_);
-    core_ = std::make_unique<ServerCore>(io_, *store_, *driver_, config_);
+    ledger_ = std::make_unique<ServerLedger>(*store_, clock_);
+    core_ = std::make_unique<ServerCore>(
+        CoreParts{io_, clock_, *ledger_, *store_, *driver_,
+                  [this](const std::string& socket) { return ConnectAgent(socket); }},
+        config_);
     if (before_recover) before_recover(*driver_);
     core_->Recover();
   }
 
-  // Starts the guest agent of `name` on its socket, as the guest would.
-  void StartAgent(const std::string& name) {
-    std::string run_dir = dir_ / ("servers/" + name);
-    std::filesystem::create_directories(run_dir);
-    std::string power = dir_ / ("power-" + name);
-    testing::WriteFile(power, "#!/bin/sh\necho \"$1\" >> " + power + ".log\n", 0755);
-    // Stand-in for chpasswd: the host's own must never be touched.
-    std::string passwd = dir_ / ("chpasswd-" + name);
-    testing::WriteFile(passwd, "#!/bin/sh\ncat >> " + passwd + ".log\n", 0755);
-    std::string err;
-    auto& agent = agents_[name];
-    agent = std::make_unique<testing::ChildProcess>();
-    ASSERT_TRUE(agent->Start({KUMO_AGENT_PATH, "--listen", "unix:" + run_dir + "/agent.sock",
-                              "--power-command", power, "--passwd-command", passwd},
-                             "", &err))
-        << err;
+  // The guest's agent, as kumod reaches it at each boot (and re-attach).
+  std::shared_ptr<guestlink::GuestAgent> ConnectAgent(const std::string& socket) {
+    // STATE_DIR/servers/NAME/agent.sock
+    std::string name = std::filesystem::path(socket).parent_path().filename();
+    auto agent = std::make_shared<FakeGuestAgent>(io_, clock_);
+    if (silent_.count(name)) agent->set_ping_answers(false);
+    if (frozen_.count(name)) agent->set_frozen(true);
+    agents_[name].push_back(agent);
+    return agent;
   }
-  std::string PowerLog(const std::string& name) {
-    return testing::ReadFile(dir_ / ("power-" + name + ".log"));
+  // The agent of the latest boot.
+  FakeGuestAgent& Agent(const std::string& name) { return *agents_.at(name).back(); }
+  // A guest whose agent hangs (SIGSTOP) or comes back, in this boot and the next.
+  void Freeze(const std::string& name, bool frozen) {
+    if (frozen) {
+      frozen_.insert(name);
+    } else {
+      frozen_.erase(name);
+    }
+    if (agents_.count(name)) Agent(name).set_frozen(frozen);
+  }
+  // How often any boot's agent was asked to shut down in `mode`.
+  int Shutdowns(const std::string& name, ShutdownMode mode) {
+    int n = 0;
+    for (const auto& agent : agents_[name]) {
+      for (ShutdownMode m : agent->shutdowns()) n += m == mode;
+    }
+    return n;
   }
 
-  // Runs the event loop until `pred` holds or `limit` passes.
+  // Runs the loop and simulated time until `pred` holds or `limit` passes.
   bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      io_.restart();
-      io_.run_for(20ms);
-    }
-    return true;
+    return clock_.RunUntil(pred, limit);
   }
   std::string StatusOf(const std::string& name) {
     auto r = core_->Get(name);
-    return r.ok() ? r->status : "gone";
+    return r.ok() ? std::string(ToString(r->status)) : "gone";
   }
   bool ReachStatus(const std::string& name, const std::string& status,
                    std::chrono::milliseconds limit = 10s) {
@@ -102,36 +116,46 @@ class ServerCoreTest : public ::testing::Test {
     return s;
   }
   void CreateRunning(const std::string& name) {
-    StartAgent(name);
     auto r = core_->Create(Spec(name));
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_TRUE(ReachStatus(name, "running")) << StatusOf(name);
   }
+  // What the guest does when its agent is asked to power off.
+  void PowerOffWhenAsked(const std::string& name, int powerdowns_before) {
+    ASSERT_TRUE(RunUntil([&] { return Shutdowns(name, ShutdownMode::kPowerdown) > powerdowns_before; }))
+        << "the guest was not asked";
+    driver_->machine(name)->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
+    driver_->machine(name)->Emit({MachineEvent::Kind::kExited, false, ""});
+  }
 
   testing::TempDir dir_;
   boost::asio::io_context io_;
+  testing::SimulatedClock clock_{io_};
   std::unique_ptr<store::Store> store_;
   CoreConfig config_;
   std::unique_ptr<FakeDriver> driver_;
+  std::unique_ptr<ServerLedger> ledger_;
   std::unique_ptr<ServerCore> core_;
-  std::map<std::string, std::unique_ptr<testing::ChildProcess>> agents_;
+  std::map<std::string, std::vector<std::shared_ptr<FakeGuestAgent>>> agents_;
+  std::set<std::string> silent_;
+  std::set<std::string> frozen_;
 };
 
 TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
+  silent_.insert("web");
   auto r = core_->Create(Spec("web"));
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->status, "pending");
-  EXPECT_EQ(r->task, "creating");
+  EXPECT_EQ(r->status, ServerStatus::kPending);
+  EXPECT_EQ(r->task, Task::kCreating);
   // QEMU "runs", but no agent answers yet: still pending.
-  ASSERT_TRUE(RunUntil([&] { return core_->Get("web")->power == "running"; }));
-  io_.restart();
-  io_.run_for(300ms);
+  ASSERT_TRUE(RunUntil([&] { return core_->Get("web")->power == Power::kRunning; }));
+  clock_.Advance(300ms);
   EXPECT_EQ(StatusOf("web"), "pending");
-  StartAgent("web");
+  Agent("web").set_ping_answers(true);
   ASSERT_TRUE(ReachStatus("web", "running"));
   auto s = core_->Get("web");
-  EXPECT_EQ(s->task, "none");
-  EXPECT_EQ(s->agent, "ok");
+  EXPECT_EQ(s->task, Task::kNone);
+  EXPECT_EQ(s->agent, AgentState::kOk);
   EXPECT_GT(s->agent_last_seen_ms, 0);
   EXPECT_TRUE(HasEvent("web", "created"));
   EXPECT_TRUE(HasEvent("web", "guest agent answering"));
@@ -140,6 +164,7 @@ TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
 TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {
   config_.boot_timeout = 400ms;
   NewCore();
+  silent_.insert("mute");
   ASSERT_TRUE(core_->Create(Spec("mute")).ok());
   ASSERT_TRUE(ReachStatus("mute", "warning"));
   EXPECT_NE(core_->Get("mute")->status_reason.find("stuck in creating since"), std::string::npos);
@@ -147,31 +172,30 @@ TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {
 
 TEST_F(ServerCoreTest, HungAgentWarnsRefusesGracefulStopAndForceStopWorks) {
   CreateRunning("db");
-  kill(agents_["db"]->pid(), SIGSTOP);
+  Freeze("db", true);
   ASSERT_TRUE(ReachStatus("db", "warning", 3s));
   auto s = core_->Get("db");
   EXPECT_NE(s->status_reason.find("guest agent not responding since"), std::string::npos);
-  EXPECT_EQ(s->agent, "unresponsive");
+  EXPECT_EQ(s->agent, AgentState::kUnresponsive);
 
   auto stop = core_->Stop("db", false);
   ASSERT_FALSE(stop.ok());
   EXPECT_EQ(stop.status().code(), codes::kGuestAgentNotResponding);
   EXPECT_NE(stop.status().hint().find("--force"), std::string::npos);
-  EXPECT_EQ(core_->Get("db")->task, "none") << "a refused stop must change nothing";
+  EXPECT_EQ(core_->Get("db")->task, Task::kNone) << "a refused stop must change nothing";
 
   auto force = core_->Stop("db", true);
   ASSERT_TRUE(force.ok()) << force.status().message();
   ASSERT_TRUE(ReachStatus("db", "stopped", 2s));
   EXPECT_EQ(driver_->machine("db")->quit_count(), 1);
-  EXPECT_EQ(core_->Get("db")->power, "off");
-  kill(agents_["db"]->pid(), SIGCONT);
+  EXPECT_EQ(core_->Get("db")->power, Power::kOff);
 }
 
 TEST_F(ServerCoreTest, AgentThatComesBackTurnsRunningAgain) {
   CreateRunning("app");
-  kill(agents_["app"]->pid(), SIGSTOP);
+  Freeze("app", true);
   ASSERT_TRUE(ReachStatus("app", "warning", 3s));
-  kill(agents_["app"]->pid(), SIGCONT);
+  Freeze("app", false);
   ASSERT_TRUE(ReachStatus("app", "running", 3s));
   EXPECT_TRUE(HasEvent("app", "guest agent answering again"));
 }
@@ -180,8 +204,8 @@ TEST_F(ServerCoreTest, GracefulStopAsksTheGuestAndEndsWhenItPowersOff) {
   CreateRunning("g");
   auto stop = core_->Stop("g", false);
   ASSERT_TRUE(stop.ok()) << stop.status().message();
-  EXPECT_EQ(stop->status, "pending");
-  ASSERT_TRUE(RunUntil([&] { return PowerLog("g") == "powerdown\n"; }));
+  EXPECT_EQ(stop->status, ServerStatus::kPending);
+  ASSERT_TRUE(RunUntil([&] { return Shutdowns("g", ShutdownMode::kPowerdown) == 1; }));
   // Another operation meanwhile: busy.
   auto busy = core_->Reboot("g", false);
   EXPECT_EQ(busy.status().code(), codes::kServerBusy);
@@ -239,7 +263,7 @@ TEST_F(ServerCoreTest, RebootCompletesAfterResetAndAgentAnswer) {
   EXPECT_EQ(StatusOf("r"), "pending");
   ASSERT_TRUE(RunUntil([&] { return driver_->machine("r")->reset_count() == 1; }));
   ASSERT_TRUE(ReachStatus("r", "running"));
-  EXPECT_EQ(core_->Get("r")->task, "none");
+  EXPECT_EQ(core_->Get("r")->task, Task::kNone);
 }
 
 TEST_F(ServerCoreTest, RefusalsChangeNothing) {
@@ -298,10 +322,10 @@ TEST_F(ServerCoreTest, RecoveryCallsAVanishedQemuAnError) {
 TEST_F(ServerCoreTest, RecoveryFinishesAStopThatWasInFlight) {
   CreateRunning("half");
   ASSERT_TRUE(core_->Stop("half", false).ok());
-  ASSERT_TRUE(RunUntil([&] { return PowerLog("half") == "powerdown\n"; }));
+  ASSERT_TRUE(RunUntil([&] { return Shutdowns("half", ShutdownMode::kPowerdown) == 1; }));
   NewCore();  // kumod died with the stop in flight
   ASSERT_TRUE(RunUntil([&] { return driver_->machine("half") != nullptr; }));
-  EXPECT_EQ(core_->Get("half")->task, "stopping");
+  EXPECT_EQ(core_->Get("half")->task, Task::kStopping);
   driver_->machine("half")->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
   driver_->machine("half")->Emit({MachineEvent::Kind::kExited, false, ""});
   ASSERT_TRUE(ReachStatus("half", "stopped"));
@@ -315,80 +339,59 @@ TEST_F(ServerCoreTest, RecoveryFinishesAForceStopThatWasInFlight) {
   EXPECT_EQ(driver_->machine("forced")->quit_count(), 1) << "the force stop was not re-issued";
 }
 
-// What the guest does when its agent is asked to power off.
-void PowerOffWhenAsked(FakeDriver& driver, const std::string& name, int powerdowns_before,
-                       const std::function<bool(const std::function<bool()>&)>& run,
-                       const std::function<std::string()>& power_log) {
-  auto count = [&] {
-    std::string log = power_log();
-    int n = 0;
-    for (size_t at = log.find("powerdown"); at != std::string::npos;
-         at = log.find("powerdown", at + 1)) {
-      ++n;
-    }
-    return n;
-  };
-  ASSERT_TRUE(run([&] { return count() > powerdowns_before; })) << "the guest was not asked";
-  driver.machine(name)->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
-  driver.machine(name)->Emit({MachineEvent::Kind::kExited, false, ""});
-}
-
 TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   CreateRunning("res");
-  auto run = [&](const std::function<bool()>& p) { return RunUntil(p); };
-  auto log = [&] { return PowerLog("res"); };
   auto r = core_->Rescue("res");
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->task, "rescuing");
-  EXPECT_EQ(r->boot_mode, "rescue");
+  EXPECT_EQ(r->task, Task::kRescuing);
+  EXPECT_EQ(r->boot_mode, BootMode::kRescue);
   // The guest is asked to power off (its writes reach the disk), not forced.
-  PowerOffWhenAsked(*driver_, "res", 0, run, log);
+  PowerOffWhenAsked("res", 0);
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
   EXPECT_EQ(driver_->machine("res")->quit_count(), 0);
   EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0 kumo.rescue");
   ASSERT_TRUE(ReachStatus("res", "running"));
   auto s = core_->Get("res");
-  EXPECT_EQ(s->task, "none");
+  EXPECT_EQ(s->task, Task::kNone);
   EXPECT_NE(s->status_reason.find("rescue mode"), std::string::npos);
 
   EXPECT_EQ(core_->Rescue("res").ok(), true) << "rescue again is allowed (restarts)";
-  PowerOffWhenAsked(*driver_, "res", 1, run, log);
+  PowerOffWhenAsked("res", 1);
   ASSERT_TRUE(ReachStatus("res", "running"));
   ASSERT_TRUE(core_->Unrescue("res").ok());
-  PowerOffWhenAsked(*driver_, "res", 2, run, log);
+  PowerOffWhenAsked("res", 2);
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 4; }));
   EXPECT_EQ(driver_->machine("res")->spec().cmdline, "console=ttyS0");
   ASSERT_TRUE(ReachStatus("res", "running"));
-  EXPECT_EQ(core_->Get("res")->boot_mode, "normal");
+  EXPECT_EQ(core_->Get("res")->boot_mode, BootMode::kNormal);
   EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
 }
 
 TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {
-  CreateRunning("stubborn");  // its agent logs the powerdown, nothing happens
+  CreateRunning("stubborn");  // its agent takes the powerdown, nothing happens
   ASSERT_TRUE(core_->Rescue("stubborn").ok());
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
-  EXPECT_NE(PowerLog("stubborn").find("powerdown"), std::string::npos);
+  EXPECT_EQ(Shutdowns("stubborn", ShutdownMode::kPowerdown), 1);
   EXPECT_TRUE(HasEvent("stubborn", "did not power off within 1 s; forcing it off"));
   ASSERT_TRUE(ReachStatus("stubborn", "running"));
-  EXPECT_EQ(core_->Get("stubborn")->boot_mode, "rescue");
+  EXPECT_EQ(core_->Get("stubborn")->boot_mode, BootMode::kRescue);
 }
 
 TEST_F(ServerCoreTest, RescueForcesAGuestWhoseAgentIsDown) {
   CreateRunning("hung");
-  kill(agents_["hung"]->pid(), SIGSTOP);
+  Freeze("hung", true);
   ASSERT_TRUE(ReachStatus("hung", "warning"));
-  kill(agents_["hung"]->pid(), SIGCONT);  // the agent comes back for the rescue boot
+  Freeze("hung", false);  // the agent comes back for the rescue boot
   ASSERT_TRUE(core_->Rescue("hung").ok());
   ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }, 3s))
       << "an unanswering guest is forced off at once";
-  EXPECT_EQ(PowerLog("hung").find("powerdown"), std::string::npos);
+  EXPECT_EQ(Shutdowns("hung", ShutdownMode::kPowerdown), 0);
   ASSERT_TRUE(ReachStatus("hung", "running"));
 }
 
 TEST_F(ServerCoreTest, UserDataWarningsAreInTheTimelineAndTheSeedIsMade) {
   ServerSpec spec = Spec("cc");
   spec.user_data = "#cloud-config\npackages: [nginx]\nhostname: web\n";
-  StartAgent("cc");
   auto r = core_->Create(spec);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_TRUE(HasEvent("cc", "user data: packages: not applied by the kumo image"));
@@ -420,8 +423,8 @@ TEST_F(ServerCoreTest, RescueOfAStoppedServerBootsIt) {
   EXPECT_EQ(driver_->machine("cold")->spec().cmdline, "console=ttyS0");
 }
 
-Status SetPasswordNow(ServerCoreTest* t, ServerCore& core, const std::string& name,
-                      const std::string& user, const std::string& password,
+Status SetPasswordNow(ServerCore& core, const std::string& name, const std::string& user,
+                      const std::string& password,
                       const std::function<bool(const std::function<bool()>&)>& run) {
   std::optional<Status> result;
   core.SetPassword(name, user, password, [&](Status s) { result = s; });
@@ -432,25 +435,92 @@ Status SetPasswordNow(ServerCoreTest* t, ServerCore& core, const std::string& na
 TEST_F(ServerCoreTest, SetPasswordGoesThroughTheAgent) {
   CreateRunning("pw");
   auto run = [this](const std::function<bool()>& p) { return RunUntil(p); };
-  Status ok = SetPasswordNow(this, *core_, "pw", "root", "n3w pass", run);
+  Status ok = SetPasswordNow(*core_, "pw", "root", "n3w pass", run);
   EXPECT_TRUE(ok.ok()) << ok.message();
-  EXPECT_EQ(testing::ReadFile(dir_ / "chpasswd-pw.log"), "root:n3w pass\n");
+  EXPECT_EQ(Agent("pw").passwords(), (std::map<std::string, std::string>{{"root", "n3w pass"}}));
   EXPECT_TRUE(HasEvent("pw", "password set for user root"));
   EXPECT_FALSE(HasEvent("pw", "n3w pass")) << "the password must never reach the timeline";
 
   for (auto [user, password] : std::vector<std::pair<std::string, std::string>>{
            {"Root", "x"}, {"ro ot", "x"}, {"", "x"}, {"root", ""}, {"root", "two\nlines"}}) {
-    Status bad = SetPasswordNow(this, *core_, "pw", user, password, run);
+    Status bad = SetPasswordNow(*core_, "pw", user, password, run);
     EXPECT_EQ(bad.code(), codes::kInvalidArgument) << user << "/" << password;
   }
-  EXPECT_EQ(testing::ReadFile(dir_ / "chpasswd-pw.log"), "root:n3w pass\n");
+  EXPECT_EQ(Agent("pw").passwords().size(), 1u);
 
-  kill(agents_["pw"]->pid(), SIGSTOP);
+  // A guest that refuses (no such user): the API's 400, nothing noted.
+  Agent("pw").fail_next("guest-set-user-password",
+                        Status(codes::kGuestCommandFailed, "user 'nobody' not found"));
+  Status refused = SetPasswordNow(*core_, "pw", "nobody", "x", run);
+  EXPECT_EQ(refused.code(), codes::kInvalidArgument);
+  EXPECT_NE(refused.message().find("not found"), std::string::npos);
+
+  Freeze("pw", true);
   ASSERT_TRUE(ReachStatus("pw", "warning", 3s));
-  Status hung = SetPasswordNow(this, *core_, "pw", "root", "x", run);
+  Status hung = SetPasswordNow(*core_, "pw", "root", "x", run);
   EXPECT_EQ(hung.code(), codes::kGuestAgentNotResponding);
   EXPECT_NE(hung.hint().find("kumo rescue"), std::string::npos);
-  kill(agents_["pw"]->pid(), SIGCONT);
+}
+
+Result<ExecResult> ExecNow(ServerCore& core, const std::string& name, const ExecRequest& request,
+                           const std::function<bool(const std::function<bool()>&)>& run) {
+  std::optional<Result<ExecResult>> result;
+  core.Exec(name, request, [&](Result<ExecResult> r) { result = std::move(r); });
+  run([&] { return result.has_value(); });
+  return result.value_or(Result<ExecResult>(Status(codes::kInternal, "no answer")));
+}
+
+TEST_F(ServerCoreTest, ExecRunsAProgramThroughTheAgent) {
+  CreateRunning("ex");
+  auto run = [this](const std::function<bool()>& p) { return RunUntil(p); };
+  guestlink::ExecStatus done;
+  done.exited = true;
+  done.exit_code = 3;
+  done.stdout_text = "out";
+  done.stderr_text = "err";
+  Agent("ex").set_exec_result(done);
+  auto r = ExecNow(*core_, "ex", {"/bin/false", {"-x"}, "in", 5s}, run);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->stdout_text, "out");
+  EXPECT_EQ(r->stderr_text, "err");
+  ASSERT_EQ(Agent("ex").execs().size(), 1u);
+  EXPECT_EQ(Agent("ex").execs()[0].path, "/bin/false");
+  EXPECT_EQ(Agent("ex").execs()[0].input, "in");
+
+  // Still running at the timeout: said so, left running.
+  guestlink::ExecStatus running;
+  running.exited = false;
+  Agent("ex").set_exec_result(running);
+  auto slow = ExecNow(*core_, "ex", {"/bin/sleep", {"60"}, "", 2s}, run);
+  EXPECT_FALSE(slow.ok());
+  EXPECT_NE(slow.status().message().find("still running at the timeout"), std::string::npos);
+
+  Freeze("ex", true);
+  ASSERT_TRUE(ReachStatus("ex", "warning", 3s));
+  auto hung = ExecNow(*core_, "ex", {"/bin/true", {}, "", 2s}, run);
+  EXPECT_EQ(hung.status().code(), codes::kGuestAgentNotResponding);
+}
+
+TEST_F(ServerCoreTest, InitScriptResultsReachTheTimelineOncePerBoot) {
+  ServerSpec spec = Spec("ud");
+  spec.user_data = "#!/bin/sh\necho hi\n";
+  ASSERT_TRUE(core_->Create(spec).ok());
+  ASSERT_TRUE(RunUntil([&] { return agents_.count("ud") > 0; }));
+  nlohmann::json report = {
+      {"boot_id", "b1"},
+      {"finished", true},
+      {"ran", {{{"step", "script"}, {"exit_code", 0}, {"output", "hi\n"}}}}};
+  Agent("ud").set_init_status(report);
+  ASSERT_TRUE(ReachStatus("ud", "running"));
+  ASSERT_TRUE(RunUntil([&] { return HasEvent("ud", "init script exited with status 0"); }, 5s));
+  // Rebooted with the same report (kumo-init did not run again): not twice.
+  ASSERT_TRUE(core_->Reboot("ud", true).ok());
+  ASSERT_TRUE(ReachStatus("ud", "running"));
+  clock_.Advance(10s);
+  int reports = 0;
+  for (const auto& e : *core_->Events("ud", 0, 1000)) reports += e.kind == "init";
+  EXPECT_EQ(reports, 1);
 }
 
 }  // namespace

@@ -126,7 +126,7 @@ Result<ServerRecord> ServerLedger::Create(ServerRecord r, const std::string& mes
   int64_t now = clock_.NowMs();
   r.created_ms = r.updated_ms = now;
   r.status = DeriveStatus(FactsOf(r, now));
-  r.status_reason = message;
+  if (r.status_reason.empty()) r.status_reason = message;
   EventRecord event{0, r.name, now, "task", std::string(ToString(r.status)), message};
   auto commit = store_.CreateServer(r, event);
   if (!commit.ok()) return commit.status();

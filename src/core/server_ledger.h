@@ -68,7 +68,7 @@ class ServerLedger {
   std::vector<ServerRecord> List() const;  // ordered by name
 
   // Stores a new server: its status is derived, `message` is its first
-  // event (kind "task") and its status reason.
+  // event (kind "task") and, unless the record has one, its status reason.
   Result<ServerRecord> Create(ServerRecord server, const std::string& message);
   // Applies `change`, derives the status, and writes both with an event
   // (kind, message) — written when there is a message or the status changed;
