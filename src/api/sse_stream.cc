@@ -129,13 +129,18 @@ void BeastEventStream::Read() {
                           });
 }
 
+// The comment goes out only after a full interval without writes: a busy
+// stream needs none.
 void BeastEventStream::ArmHeartbeat() {
-  heartbeat_.expires_after(options_.heartbeat);
+  auto now = std::chrono::steady_clock::now();
+  heartbeat_.expires_at(std::max(last_write_ + options_.heartbeat, now));
   heartbeat_.async_wait([weak = weak_from_this()](beast::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->state_ != State::kOpen) return;
-    // A stream that is writing is not idle.
-    if (self->queue_.empty() && !self->write_pending_) {
+    auto now = std::chrono::steady_clock::now();
+    if (self->write_pending_ || !self->queue_.empty()) {
+      self->last_write_ = now;  // writing: not idle
+    } else if (now >= self->last_write_ + self->options_.heartbeat) {
       self->Enqueue(self->Frame(kKeepAlive));
       self->Pump();
     }
@@ -160,6 +165,7 @@ void BeastEventStream::Pump() {
     queue_.pop_front();
   }
   write_pending_ = true;
+  last_write_ = std::chrono::steady_clock::now();
   uint64_t generation = ++write_generation_;
   write_deadline_.expires_after(options_.write_timeout);
   write_deadline_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {

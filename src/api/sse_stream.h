@@ -94,6 +94,7 @@ class BeastEventStream final : public EventStream,
   std::string writing_;
   bool write_pending_ = false;
   uint64_t write_generation_ = 0;
+  std::chrono::steady_clock::time_point last_write_{};  // when the latest write began
   boost::asio::steady_timer heartbeat_;
   boost::asio::steady_timer write_deadline_;
   std::array<char, 1024> read_buffer_{};
