@@ -17,7 +17,8 @@ namespace {
 // Queued messages are written together, up to this much per write, so that
 // write_timeout measures the peer's progress, not the size of the backlog.
 constexpr size_t kMaxWriteBytes = 64 * 1024;
-constexpr size_t kMinQueuedBytes = 4 * 1024;
+constexpr size_t kMinQueuedBytes = 4 * 1024;  // the header, retry and the notice fit
+constexpr std::chrono::milliseconds kMinInterval{10};
 // EventSource waits this long before it reconnects (after a drop, say).
 constexpr char kRetry[] = "retry: 1000\n\n";
 constexpr char kKeepAlive[] = ": keep-alive\n\n";
@@ -48,6 +49,8 @@ BeastEventStream::BeastEventStream(tcp::socket socket, unsigned http_version,
       heartbeat_(socket_.get_executor()),
       write_deadline_(socket_.get_executor()) {
   options_.max_queued_bytes = std::max(options_.max_queued_bytes, kMinQueuedBytes);
+  options_.heartbeat = std::max(options_.heartbeat, kMinInterval);  // 0 would spin
+  options_.write_timeout = std::max(options_.write_timeout, kMinInterval);
   nlohmann::json data = {
       {"reason", "the client fell behind: more than " +
                      std::to_string(options_.max_queued_bytes / 1024) +

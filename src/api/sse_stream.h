@@ -34,9 +34,10 @@
 
 namespace kumo::api {
 
+// Below their floors (10 ms, 4 KiB, 10 ms), values are raised to them.
 struct EventStreamOptions {
   std::chrono::milliseconds heartbeat{15000};
-  size_t max_queued_bytes = 1024 * 1024;  // at least 4 KiB is used
+  size_t max_queued_bytes = 1024 * 1024;
   std::chrono::milliseconds write_timeout{30000};
 };
 
