@@ -4,11 +4,22 @@ namespace kumo::api {
 
 int HttpStatusFor(const std::string& code) {
   if (code == codes::kInvalidArgument) return 400;
+  if (code == codes::kUnauthorized) return 401;
   if (code == codes::kNotFound) return 404;
+  if (code == codes::kMethodNotAllowed) return 405;
+  // The request clashes with the server's state: busy, wrong state, its
+  // agent silent, or a write based on a stale version. Retrying later (or
+  // after reading the server again) may succeed.
   if (code == codes::kAlreadyExists || code == codes::kServerBusy || code == codes::kInvalidState ||
-      code == codes::kGuestAgentNotResponding) {
+      code == codes::kGuestAgentNotResponding || code == codes::kConflict) {
     return 409;
   }
+  if (code == codes::kPayloadTooLarge) return 413;
+  // kumod relayed the command and the guest's agent answered with an error
+  // (or with a reply of the wrong shape): the failure is upstream of kumod,
+  // in the guest, like a gateway's — neither a malformed request (4xx) nor a
+  // fault of kumod (500).
+  if (code == codes::kGuestCommandFailed) return 502;
   return 500;
 }
 
@@ -16,7 +27,10 @@ ApiResponse ErrorResponse(int http_status, const std::string& code, const std::s
                           const std::string& hint) {
   json error = {{"code", code}, {"message", message}};
   if (!hint.empty()) error["hint"] = hint;
-  return {http_status, {{"error", error}}};
+  ApiResponse response;
+  response.status = http_status;
+  response.body = {{"error", error}};
+  return response;
 }
 
 ApiResponse ErrorResponse(const Status& status) {

@@ -3,10 +3,13 @@
 // on and off the wire.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/event_stream.h"
 #include "common/status.h"
 
 namespace kumo::api {
@@ -19,18 +22,32 @@ struct ApiRequest {
   std::map<std::string, std::string> query;
   std::string authorization;  // the Authorization header
   std::string content_type;
+  std::string last_event_id;  // the Last-Event-ID header (an EventSource resuming)
   std::string body;
 };
 
+// One of three kinds of answer:
+//   - JSON (the default): `status` with `body`, as application/json;
+//   - raw: `status` with `raw_body` as `content_type`, when content_type is
+//     set (Prometheus text, the panel's files);
+//   - a Server-Sent Events stream, when `stream` is set: 200 with
+//     text/event-stream (status and bodies are ignored), held open; `stream`
+//     is then called with the open stream, on the event loop.
 struct ApiResponse {
   int status = 200;
   json body;
+  // Initialized so that {status, body} stays a complete initializer.
+  std::string content_type = {};
+  std::string raw_body = {};
+  std::function<void(std::shared_ptr<EventStream>)> stream = {};
 };
 
 // {"error": {"code", "message", "hint"}} with the HTTP status for the code.
 ApiResponse ErrorResponse(const Status& status);
 ApiResponse ErrorResponse(int http_status, const std::string& code, const std::string& message,
                           const std::string& hint = "");
+// The HTTP status for an error code (codes:: in common/status.h); 500 for
+// codes it does not know.
 int HttpStatusFor(const std::string& code);
 
 }  // namespace kumo::api

@@ -31,8 +31,12 @@ std::string PercentDecode(const std::string& s) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpServer::Handler& handler,
-          const HttpServer::UpgradeHandler& upgrade_handler)
-      : stream_(std::move(socket)), handler_(handler), upgrade_handler_(upgrade_handler) {}
+          const HttpServer::UpgradeHandler& upgrade_handler,
+          const EventStreamOptions& stream_options)
+      : stream_(std::move(socket)),
+        handler_(handler),
+        upgrade_handler_(upgrade_handler),
+        stream_options_(stream_options) {}
 
   void Read() {
     parser_.emplace();
@@ -51,7 +55,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Close();
     }
     if (ec == http::error::body_limit) {
-      return Write(ErrorResponse(413, "PayloadTooLarge",
+      return Write(ErrorResponse(413, codes::kPayloadTooLarge,
                                  "the request body is larger than " +
                                      std::to_string(HttpServer::kMaxBodyBytes / 1024) + " KiB"),
                    11, false);
@@ -67,6 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
     SplitTarget(std::string(req.target()), &api.path, &api.query);
     api.authorization = std::string(req[http::field::authorization]);
     api.content_type = std::string(req[http::field::content_type]);
+    api.last_event_id = std::string(req["Last-Event-ID"]);
     api.body = req.body();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
@@ -98,19 +103,39 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Write(const ApiResponse& response, unsigned version, bool keep_alive) {
+    if (response.stream) return Stream(response.stream, version);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version);
     res->set(http::field::server, "kumod");
-    res->set(http::field::content_type, "application/json");
     res->keep_alive(keep_alive);
-    res->body() =
-        response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (!response.content_type.empty()) {
+      res->set(http::field::content_type, response.content_type);
+      res->body() = response.raw_body;
+    } else {
+      res->set(http::field::content_type, "application/json");
+      res->body() =
+          response.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
     res->prepare_payload();
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
                         if (ec || !keep_alive) return self->Close();
                         self->Read();
                       });
+  }
+
+  // The connection becomes the event stream (which answers the request
+  // itself) and this session ends: no more requests are read from it, and
+  // the session's read timeout no longer applies.
+  void Stream(const std::function<void(std::shared_ptr<EventStream>)>& open, unsigned version) {
+    auto stream =
+        std::make_shared<BeastEventStream>(stream_.release_socket(), version, stream_options_);
+    stream->Start();
+    try {
+      open(stream);
+    } catch (const std::exception&) {
+      stream->Close();
+    }
   }
 
   void Close() {
@@ -123,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const HttpServer::Handler& handler_;
   const HttpServer::UpgradeHandler& upgrade_handler_;
+  const EventStreamOptions& stream_options_;
 };
 
 }  // namespace
@@ -188,12 +214,16 @@ void HttpServer::SetUpgradeHandler(UpgradeHandler handler) {
   upgrade_handler_ = std::move(handler);
 }
 
+void HttpServer::SetEventStreamOptions(EventStreamOptions options) { stream_options_ = options; }
+
 unsigned short HttpServer::port() const { return acceptor_.local_endpoint().port(); }
 
 void HttpServer::Accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), handler_, upgrade_handler_)->Read();
+    if (!ec)
+      std::make_shared<Session>(std::move(socket), handler_, upgrade_handler_, stream_options_)
+          ->Read();
     Accept();
   });
 }

@@ -1,7 +1,10 @@
 // HttpServer: kumod's HTTP listener on Boost.Beast. It reads requests (bodies
 // over kMaxBodyBytes get 413 and are not read), hands them to the Router, and
-// writes JSON responses; keep-alive connections, one event loop. WebSocket
-// upgrade requests go to the upgrade handler, when one is set.
+// writes the responses (JSON, or raw bytes of a given Content-Type);
+// keep-alive connections, one event loop. A response with `stream` set turns
+// the connection into a Server-Sent Events stream (BeastEventStream,
+// sse_stream.h). WebSocket upgrade requests go to the upgrade handler, when
+// one is set.
 #pragma once
 
 #include <functional>
@@ -10,6 +13,7 @@
 #include <string>
 
 #include "api/api_types.h"
+#include "api/sse_stream.h"
 #include "api/websocket_channel.h"
 #include "common/asio.h"
 
@@ -37,6 +41,9 @@ class HttpServer {
   // Without an upgrade handler, upgrade requests go to Handler like any
   // other request. Set it before Listen().
   void SetUpgradeHandler(UpgradeHandler handler);
+  // The heartbeat, bound and write timeout of the event streams opened from
+  // now on.
+  void SetEventStreamOptions(EventStreamOptions options);
 
   // Binds and listens; "127.0.0.1:8470" style. Returns an error status if the
   // address is malformed or taken.
@@ -49,6 +56,7 @@ class HttpServer {
   boost::asio::io_context& io_;
   Handler handler_;
   UpgradeHandler upgrade_handler_;
+  EventStreamOptions stream_options_;
   boost::asio::ip::tcp::acceptor acceptor_;
 };
 

@@ -41,6 +41,10 @@ ApiResponse BadRequest(const std::string& message, const std::string& hint = "")
   return ErrorResponse(400, codes::kInvalidArgument, message, hint);
 }
 
+ApiResponse Unauthorized(const std::string& hint) {
+  return ErrorResponse(401, codes::kUnauthorized, "a valid bearer token is required", hint);
+}
+
 // Parses a JSON object body and refuses unknown fields.
 bool ParseBody(const ApiRequest& req, const std::set<std::string>& allowed, json* out,
                ApiResponse* error) {
@@ -177,28 +181,233 @@ json ImageJson(const ImageRecord& i) {
       {"name", i.name}, {"kernel_release", i.kernel_release}, {"registered", Iso(i.registered_ms)}};
 }
 
+std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
+                                                 std::shared_ptr<WebSocketChannel> channel) {
+  std::string name;
+  if (req.method != "GET" || !Match("/v1/servers/{name}/console", req.path, &name)) {
+    return ErrorResponse(404, codes::kNotFound, "no WebSocket endpoint at " + req.path,
+                         "the console is at /v1/servers/NAME/console");
+  }
+  auto token = req.query.find("token");
+  if (!Authorized(req) && (token == req.query.end() || !TokenMatches(token->second))) {
+    return Unauthorized(
+        "send 'Authorization: Bearer TOKEN' or ?token=TOKEN; the token is in "
+        "STATE_DIR/token");
+  }
+  int64_t tail = 0;
+  ApiResponse error;
+  if (!ParseQueryInt(req, "tail", 0, kMaxConsoleReplayLines, &tail, &error)) return error;
+  auto broker = core_.Console(name);
+  if (!broker.ok()) return ErrorResponse(broker.status());
+  // Context first: the last lines the guest printed (an OOM report, a login
+  // prompt) come from the scrollback, then the live output.
+  if (tail > 0) {
+    auto recent = core_.ConsoleLog(name, static_cast<size_t>(tail));
+    if (recent.ok() && !recent->empty()) channel->Send(std::move(*recent));
+  }
+  JoinConsole(*broker, std::move(channel));
+  return std::nullopt;
+}
+
+Router::Router(core::ServerCore& core, std::string token) : core_(core), token_(std::move(token)) {}
+
+bool Router::Authorized(const ApiRequest& req) const {
+  const std::string prefix = "Bearer ";
+  if (req.authorization.rfind(prefix, 0) != 0) return false;
+  return TokenMatches(req.authorization.substr(prefix.size()));
+}
+
+bool Router::TokenMatches(const std::string& given) const {
+  // Constant-time comparison: no early exit on the first differing byte.
+  unsigned char diff = given.size() != token_.size();
+  for (size_t i = 0; i < token_.size(); ++i) {
+    diff |= static_cast<unsigned char>(token_[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return diff == 0;
+}
+
+const std::vector<Router::RouteEntry>& Router::Table() {
+  static const std::vector<RouteEntry> kTable = {
+      {{"GET", "/healthz", false}, &Router::GetHealth},
+      {{"GET", "/v1/images"}, &Router::ListImages},
+      {{"GET", "/v1/servers"}, &Router::ListServers},
+      {{"POST", "/v1/servers"}, &Router::CreateServer},
+      {{"GET", "/v1/servers/{name}"}, &Router::GetServer},
+      {{"DELETE", "/v1/servers/{name}"}, &Router::DeleteServer},
+      {{"POST", "/v1/servers/{name}/actions"}, &Router::RunAction},
+      {{"GET", "/v1/servers/{name}/events"}, &Router::ListEvents},
+      {{"POST", "/v1/servers/{name}/exec"}, &Router::Exec},
+      {{"POST", "/v1/servers/{name}/password"}, &Router::SetPassword},
+      {{"GET", "/v1/servers/{name}/console"}, &Router::ConsoleWithoutUpgrade},
+      {{"GET", "/v1/servers/{name}/console-log"}, &Router::GetConsoleLog},
+  };
+  return kTable;
+}
+
+const std::vector<Route>& Router::Routes() {
+  static const std::vector<Route> kRoutes = [] {
+    std::vector<Route> routes;
+    for (const auto& entry : Table()) routes.push_back(entry.route);
+    return routes;
+  }();
+  return kRoutes;
+}
+
+const Router::RouteEntry* Router::Find(const ApiRequest& req, std::string* name,
+                                       ApiResponse* refusal) const {
+  const RouteEntry* found = nullptr;
+  bool path_known = false;
+  for (const auto& entry : Table()) {
+    std::string captured;
+    if (!Match(entry.route.pattern, req.path, &captured)) continue;
+    path_known = true;
+    if (entry.route.method == req.method) {
+      found = &entry;
+      *name = captured;
+      break;
+    }
+  }
+  if (!found) {
+    *refusal = path_known ? ErrorResponse(405, codes::kMethodNotAllowed,
+                                          req.method + " is not allowed on " + req.path)
+                          : ErrorResponse(404, codes::kNotFound, "no such endpoint: " + req.path,
+                                          "the API is described in docs/openapi.json");
+    return nullptr;
+  }
+  if (found->route.needs_token && !Authorized(req)) {
+    *refusal = Unauthorized("send 'Authorization: Bearer TOKEN'; the token is in STATE_DIR/token");
+    return nullptr;
+  }
+  return found;
+}
+
 void Router::Handle(const ApiRequest& req, Respond respond) {
   std::string name;
-  bool is_exec = req.method == "POST" && Match("/v1/servers/{name}/exec", req.path, &name);
-  bool is_password = req.method == "POST" && Match("/v1/servers/{name}/password", req.path, &name);
-  if (!is_exec && !is_password) return respond(HandleNow(req));
-  if (!Authorized(req)) return respond(HandleNow(req));  // the 401, as for every route
+  ApiResponse refusal;
+  const RouteEntry* entry = Find(req, &name, &refusal);
+  if (!entry) return respond(refusal);
+  if (entry->later) return (this->*entry->later)(req, name, std::move(respond));
+  respond((this->*entry->now)(req, name));
+}
+
+ApiResponse Router::HandleNow(const ApiRequest& req) {
+  std::string name;
+  ApiResponse refusal;
+  const RouteEntry* entry = Find(req, &name, &refusal);
+  if (!entry) return refusal;
+  if (entry->later) {
+    return ErrorResponse(500, codes::kInternal,
+                         entry->route.method + " " + entry->route.pattern +
+                             " answers asynchronously: it goes through Router::Handle");
+  }
+  return (this->*entry->now)(req, name);
+}
+
+ApiResponse Router::GetHealth(const ApiRequest&, const std::string&) {
+  return {200, {{"ok", true}}};
+}
+
+ApiResponse Router::ListImages(const ApiRequest&, const std::string&) {
+  json list = json::array();
+  for (const auto& i : core_.Images()) list.push_back(ImageJson(i));
+  return {200, {{"images", list}}};
+}
+
+ApiResponse Router::ListServers(const ApiRequest&, const std::string&) {
+  json list = json::array();
+  for (const auto& s : core_.List()) list.push_back(ServerJson(s));
+  return {200, {{"servers", list}}};
+}
+
+ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
   json body;
   ApiResponse error;
-  if (is_password) {
-    if (!ParseBody(req, {"user", "password"}, &body, &error)) return respond(error);
-    std::string user = "root", password;
-    if (!Field(body, "user", &user, &error, "a string") ||
-        !Field(body, "password", &password, &error, "a string")) {
-      return respond(error);
-    }
-    if (!body.contains("password")) return respond(BadRequest("field 'password' is required"));
-    core_.SetPassword(name, user, password, [respond](Status s) {
-      if (!s.ok()) return respond(ErrorResponse(s));
-      respond({200, json::object()});
-    });
-    return;
+  if (!ParseBody(req, {"name", "image", "vcpus", "memory_mib", "disk_gib", "ssh_key", "user_data"},
+                 &body, &error)) {
+    return error;
   }
+  core::ServerSpec spec;
+  spec.image = "kumo-guest";
+  if (!Field(body, "name", &spec.name, &error, "a string") ||
+      !Field(body, "image", &spec.image, &error, "a string") ||
+      !Field(body, "vcpus", &spec.vcpus, &error, "an integer") ||
+      !Field(body, "memory_mib", &spec.memory_mib, &error, "an integer") ||
+      !Field(body, "disk_gib", &spec.disk_gib, &error, "an integer") ||
+      !Field(body, "ssh_key", &spec.ssh_key, &error, "a string") ||
+      !Field(body, "user_data", &spec.user_data, &error, "a string")) {
+    return error;
+  }
+  if (!body.contains("name")) return BadRequest("field 'name' is required");
+  return FromResult(core_.Create(spec), 201);
+}
+
+ApiResponse Router::GetServer(const ApiRequest&, const std::string& name) {
+  return FromResult(core_.Get(name), 200);
+}
+
+ApiResponse Router::DeleteServer(const ApiRequest& req, const std::string& name) {
+  bool force = false;
+  ApiResponse error;
+  if (!ParseQueryBool(req, "force", &force, &error)) return error;
+  return FromResult(core_.Delete(name, force), 202);
+}
+
+ApiResponse Router::RunAction(const ApiRequest& req, const std::string& name) {
+  json body;
+  ApiResponse error;
+  if (!ParseBody(req, {"action", "force"}, &body, &error)) return error;
+  std::string action;
+  bool force = false;
+  if (!Field(body, "action", &action, &error, "a string") ||
+      !Field(body, "force", &force, &error, "a boolean")) {
+    return error;
+  }
+  if (action == "start") {
+    if (force) return BadRequest("'force' does not apply to start");
+    return FromResult(core_.Start(name), 202);
+  }
+  if (action == "stop") return FromResult(core_.Stop(name, force), 202);
+  if (action == "reboot") return FromResult(core_.Reboot(name, force), 202);
+  if (action == "rescue" || action == "unrescue") {
+    if (force) return BadRequest("'force' does not apply to " + action + " (it always forces)");
+    return FromResult(action == "rescue" ? core_.Rescue(name) : core_.Unrescue(name), 202);
+  }
+  return BadRequest("unknown action '" + action + "'",
+                    "actions: start, stop, reboot, rescue, unrescue");
+}
+
+ApiResponse Router::ListEvents(const ApiRequest& req, const std::string& name) {
+  int64_t after = 0, limit = 100;
+  ApiResponse error;
+  if (!ParseQueryInt(req, "after", 0, INT64_MAX, &after, &error) ||
+      !ParseQueryInt(req, "limit", 1, 1000, &limit, &error)) {
+    return error;
+  }
+  auto events = core_.Events(name, after, static_cast<int>(limit));
+  if (!events.ok()) return ErrorResponse(events.status());
+  json list = json::array();
+  for (const auto& e : *events) list.push_back(EventJson(e));
+  return {200, {{"events", list}}};
+}
+
+// The console itself is served by HandleUpgrade.
+ApiResponse Router::ConsoleWithoutUpgrade(const ApiRequest&, const std::string& name) {
+  return BadRequest("the console is a WebSocket: send an upgrade request",
+                    "attach with: kumo console " + name);
+}
+
+ApiResponse Router::GetConsoleLog(const ApiRequest& req, const std::string& name) {
+  int64_t tail = 0;
+  ApiResponse error;
+  if (!ParseQueryInt(req, "tail", 0, 1000000, &tail, &error)) return error;
+  auto text = core_.ConsoleLog(name, static_cast<size_t>(tail));
+  if (!text.ok()) return ErrorResponse(text.status());
+  return {200, {{"name", name}, {"text", *text}, {"bytes", text->size()}}};
+}
+
+void Router::Exec(const ApiRequest& req, const std::string& name, Respond respond) {
+  json body;
+  ApiResponse error;
   if (!ParseBody(req, {"path", "args", "input", "timeout_s"}, &body, &error)) return respond(error);
   core::ExecRequest exec;
   int timeout_s = 30;
@@ -228,180 +437,20 @@ void Router::Handle(const ApiRequest& req, Respond respond) {
   });
 }
 
-std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
-                                                 std::shared_ptr<WebSocketChannel> channel) {
-  std::string name;
-  if (req.method != "GET" || !Match("/v1/servers/{name}/console", req.path, &name)) {
-    return ErrorResponse(404, codes::kNotFound, "no WebSocket endpoint at " + req.path,
-                         "the console is at /v1/servers/NAME/console");
-  }
-  auto token = req.query.find("token");
-  if (!Authorized(req) && (token == req.query.end() || !TokenMatches(token->second))) {
-    return ErrorResponse(401, "Unauthorized", "a valid bearer token is required",
-                         "send 'Authorization: Bearer TOKEN' or ?token=TOKEN; the token is in "
-                         "STATE_DIR/token");
-  }
-  int64_t tail = 0;
+void Router::SetPassword(const ApiRequest& req, const std::string& name, Respond respond) {
+  json body;
   ApiResponse error;
-  if (!ParseQueryInt(req, "tail", 0, kMaxConsoleReplayLines, &tail, &error)) return error;
-  auto broker = core_.Console(name);
-  if (!broker.ok()) return ErrorResponse(broker.status());
-  // Context first: the last lines the guest printed (an OOM report, a login
-  // prompt) come from the scrollback, then the live output.
-  if (tail > 0) {
-    auto recent = core_.ConsoleLog(name, static_cast<size_t>(tail));
-    if (recent.ok() && !recent->empty()) channel->Send(std::move(*recent));
+  if (!ParseBody(req, {"user", "password"}, &body, &error)) return respond(error);
+  std::string user = "root", password;
+  if (!Field(body, "user", &user, &error, "a string") ||
+      !Field(body, "password", &password, &error, "a string")) {
+    return respond(error);
   }
-  JoinConsole(*broker, std::move(channel));
-  return std::nullopt;
-}
-
-const std::vector<Route>& Router::Routes() {
-  static const std::vector<Route> kRoutes = {
-      {"GET", "/healthz", false},
-      {"GET", "/v1/images"},
-      {"GET", "/v1/servers"},
-      {"POST", "/v1/servers"},
-      {"GET", "/v1/servers/{name}"},
-      {"DELETE", "/v1/servers/{name}"},
-      {"POST", "/v1/servers/{name}/actions"},
-      {"GET", "/v1/servers/{name}/events"},
-      {"POST", "/v1/servers/{name}/exec"},
-      {"POST", "/v1/servers/{name}/password"},
-      {"GET", "/v1/servers/{name}/console"},
-      {"GET", "/v1/servers/{name}/console-log"},
-  };
-  return kRoutes;
-}
-
-Router::Router(core::ServerCore& core, std::string token) : core_(core), token_(std::move(token)) {}
-
-bool Router::Authorized(const ApiRequest& req) const {
-  const std::string prefix = "Bearer ";
-  if (req.authorization.rfind(prefix, 0) != 0) return false;
-  return TokenMatches(req.authorization.substr(prefix.size()));
-}
-
-bool Router::TokenMatches(const std::string& given) const {
-  // Constant-time comparison: no early exit on the first differing byte.
-  unsigned char diff = given.size() != token_.size();
-  for (size_t i = 0; i < token_.size(); ++i) {
-    diff |= static_cast<unsigned char>(token_[i] ^ (i < given.size() ? given[i] : 0));
-  }
-  return diff == 0;
-}
-
-ApiResponse Router::HandleNow(const ApiRequest& req) {
-  const Route* route = nullptr;
-  std::string name;
-  bool path_known = false;
-  for (const auto& r : Routes()) {
-    std::string captured;
-    if (!Match(r.pattern, req.path, &captured)) continue;
-    path_known = true;
-    if (r.method == req.method) {
-      route = &r;
-      name = captured;
-      break;
-    }
-  }
-  if (!route) {
-    if (path_known)
-      return ErrorResponse(405, "MethodNotAllowed", req.method + " is not allowed on " + req.path);
-    return ErrorResponse(404, codes::kNotFound, "no such endpoint: " + req.path,
-                         "the API is described in docs/openapi.json");
-  }
-  if (route->needs_token && !Authorized(req)) {
-    return ErrorResponse(401, "Unauthorized", "a valid bearer token is required",
-                         "send 'Authorization: Bearer TOKEN'; the token is in STATE_DIR/token");
-  }
-  const std::string& p = route->pattern;
-  ApiResponse error;
-
-  if (p == "/healthz") return {200, {{"ok", true}}};
-  if (p == "/v1/images") {
-    json list = json::array();
-    for (const auto& i : core_.Images()) list.push_back(ImageJson(i));
-    return {200, {{"images", list}}};
-  }
-  if (p == "/v1/servers" && req.method == "GET") {
-    json list = json::array();
-    for (const auto& s : core_.List()) list.push_back(ServerJson(s));
-    return {200, {{"servers", list}}};
-  }
-  if (p == "/v1/servers") {
-    json body;
-    if (!ParseBody(req,
-                   {"name", "image", "vcpus", "memory_mib", "disk_gib", "ssh_key", "user_data"},
-                   &body, &error)) {
-      return error;
-    }
-    core::ServerSpec spec;
-    spec.image = "kumo-guest";
-    if (!Field(body, "name", &spec.name, &error, "a string") ||
-        !Field(body, "image", &spec.image, &error, "a string") ||
-        !Field(body, "vcpus", &spec.vcpus, &error, "an integer") ||
-        !Field(body, "memory_mib", &spec.memory_mib, &error, "an integer") ||
-        !Field(body, "disk_gib", &spec.disk_gib, &error, "an integer") ||
-        !Field(body, "ssh_key", &spec.ssh_key, &error, "a string") ||
-        !Field(body, "user_data", &spec.user_data, &error, "a string")) {
-      return error;
-    }
-    if (!body.contains("name")) return BadRequest("field 'name' is required");
-    return FromResult(core_.Create(spec), 201);
-  }
-  if (p == "/v1/servers/{name}" && req.method == "GET") return FromResult(core_.Get(name), 200);
-  if (p == "/v1/servers/{name}") {  // DELETE
-    bool force = false;
-    if (!ParseQueryBool(req, "force", &force, &error)) return error;
-    return FromResult(core_.Delete(name, force), 202);
-  }
-  if (p == "/v1/servers/{name}/actions") {
-    json body;
-    if (!ParseBody(req, {"action", "force"}, &body, &error)) return error;
-    std::string action;
-    bool force = false;
-    if (!Field(body, "action", &action, &error, "a string") ||
-        !Field(body, "force", &force, &error, "a boolean")) {
-      return error;
-    }
-    if (action == "start") {
-      if (force) return BadRequest("'force' does not apply to start");
-      return FromResult(core_.Start(name), 202);
-    }
-    if (action == "stop") return FromResult(core_.Stop(name, force), 202);
-    if (action == "reboot") return FromResult(core_.Reboot(name, force), 202);
-    if (action == "rescue" || action == "unrescue") {
-      if (force) return BadRequest("'force' does not apply to " + action + " (it always forces)");
-      return FromResult(action == "rescue" ? core_.Rescue(name) : core_.Unrescue(name), 202);
-    }
-    return BadRequest("unknown action '" + action + "'",
-                      "actions: start, stop, reboot, rescue, unrescue");
-  }
-  if (p == "/v1/servers/{name}/events") {
-    int64_t after = 0, limit = 100;
-    if (!ParseQueryInt(req, "after", 0, INT64_MAX, &after, &error) ||
-        !ParseQueryInt(req, "limit", 1, 1000, &limit, &error)) {
-      return error;
-    }
-    auto events = core_.Events(name, after, static_cast<int>(limit));
-    if (!events.ok()) return ErrorResponse(events.status());
-    json list = json::array();
-    for (const auto& e : *events) list.push_back(EventJson(e));
-    return {200, {{"events", list}}};
-  }
-  if (p == "/v1/servers/{name}/console") {
-    return BadRequest("the console is a WebSocket: send an upgrade request",
-                      "attach with: kumo console " + name);
-  }
-  if (p == "/v1/servers/{name}/console-log") {
-    int64_t tail = 0;
-    if (!ParseQueryInt(req, "tail", 0, 1000000, &tail, &error)) return error;
-    auto text = core_.ConsoleLog(name, static_cast<size_t>(tail));
-    if (!text.ok()) return ErrorResponse(text.status());
-    return {200, {{"name", name}, {"text", *text}, {"bytes", text->size()}}};
-  }
-  return ErrorResponse(500, codes::kInternal, "route without handler: " + p);
+  if (!body.contains("password")) return respond(BadRequest("field 'password' is required"));
+  core_.SetPassword(name, user, password, [respond](Status s) {
+    if (!s.ok()) return respond(ErrorResponse(s));
+    respond({200, json::object()});
+  });
 }
 
 }  // namespace kumo::api

@@ -2,6 +2,12 @@
 // keeps the two in step). It authenticates, parses and validates requests —
 // unknown fields, wrong types and malformed JSON are refused with 400 before
 // anything changes — and hands typed operations to the server core.
+//
+// The routes are one table of {method, pattern, handler}, a member function
+// per route that parses its request (like firecracker's parsed_request.rs).
+// A request is matched in this order: an unknown path is 404 NotFound, a
+// known path with another method 405 MethodNotAllowed, a missing or wrong
+// token 401 Unauthorized; then the route's handler answers.
 #pragma once
 
 #include <functional>
@@ -46,6 +52,38 @@ class Router {
   static const std::vector<Route>& Routes();
 
  private:
+  // Answers now.
+  using NowHandler = ApiResponse (Router::*)(const ApiRequest& request, const std::string& name);
+  // Answers later through `respond` (it waits for the guest).
+  using LaterHandler = void (Router::*)(const ApiRequest& request, const std::string& name,
+                                        Respond respond);
+  struct RouteEntry {
+    RouteEntry(Route r, NowHandler h) : route(std::move(r)), now(h) {}
+    RouteEntry(Route r, LaterHandler h) : route(std::move(r)), later(h) {}
+    Route route;
+    NowHandler now = nullptr;
+    LaterHandler later = nullptr;
+  };
+  static const std::vector<RouteEntry>& Table();
+
+  // The route for `request` with the {name} it captured, or the 404, 405 or
+  // 401 response that refuses it.
+  const RouteEntry* Find(const ApiRequest& request, std::string* name, ApiResponse* refusal) const;
+
+  // One handler per route; `name` is the {name} in the path ("" if none).
+  ApiResponse GetHealth(const ApiRequest& request, const std::string& name);
+  ApiResponse ListImages(const ApiRequest& request, const std::string& name);
+  ApiResponse ListServers(const ApiRequest& request, const std::string& name);
+  ApiResponse CreateServer(const ApiRequest& request, const std::string& name);
+  ApiResponse GetServer(const ApiRequest& request, const std::string& name);
+  ApiResponse DeleteServer(const ApiRequest& request, const std::string& name);
+  ApiResponse RunAction(const ApiRequest& request, const std::string& name);
+  ApiResponse ListEvents(const ApiRequest& request, const std::string& name);
+  ApiResponse ConsoleWithoutUpgrade(const ApiRequest& request, const std::string& name);
+  ApiResponse GetConsoleLog(const ApiRequest& request, const std::string& name);
+  void Exec(const ApiRequest& request, const std::string& name, Respond respond);
+  void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
+
   bool Authorized(const ApiRequest& request) const;
   bool TokenMatches(const std::string& given) const;
 

@@ -32,6 +32,9 @@ class Status {
 // Error codes shared by the parts and the API.
 namespace codes {
 inline constexpr char kInvalidArgument[] = "InvalidArgument";
+inline constexpr char kUnauthorized[] = "Unauthorized";          // no or a wrong API token
+inline constexpr char kMethodNotAllowed[] = "MethodNotAllowed";  // a known path, another method
+inline constexpr char kPayloadTooLarge[] = "PayloadTooLarge";    // a request body over the limit
 inline constexpr char kNotFound[] = "NotFound";
 inline constexpr char kAlreadyExists[] = "AlreadyExists";
 inline constexpr char kServerBusy[] = "ServerBusy";

@@ -1,0 +1,490 @@
+// Router against a real ServerCore on FakeDriver machines and a Store in a
+// temporary directory: every route, its refusals (401, 404, 405, 400 with
+// nothing changed) and its answers. No guest agent ever answers here, so
+// servers stay pending after a launch and exec/password meet a silent agent.
+#include "api/router.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "api/http_server.h"
+#include "hypervisor/fake_driver.h"
+#include "support/child_process.h"
+
+namespace kumo::api {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr char kToken[] = "s3cret-token";
+
+// A server core on `driver` with its store in `dir`, given an image.
+struct TestCore {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<core::ServerCore> core;
+};
+
+// The one place the store and the core are built (their constructors and
+// record types are changing: keep every use of them here; the tests read
+// servers back through the API).
+TestCore NewCore(boost::asio::io_context& io, hypervisor::FakeDriver& driver,
+                 const testing::TempDir& dir) {
+  TestCore out;
+  auto opened = store::Store::Open(dir / "kumod.db");
+  EXPECT_TRUE(opened.ok()) << opened.status().message();
+  if (!opened.ok()) return out;
+  out.store = std::move(*opened);
+  core::CoreConfig config;
+  config.state_dir = dir.path().string();
+  out.core = std::make_unique<core::ServerCore>(io, *out.store, driver, config);
+  out.core->Recover();
+  store::ImageRecord image{
+      "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
+  EXPECT_TRUE(out.core->RegisterImage(image).ok());
+  return out;
+}
+
+// A console that nobody attaches to: HandleUpgrade's refusals only.
+class NullChannel : public WebSocketChannel {
+ public:
+  bool Send(std::string) override { return true; }
+  void OnMessage(std::function<void(std::string)>) override {}
+  void OnClose(std::function<void()>) override {}
+  void Close(std::string) override {}
+  bool closed() const override { return false; }
+};
+
+class RouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    core_ = NewCore(io_, driver_, dir_);
+    ASSERT_TRUE(core_.core);
+    router_ = std::make_unique<Router>(*core_.core, kToken);
+  }
+
+  static ApiRequest Request(const std::string& method, const std::string& target,
+                            const std::string& body = "",
+                            const std::string& authorization = std::string("Bearer ") + kToken) {
+    ApiRequest r;
+    r.method = method;
+    SplitTarget(target, &r.path, &r.query);
+    r.authorization = authorization;
+    r.content_type = body.empty() ? "" : "application/json";
+    r.body = body;
+    return r;
+  }
+
+  // Through Router::Handle, as kumod serves it; waits (running the loop)
+  // for routes that answer later.
+  ApiResponse Call(const ApiRequest& request) {
+    std::optional<ApiResponse> response;
+    int calls = 0;
+    router_->Handle(request, [&](ApiResponse r) {
+      ++calls;
+      response = std::move(r);
+    });
+    RunUntil([&] { return response.has_value(); });
+    EXPECT_EQ(calls, 1) << request.method << " " << request.path;
+    return response.value_or(ApiResponse{-1, nullptr});
+  }
+  ApiResponse Call(const std::string& method, const std::string& target,
+                   const std::string& body = "") {
+    return Call(Request(method, target, body));
+  }
+
+  bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      io_.restart();
+      io_.run_for(5ms);
+    }
+    return true;
+  }
+
+  // A field of the server as GET /v1/servers/NAME shows it; "gone" if none.
+  std::string Field(const std::string& name, const std::string& field) {
+    ApiResponse r = router_->HandleNow(Request("GET", "/v1/servers/" + name));
+    return r.status == 200 ? r.body.value(field, "") : "gone";
+  }
+  std::string StatusOf(const std::string& name) { return Field(name, "status"); }
+  bool PowerReaches(const std::string& name, const std::string& power) {
+    return RunUntil([&] { return Field(name, "power") == power; });
+  }
+  size_t ServerCount() { return Call("GET", "/v1/servers").body["servers"].size(); }
+  size_t EventCount(const std::string& name) {
+    return Call("GET", "/v1/servers/" + name + "/events?limit=1000").body["events"].size();
+  }
+  void CreateStopped(const std::string& name) {
+    ASSERT_EQ(Call("POST", "/v1/servers", R"({"name": ")" + name + R"("})").status, 201);
+    ASSERT_EQ(
+        Call("POST", "/v1/servers/" + name + "/actions", R"({"action": "stop", "force": true})")
+            .status,
+        202);
+    ASSERT_TRUE(RunUntil([&] { return StatusOf(name) == "stopped"; })) << StatusOf(name);
+  }
+
+  testing::TempDir dir_;
+  boost::asio::io_context io_;
+  hypervisor::FakeDriver driver_{io_};
+  TestCore core_;
+  std::unique_ptr<Router> router_;
+};
+
+// The JSON error shape with the HTTP status for its code.
+::testing::AssertionResult IsError(const ApiResponse& r, int status, const std::string& code) {
+  const json& error = r.body.is_object() ? r.body.value("error", json()) : json();
+  if (r.status != status || !error.is_object() || error.value("code", "") != code ||
+      !error.contains("message") || !error["message"].is_string() ||
+      error["message"].get<std::string>().empty()) {
+    return ::testing::AssertionFailure()
+           << "want " << status << " " << code << ", got " << r.status << " " << r.body.dump();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::string Concrete(const std::string& pattern) {
+  std::string path = pattern;
+  if (auto at = path.find("{name}"); at != std::string::npos) path.replace(at, 6, "web");
+  return path;
+}
+
+TEST_F(RouterTest, EveryRouteButHealthWantsTheToken) {
+  for (const auto& route : Router::Routes()) {
+    std::string path = Concrete(route.pattern);
+    for (const std::string auth : {"", "Bearer wrong", "Bearer s3cret-toke", "Bearer s3cret-token2",
+                                   "Basic s3cret-token", "s3cret-token", "bearer s3cret-token"}) {
+      ApiResponse r = Call(Request(route.method, path, "{}", auth));
+      if (route.needs_token) {
+        EXPECT_TRUE(IsError(r, 401, codes::kUnauthorized)) << route.method << " " << path;
+      } else {
+        EXPECT_EQ(r.status, 200) << route.method << " " << path;
+      }
+    }
+  }
+  EXPECT_EQ(Call(Request("GET", "/healthz", "", "")).body, json({{"ok", true}}));
+  EXPECT_TRUE(ServerCount() == 0);
+}
+
+TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {
+  for (const std::string path : {"/", "/v1", "/v2/servers", "/v1/server", "/v1/servers/web/nothing",
+                                 "/v1/servers/a/b/c", "/v1/images/kumo-guest"}) {
+    EXPECT_TRUE(IsError(Call("GET", path), 404, codes::kNotFound)) << path;
+    // The path decides first: even without a token.
+    EXPECT_TRUE(IsError(Call(Request("GET", path, "", "")), 404, codes::kNotFound)) << path;
+  }
+  for (const auto& route : Router::Routes()) {
+    for (const std::string method : {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}) {
+      bool served = false;
+      for (const auto& other : Router::Routes()) {
+        served |= other.pattern == route.pattern && other.method == method;
+      }
+      if (served) continue;
+      EXPECT_TRUE(IsError(Call(method, Concrete(route.pattern)), 405, codes::kMethodNotAllowed))
+          << method << " " << route.pattern;
+    }
+  }
+}
+
+TEST_F(RouterTest, HealthImagesAndServers) {
+  EXPECT_EQ(Call("GET", "/healthz").body, json({{"ok", true}}));
+  ApiResponse images = Call("GET", "/v1/images");
+  ASSERT_EQ(images.status, 200);
+  ASSERT_EQ(images.body["images"].size(), 1u);
+  EXPECT_EQ(images.body["images"][0]["name"], "kumo-guest");
+  EXPECT_EQ(images.body["images"][0]["kernel_release"], "6.1");
+
+  EXPECT_EQ(Call("GET", "/v1/servers").body, json({{"servers", json::array()}}));
+  ApiResponse created = Call("POST", "/v1/servers",
+                             R"({"name": "web", "vcpus": 2, "memory_mib": 512, "disk_gib": 4,
+                                 "ssh_key": "ssh-ed25519 AAAA test", "user_data": null})");
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  EXPECT_EQ(created.body["name"], "web");
+  EXPECT_EQ(created.body["image"], "kumo-guest");
+  EXPECT_EQ(created.body["vcpus"], 2);
+  EXPECT_EQ(created.body["memory_mib"], 512);
+  EXPECT_EQ(created.body["disk_gib"], 4);
+  EXPECT_EQ(created.body["has_ssh_key"], true);
+  EXPECT_EQ(created.body["status"], "pending");
+  EXPECT_EQ(created.body["task"], "creating");
+
+  EXPECT_TRUE(
+      IsError(Call("POST", "/v1/servers", R"({"name": "web"})"), 409, codes::kAlreadyExists));
+  ApiResponse got = Call("GET", "/v1/servers/web");
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.body["name"], "web");
+  ApiResponse list = Call("GET", "/v1/servers");
+  ASSERT_EQ(list.body["servers"].size(), 1u);
+  EXPECT_EQ(list.body["servers"][0]["name"], "web");
+  EXPECT_TRUE(IsError(Call("GET", "/v1/servers/nope"), 404, codes::kNotFound));
+  // Refused by the core's own validation, still a 400 with nothing made.
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers", R"({"name": "no/slashes"})"), 400,
+                      codes::kInvalidArgument));
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers", R"({"name": "db", "image": "missing"})"), 404,
+                      codes::kNotFound));
+  EXPECT_EQ(ServerCount(), 1u);
+}
+
+// Each body route: whatever is wrong with the body, 400 and nothing changes.
+TEST_F(RouterTest, MalformedBodiesAre400AndChangeNothing) {
+  CreateStopped("web");
+  const int launches = driver_.launch_count();
+  const size_t events = EventCount("web");
+  struct Case {
+    std::string target;
+    std::string body;
+  };
+  const std::vector<Case> cases = {
+      // every body route: not JSON, not an object, empty, an unknown field
+      {"/v1/servers", ""},
+      {"/v1/servers", "{"},
+      {"/v1/servers", R"({"name": "db",})"},
+      {"/v1/servers", "[]"},
+      {"/v1/servers", R"("db")"},
+      {"/v1/servers", "null"},
+      {"/v1/servers", R"({"name": "db", "color": "red"})"},
+      {"/v1/servers/web/actions", ""},
+      {"/v1/servers/web/actions", "{action: start}"},
+      {"/v1/servers/web/actions", "[\"start\"]"},
+      {"/v1/servers/web/actions", R"({"action": "start", "now": true})"},
+      {"/v1/servers/web/exec", ""},
+      {"/v1/servers/web/exec", R"({"path": "/bin/true")"},
+      {"/v1/servers/web/exec", "42"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/true", "env": []})"},
+      {"/v1/servers/web/password", ""},
+      {"/v1/servers/web/password", "{'password': 'x'}"},
+      {"/v1/servers/web/password", "true"},
+      {"/v1/servers/web/password", R"({"password": "x", "hash": false})"},
+      // create: a wrong type for each field, the required field missing
+      {"/v1/servers", R"({"name": 5})"},
+      {"/v1/servers", R"({"name": ["db"]})"},
+      {"/v1/servers", R"({"name": "db", "image": 1})"},
+      {"/v1/servers", R"({"name": "db", "vcpus": "2"})"},
+      {"/v1/servers", R"({"name": "db", "vcpus": 1.5})"},
+      {"/v1/servers", R"({"name": "db", "vcpus": 4294967296})"},
+      {"/v1/servers", R"({"name": "db", "memory_mib": "512"})"},
+      {"/v1/servers", R"({"name": "db", "disk_gib": true})"},
+      {"/v1/servers", R"({"name": "db", "ssh_key": 1})"},
+      {"/v1/servers", R"({"name": "db", "user_data": {}})"},
+      {"/v1/servers", R"({})"},
+      {"/v1/servers", R"({"name": null, "image": "kumo-guest"})"},
+      // actions: wrong types, the action missing or unknown, force misused
+      {"/v1/servers/web/actions", R"({"action": 1})"},
+      {"/v1/servers/web/actions", R"({"action": "start", "force": "yes"})"},
+      {"/v1/servers/web/actions", R"({"action": "start", "force": 1})"},
+      {"/v1/servers/web/actions", R"({})"},
+      {"/v1/servers/web/actions", R"({"force": true})"},
+      {"/v1/servers/web/actions", R"({"action": "explode"})"},
+      {"/v1/servers/web/actions", R"({"action": "START"})"},
+      {"/v1/servers/web/actions", R"({"action": "start", "force": true})"},
+      {"/v1/servers/web/actions", R"({"action": "rescue", "force": true})"},
+      {"/v1/servers/web/actions", R"({"action": "unrescue", "force": true})"},
+      // exec: wrong types, the path missing, the timeout out of range
+      {"/v1/servers/web/exec", R"({"path": 1})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "args": "-l"})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "args": ["-l", 2]})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "input": 5})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "timeout_s": "10"})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "timeout_s": 0})"},
+      {"/v1/servers/web/exec", R"({"path": "/bin/ls", "timeout_s": 601})"},
+      {"/v1/servers/web/exec", R"({"args": ["x"]})"},
+      {"/v1/servers/web/exec", R"({"path": ""})"},
+      // password: wrong types, the password missing
+      {"/v1/servers/web/password", R"({"password": 1234})"},
+      {"/v1/servers/web/password", R"({"user": 0, "password": "x"})"},
+      {"/v1/servers/web/password", R"({"user": "root"})"},
+      {"/v1/servers/web/password", R"({})"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_TRUE(IsError(Call("POST", c.target, c.body), 400, codes::kInvalidArgument))
+        << "POST " << c.target << " " << c.body;
+  }
+  RunUntil([] { return false; }, 50ms);  // anything started would show now
+  EXPECT_EQ(ServerCount(), 1u);
+  EXPECT_EQ(StatusOf("web"), "stopped");
+  EXPECT_EQ(driver_.launch_count(), launches);
+  EXPECT_EQ(EventCount("web"), events);
+}
+
+TEST_F(RouterTest, QueryParametersAreValidated) {
+  CreateStopped("web");
+  for (const std::string target :
+       {"/v1/servers/web/events?limit=0", "/v1/servers/web/events?limit=1001",
+        "/v1/servers/web/events?limit=ten", "/v1/servers/web/events?limit=5x",
+        "/v1/servers/web/events?limit=", "/v1/servers/web/events?after=-1",
+        "/v1/servers/web/events?after=99999999999999999999", "/v1/servers/web/console-log?tail=-1",
+        "/v1/servers/web/console-log?tail=1000001", "/v1/servers/web/console-log?tail=all"}) {
+    EXPECT_TRUE(IsError(Call("GET", target), 400, codes::kInvalidArgument)) << target;
+  }
+  for (const std::string force : {"yes", "", "TRUE", "2"}) {
+    EXPECT_TRUE(
+        IsError(Call("DELETE", "/v1/servers/web?force=" + force), 400, codes::kInvalidArgument))
+        << force;
+  }
+  EXPECT_EQ(StatusOf("web"), "stopped");
+
+  ApiResponse all = Call("GET", "/v1/servers/web/events");
+  ASSERT_EQ(all.status, 200);
+  const json& events = all.body["events"];
+  ASSERT_GE(events.size(), 2u);
+  for (const auto& e : events) {
+    EXPECT_TRUE(e.contains("id") && e.contains("time") && e.contains("kind") &&
+                e.contains("status") && e.contains("message"))
+        << e.dump();
+  }
+  ApiResponse first = Call("GET", "/v1/servers/web/events?limit=1");
+  ASSERT_EQ(first.body["events"].size(), 1u);
+  EXPECT_EQ(first.body["events"][0]["id"], events[0]["id"]);
+  int64_t after = events[0]["id"];
+  ApiResponse rest = Call("GET", "/v1/servers/web/events?after=" + std::to_string(after));
+  EXPECT_EQ(rest.body["events"].size(), events.size() - 1);
+  EXPECT_TRUE(IsError(Call("GET", "/v1/servers/nope/events"), 404, codes::kNotFound));
+
+  ApiResponse log = Call("GET", "/v1/servers/web/console-log?tail=10");
+  ASSERT_EQ(log.status, 200) << log.body.dump();
+  EXPECT_EQ(log.body["name"], "web");
+  EXPECT_TRUE(log.body["text"].is_string());
+  EXPECT_EQ(log.body["bytes"], log.body["text"].get<std::string>().size());
+  EXPECT_TRUE(IsError(Call("GET", "/v1/servers/nope/console-log"), 404, codes::kNotFound));
+}
+
+TEST_F(RouterTest, ActionsAndTheirRefusals) {
+  ASSERT_EQ(Call("POST", "/v1/servers", R"({"name": "web"})").status, 201);
+  const std::string actions = "/v1/servers/web/actions";
+  // One task at a time: the create is under way.
+  for (const std::string action : {"start", "stop", "reboot", "rescue"}) {
+    EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": ")" + action + R"("})"), 409,
+                        codes::kServerBusy))
+        << action;
+  }
+  EXPECT_TRUE(
+      IsError(Call("POST", actions, R"({"action": "unrescue"})"), 409, codes::kInvalidState));
+  // A force stop is the way out that always works.
+  ApiResponse stopping = Call("POST", actions, R"({"action": "stop", "force": true})");
+  ASSERT_EQ(stopping.status, 202) << stopping.body.dump();
+  EXPECT_EQ(stopping.body["task"], "stopping");
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "stopped"; }));
+
+  EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "stop"})"), 409, codes::kInvalidState));
+  EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "reboot", "force": true})"), 409,
+                      codes::kInvalidState));
+  EXPECT_TRUE(
+      IsError(Call("POST", actions, R"({"action": "unrescue"})"), 409, codes::kInvalidState));
+
+  ApiResponse starting = Call("POST", actions, R"({"action": "start", "force": false})");
+  ASSERT_EQ(starting.status, 202) << starting.body.dump();
+  EXPECT_EQ(starting.body["task"], "starting");
+  EXPECT_EQ(starting.body["status"], "pending");
+  ASSERT_TRUE(PowerReaches("web", "running"));
+  EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "start"})"), 409, codes::kServerBusy));
+
+  ASSERT_EQ(Call("POST", actions, R"({"action": "stop", "force": true})").status, 202);
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "stopped"; }));
+  ApiResponse rescuing = Call("POST", actions, R"({"action": "rescue"})");
+  ASSERT_EQ(rescuing.status, 202) << rescuing.body.dump();
+  EXPECT_EQ(rescuing.body["boot_mode"], "rescue");
+  EXPECT_EQ(rescuing.body["task"], "rescuing");
+  ASSERT_TRUE(PowerReaches("web", "running"));
+  ASSERT_EQ(Call("POST", actions, R"({"action": "stop", "force": true})").status, 202);
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "stopped"; }));
+  ApiResponse unrescuing = Call("POST", actions, R"({"action": "unrescue"})");
+  ASSERT_EQ(unrescuing.status, 202) << unrescuing.body.dump();
+  EXPECT_EQ(unrescuing.body["boot_mode"], "normal");
+  ASSERT_TRUE(PowerReaches("web", "running"));
+
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers/nope/actions", R"({"action": "start"})"), 404,
+                      codes::kNotFound));
+}
+
+TEST_F(RouterTest, DeleteWantsForceWhileRunning) {
+  ASSERT_EQ(Call("POST", "/v1/servers", R"({"name": "web"})").status, 201);
+  ASSERT_TRUE(PowerReaches("web", "running"));
+  EXPECT_TRUE(IsError(Call("DELETE", "/v1/servers/web"), 409, codes::kServerBusy));
+  EXPECT_TRUE(IsError(Call("DELETE", "/v1/servers/web?force=false"), 409, codes::kServerBusy));
+  ApiResponse deleting = Call("DELETE", "/v1/servers/web?force=true");
+  ASSERT_EQ(deleting.status, 202) << deleting.body.dump();
+  EXPECT_EQ(deleting.body["task"], "deleting");
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "gone"; }));
+  EXPECT_TRUE(IsError(Call("GET", "/v1/servers/web"), 404, codes::kNotFound));
+  EXPECT_TRUE(IsError(Call("DELETE", "/v1/servers/web"), 404, codes::kNotFound));
+
+  CreateStopped("db");
+  ApiResponse deleted = Call("DELETE", "/v1/servers/db?force=0");
+  ASSERT_EQ(deleted.status, 202) << deleted.body.dump();
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("db") == "gone"; }));
+  EXPECT_EQ(Call("GET", "/v1/servers").body["servers"].size(), 0u);
+}
+
+TEST_F(RouterTest, ExecAndPasswordNeedTheAgent) {
+  ASSERT_EQ(Call("POST", "/v1/servers", R"({"name": "web"})").status, 201);
+  ASSERT_TRUE(PowerReaches("web", "running"));
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers/web/exec",
+                           R"({"path": "/bin/echo", "args": ["hi"], "input": "", "timeout_s": 5})"),
+                      409, codes::kGuestAgentNotResponding));
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers/web/password", R"({"password": "pw"})"), 409,
+                      codes::kGuestAgentNotResponding));
+  EXPECT_TRUE(
+      IsError(Call("POST", "/v1/servers/web/password", R"({"user": "admin", "password": "pw"})"),
+              409, codes::kGuestAgentNotResponding));
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers/nope/exec", R"({"path": "/bin/true"})"), 404,
+                      codes::kNotFound));
+  EXPECT_TRUE(IsError(Call("POST", "/v1/servers/nope/password", R"({"password": "pw"})"), 404,
+                      codes::kNotFound));
+  // They answer later, so HandleNow cannot serve them.
+  EXPECT_TRUE(IsError(
+      router_->HandleNow(Request("POST", "/v1/servers/web/exec", R"({"path": "/bin/true"})")), 500,
+      codes::kInternal));
+  // The rest of the routes are the same through HandleNow.
+  EXPECT_EQ(router_->HandleNow(Request("GET", "/v1/servers/web")).status, 200);
+  EXPECT_TRUE(IsError(router_->HandleNow(Request("GET", "/v1/servers/web", "", "")), 401,
+                      codes::kUnauthorized));
+}
+
+TEST_F(RouterTest, TheConsoleIsAWebSocket) {
+  ASSERT_EQ(Call("POST", "/v1/servers", R"({"name": "web"})").status, 201);
+  ApiResponse plain = Call("GET", "/v1/servers/web/console");
+  EXPECT_TRUE(IsError(plain, 400, codes::kInvalidArgument));
+  EXPECT_NE(plain.body["error"].value("hint", "").find("kumo console web"), std::string::npos);
+
+  auto channel = std::make_shared<NullChannel>();
+  auto refused = router_->HandleUpgrade(Request("GET", "/v1/servers/web/console", "", ""), channel);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(IsError(*refused, 401, codes::kUnauthorized));
+  refused = router_->HandleUpgrade(Request("GET", "/v1/servers/web/console?token=wrong", "", ""),
+                                   channel);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(IsError(*refused, 401, codes::kUnauthorized));
+  refused = router_->HandleUpgrade(Request("GET", "/v1/servers/web/events"), channel);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(IsError(*refused, 404, codes::kNotFound));
+  refused = router_->HandleUpgrade(Request("GET", "/v1/servers/nope/console"), channel);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(IsError(*refused, 404, codes::kNotFound));
+  refused = router_->HandleUpgrade(Request("GET", "/v1/servers/web/console?tail=-5"), channel);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(IsError(*refused, 400, codes::kInvalidArgument));
+}
+
+TEST(HttpStatusFor, EveryCode) {
+  const std::pair<const char*, int> cases[] = {
+      {codes::kInvalidArgument, 400},
+      {codes::kUnauthorized, 401},
+      {codes::kNotFound, 404},
+      {codes::kMethodNotAllowed, 405},
+      {codes::kAlreadyExists, 409},
+      {codes::kServerBusy, 409},
+      {codes::kInvalidState, 409},
+      {codes::kGuestAgentNotResponding, 409},
+      {codes::kConflict, 409},
+      {codes::kPayloadTooLarge, 413},
+      {codes::kGuestCommandFailed, 502},
+      {codes::kHypervisorError, 500},
+      {codes::kStoreError, 500},
+      {codes::kInternal, 500},
+      {"SomethingNew", 500},
+  };
+  for (const auto& [code, status] : cases) EXPECT_EQ(HttpStatusFor(code), status) << code;
+}
+
+}  // namespace
+}  // namespace kumo::api
