@@ -209,7 +209,10 @@ std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
   return std::nullopt;
 }
 
-Router::Router(core::ServerCore& core, std::string token) : core_(core), token_(std::move(token)) {}
+Router::Router(core::ServerCore& core, WatchEndpoint& watch, std::string token)
+    : core_(core), watch_(watch), token_(std::move(token)) {}
+
+ApiResponse Router::Watch(const ApiRequest& req, const std::string&) { return watch_.Open(req); }
 
 bool Router::Authorized(const ApiRequest& req) const {
   const std::string prefix = "Bearer ";
@@ -240,6 +243,7 @@ const std::vector<Router::RouteEntry>& Router::Table() {
       {{"POST", "/v1/servers/{name}/password"}, &Router::SetPassword},
       {{"GET", "/v1/servers/{name}/console"}, &Router::ConsoleWithoutUpgrade},
       {{"GET", "/v1/servers/{name}/console-log"}, &Router::GetConsoleLog},
+      {{"GET", "/v1/watch"}, &Router::Watch},
   };
   return kTable;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/api_types.h"
+#include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
 #include "core/server_core.h"
 
@@ -30,7 +31,8 @@ struct Route {
 
 class Router {
  public:
-  Router(core::ServerCore& core, std::string token);
+  // `watch` serves GET /v1/watch.
+  Router(core::ServerCore& core, WatchEndpoint& watch, std::string token);
 
   using Respond = std::function<void(ApiResponse)>;
 
@@ -81,6 +83,7 @@ class Router {
   ApiResponse ListEvents(const ApiRequest& request, const std::string& name);
   ApiResponse ConsoleWithoutUpgrade(const ApiRequest& request, const std::string& name);
   ApiResponse GetConsoleLog(const ApiRequest& request, const std::string& name);
+  ApiResponse Watch(const ApiRequest& request, const std::string& name);
   void Exec(const ApiRequest& request, const std::string& name, Respond respond);
   void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
 
@@ -88,6 +91,7 @@ class Router {
   bool TokenMatches(const std::string& given) const;
 
   core::ServerCore& core_;
+  WatchEndpoint& watch_;
   std::string token_;
 };
 

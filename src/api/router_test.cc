@@ -9,7 +9,9 @@
 #include <chrono>
 
 #include "api/http_server.h"
+#include "api/watch_endpoint.h"
 #include "hypervisor/fake_driver.h"
+#include "store/sqlite_store.h"
 #include "support/child_process.h"
 
 namespace kumo::api {
@@ -21,7 +23,10 @@ constexpr char kToken[] = "s3cret-token";
 // A server core on `driver` with its store in `dir`, given an image.
 struct TestCore {
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<Clock> clock;
+  std::unique_ptr<core::ServerLedger> ledger;
   std::unique_ptr<core::ServerCore> core;
+  std::unique_ptr<WatchEndpoint> watch;
 };
 
 // The one place the store and the core are built (their constructors and
@@ -30,15 +35,23 @@ struct TestCore {
 TestCore NewCore(boost::asio::io_context& io, hypervisor::FakeDriver& driver,
                  const testing::TempDir& dir) {
   TestCore out;
-  auto opened = store::Store::Open(dir / "kumod.db");
+  auto opened = store::SqliteStore::Open(dir / "kumod.db");
   EXPECT_TRUE(opened.ok()) << opened.status().message();
   if (!opened.ok()) return out;
   out.store = std::move(*opened);
+  out.clock = MakeSystemClock(io);
+  out.ledger = std::make_unique<core::ServerLedger>(*out.store, *out.clock);
   core::CoreConfig config;
   config.state_dir = dir.path().string();
-  out.core = std::make_unique<core::ServerCore>(io, *out.store, driver, config);
+  out.core = std::make_unique<core::ServerCore>(
+      core::CoreParts{io, *out.clock, *out.ledger, *out.store, driver,
+                      [&io](const std::string& socket) {
+                        return guestlink::ConnectGuestAgent(io, socket);
+                      }},
+      config);
   out.core->Recover();
-  store::ImageRecord image{
+  out.watch = std::make_unique<WatchEndpoint>(*out.ledger);
+  ImageRecord image{
       "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
   EXPECT_TRUE(out.core->RegisterImage(image).ok());
   return out;
@@ -59,7 +72,7 @@ class RouterTest : public ::testing::Test {
   void SetUp() override {
     core_ = NewCore(io_, driver_, dir_);
     ASSERT_TRUE(core_.core);
-    router_ = std::make_unique<Router>(*core_.core, kToken);
+    router_ = std::make_unique<Router>(*core_.core, *core_.watch, kToken);
   }
 
   static ApiRequest Request(const std::string& method, const std::string& target,

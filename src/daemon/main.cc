@@ -116,7 +116,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  kumo::api::Router router(core, *token);
+  kumo::api::WatchEndpoint watch(ledger);
+  kumo::api::Router router(core, watch, *token);
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });
