@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   int stop_timeout_s = 60;
   int boot_timeout_s = 180;
   int ssh_port_base = 2222;
+  int watch_queue_kib = 1024;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
                  "forward 127.0.0.1:PORT to each server's SSH port, from this port up "
                  "(default 2222; 0: no forwards)")
       ->check(CLI::Range(0, 65000));
+  app.add_option("--watch-queue-kib", watch_queue_kib,
+                 "per watcher of /v1/watch: KiB of messages queued for a client that does not "
+                 "read before it is dropped (default 1024)")
+      ->check(CLI::Range(16, 65536));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -121,6 +126,9 @@ int main(int argc, char** argv) {
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });
+  kumo::api::EventStreamOptions stream_options;
+  stream_options.max_queued_bytes = static_cast<size_t>(watch_queue_kib) * 1024;
+  server.SetEventStreamOptions(stream_options);
   server.SetUpgradeHandler([&router](const kumo::api::ApiRequest& r, auto channel) {
     return router.HandleUpgrade(r, std::move(channel));
   });

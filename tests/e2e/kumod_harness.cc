@@ -57,7 +57,7 @@ void KumodHarness::KillGuests() {
   }
 }
 
-bool KumodHarness::Start(std::string* err) {
+bool KumodHarness::Start(std::string* err, const std::vector<std::string>& extra_flags) {
   std::vector<std::string> argv = {KUMOD_PATH,
                                    "--state-dir",
                                    state_dir_,
@@ -71,6 +71,7 @@ bool KumodHarness::Start(std::string* err) {
                                    "20",
                                    "--ssh-port-base",
                                    std::to_string(ssh_port_base_)};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   if (!kumod_.Start(argv, dir_ / "kumod.log", err)) return false;
   for (int i = 0; i < 100; ++i) {
     if (HttpRequest(port_, "GET", "/healthz", "").status == 200) {

@@ -19,7 +19,9 @@ class KumodHarness {
   KumodHarness();
   ~KumodHarness();
 
-  bool Start(std::string* err);  // starts kumod and waits for /healthz
+  // Starts kumod (with `extra_flags` after the harness's own) and waits for
+  // /healthz.
+  bool Start(std::string* err, const std::vector<std::string>& extra_flags = {});
   void Kill9();                  // SIGKILL, like a crash
   void Stop();                   // SIGTERM
 
@@ -40,6 +42,7 @@ class KumodHarness {
   const std::string& state_dir() const { return state_dir_; }
   const std::string& token() const { return token_; }
   int port() const { return port_; }
+  pid_t pid() const { return kumod_.pid(); }
   std::string log() const;
 
  private:

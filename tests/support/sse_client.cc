@@ -34,6 +34,12 @@ bool SseClient::Open(int port, const std::string& target, const std::string& tok
     return false;
   }
   if (stalled) return true;
+  return ReadHeadAndFollow(status);
+}
+
+bool SseClient::Resume(int* status) { return ReadHeadAndFollow(status); }
+
+bool SseClient::ReadHeadAndFollow(int* status) {
   // The status line and headers.
   std::string head;
   char buf[4096];

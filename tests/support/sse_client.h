@@ -37,6 +37,8 @@ class SseClient {
   // the HTTP status.
   bool Open(int port, const std::string& target, const std::string& token,
             const std::string& last_event_id = "", bool stalled = false, int* status = nullptr);
+  // A stalled client starts reading: what the server queued for it, and on.
+  bool Resume(int* status = nullptr);
   // Drops the connection at once, like a killed client.
   void Close();
 
@@ -48,6 +50,7 @@ class SseClient {
                std::chrono::milliseconds timeout) const;
 
  private:
+  bool ReadHeadAndFollow(int* status);
   void ReadLoop(std::string pending);
   void Feed(const std::string& bytes);
   void OnLine(const std::string& line);
