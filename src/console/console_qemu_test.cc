@@ -22,11 +22,13 @@
 #include "console/console_broker.h"
 #include "hypervisor/qemu_argv.h"
 #include "support/child_process.h"
+#include "support/io_loop.h"
 
 namespace kumo::console {
 namespace {
 
 using kumo::testing::ReadFdUntil;
+using kumo::testing::RunUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
@@ -34,17 +36,6 @@ using Clock = std::chrono::steady_clock;
 std::string ImageDir() {
   const char* dir = std::getenv("KUMO_GUEST_IMAGE_DIR");
   return dir && *dir ? dir : KUMO_GUEST_IMAGE_DIR;
-}
-
-bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    io.restart();
-    if (io.run_for(milliseconds(20)) == 0) std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
 }
 
 class ConsoleOnQemu : public ::testing::Test {
