@@ -1,4 +1,4 @@
-// The commands against a fake kumod (fake_api_server.h): requests sent,
+// The commands against a fake kumod (support/fake_api_server.h): requests sent,
 // output printed, exit codes.
 #include "cli/commands.h"
 
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/fake_api_server.h"
+#include "support/fake_api_server.h"
 
 namespace kumo::cli {
 namespace {
