@@ -22,6 +22,7 @@
 #include "console/console_broker.h"
 #include "hypervisor/qemu_argv.h"
 #include "support/child_process.h"
+#include "support/foreground_qemu.h"
 #include "support/io_loop.h"
 
 namespace kumo::console {
@@ -67,18 +68,10 @@ class ConsoleOnQemu : public ::testing::Test {
 
   // kumod's argv, but in the foreground so that the test owns the process.
   void StartQemu() {
-    std::vector<std::string> argv;
-    auto full = hypervisor::BuildQemuArgv(QEMU_SYSTEM_PATH, spec_);
-    for (size_t i = 0; i < full.size(); ++i) {
-      if (full[i] == "-daemonize") continue;
-      if (full[i] == "-pidfile") {
-        ++i;
-        continue;
-      }
-      argv.push_back(full[i]);
-    }
     std::string err;
-    ASSERT_TRUE(qemu_.Start(argv, dir_ / "qemu.log", &err)) << err;
+    ASSERT_TRUE(
+        qemu_.Start(testing::ForegroundQemuArgv(QEMU_SYSTEM_PATH, spec_), dir_ / "qemu.log", &err))
+        << err;
   }
 
   testing::TempDir dir_;
