@@ -9,8 +9,10 @@
 #   scripts/run.sh            run until Ctrl-C
 #   scripts/run.sh --check    start, create the demo, stop it gracefully, delete it, exit
 #
-# Accelerator: KUMO_ACCEL=kvm|tcg. By default KVM when /dev/kvm is usable and a
-# probe boot under KVM answers; else TCG (nested KVM hangs on some hosts).
+# Accelerator: KUMO_ACCEL=kvm|tcg. By default KVM when /dev/kvm is usable and
+# the demo server, started by kumod under KVM, runs within 30 s; else kumod is
+# restarted with TCG (nested KVM hangs on some hosts). The script has no QEMU
+# command line of its own: kumod boots the demo as it boots every server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +24,10 @@ bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build
 
-image=build/guest-image
 kumo=build/bin/kumo
 export KUMO_URL="http://$listen"
 work=$(mktemp -d /tmp/kumo-run.XXXXXX)
-probe_pid="" kumod_pid=""
+kumod_pid=""
 
 cleanup() {
   if [ -n "$kumod_pid" ] && kill -0 "$kumod_pid" 2>/dev/null; then
@@ -34,56 +35,63 @@ cleanup() {
     kill "$kumod_pid" 2>/dev/null || true
     wait "$kumod_pid" 2>/dev/null || true
   fi
-  if [ -n "$probe_pid" ]; then kill -9 "$probe_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Which accelerator boots the guest here? A quick probe boot answers it.
-probe() {  # probe ACCEL: 0 if the guest's agent answers within 30 s
-  qemu-img create -q -f qcow2 -F qcow2 -b "$PWD/$image/rootfs.qcow2" "$work/probe.qcow2"
-  qemu-system-x86_64 -accel "$1" -m 256 -nodefaults -display none \
-    -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "console=ttyS0 root=/dev/vda rw" \
-    -drive "file=$work/probe.qcow2,if=virtio,format=qcow2" -device virtio-serial-pci \
-    -chardev "socket,id=agent,path=$work/probe.sock,server=on,wait=off" \
-    -device virtserialport,chardev=agent,name=org.qemu.guest_agent.0 -serial null &
-  probe_pid=$!
-  local rc=0
-  "$kumo" agent --socket "$work/probe.sock" --wait 30 guest-ping >/dev/null 2>&1 || rc=1
-  kill -9 "$probe_pid" 2>/dev/null || true
-  wait "$probe_pid" 2>/dev/null || true
-  probe_pid=""
-  rm -f "$work/probe.qcow2" "$work/probe.sock"
-  return $rc
+start_kumod() {  # start_kumod ACCEL: kumod in the background, until its API answers
+  build/bin/kumod --listen "$listen" --accel "$1" >> "$work/kumod.log" 2>&1 &
+  kumod_pid=$!
+  for _ in $(seq 1 100); do
+    if "$kumo" images >/dev/null 2>&1; then break; fi
+    kill -0 "$kumod_pid" 2>/dev/null || { cat "$work/kumod.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "kumo: kumod is running (pid $kumod_pid, accel $1)"
 }
+
+stop_kumod() {  # servers keep running when kumod stops: delete the demo first
+  kill "$kumod_pid" 2>/dev/null || true
+  wait "$kumod_pid" 2>/dev/null || true
+  kumod_pid=""
+}
+
+create_demo() {  # create_demo TIMEOUT: 0 once the demo server runs
+  "$kumo" create demo --user-data-file "$work/demo-user-data" --wait --timeout "$1"
+}
+
 accel=${KUMO_ACCEL:-}
+probe_kvm=0
 if [ -z "$accel" ]; then
   accel=tcg
-  if [ -w /dev/kvm ]; then
-    echo "kumo: probing KVM (up to 30 s)"
-    if probe kvm; then accel=kvm; else echo "kumo: guests do not boot under KVM here; using TCG"; fi
-  fi
+  if [ -w /dev/kvm ]; then accel=kvm probe_kvm=1; fi
 fi
-
-build/bin/kumod --listen "$listen" --accel "$accel" > "$work/kumod.log" 2>&1 &
-kumod_pid=$!
-for _ in $(seq 1 100); do
-  if "$kumo" images >/dev/null 2>&1; then break; fi
-  kill -0 "$kumod_pid" 2>/dev/null || { cat "$work/kumod.log"; exit 1; }
-  sleep 0.1
-done
-state_dir=$(sed -n 's/^kumod: API token in \(.*\)\/token$/\1/p' "$work/kumod.log")
-echo "kumo: kumod is running (pid $kumod_pid, accel $accel)"
+start_kumod "$accel"
+state_dir=$(sed -n 's/^kumod: API token in \(.*\)\/token$/\1/p' "$work/kumod.log" | head -n 1)
 echo "kumo: API  http://$listen"
 echo "kumo: token $(cat "$state_dir/token")   (from $state_dir/token)"
 
 "$kumo" delete demo --force --wait >/dev/null 2>&1 || true  # left over from an earlier run
-echo "kumo: creating the demo server (its user data is an init script)"
 cat > "$work/demo-user-data" <<'SCRIPT'
 #!/bin/sh
 echo "kumo demo: the init script ran on $(hostname) at $(date)"
 SCRIPT
-"$kumo" create demo --user-data-file "$work/demo-user-data" --wait
+if [ "$probe_kvm" = 1 ]; then
+  # Does KVM work here? The demo server under KVM answers it.
+  echo "kumo: creating the demo server under KVM (TCG instead if it does not run within 30 s)"
+  if ! create_demo 30; then
+    echo "kumo: guests do not boot under KVM here; restarting kumod with TCG"
+    "$kumo" delete demo --force --wait >/dev/null 2>&1 || true
+    stop_kumod
+    accel=tcg
+    start_kumod "$accel"
+    echo "kumo: creating the demo server (its user data is an init script)"
+    create_demo 300
+  fi
+else
+  echo "kumo: creating the demo server (its user data is an init script)"
+  create_demo 300
+fi
 "$kumo" list
 
 if [ "$check_only" = 1 ]; then

@@ -2,7 +2,10 @@
 
 #include <string.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 
 // clang-format off
 #include "cli/table.h"
@@ -21,6 +24,35 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr size_t kMaxReplyBytes = 64 * 1024 * 1024;
+constexpr size_t kMaxErrorBytes = 64 * 1024;  // an error reply to a stream
+
+// Runs one asynchronous operation on `io` to completion: `start` is given
+// the completion handler. Synchronous for the caller.
+template <typename Start>
+beast::error_code RunOne(asio::io_context& io, Start&& start) {
+  beast::error_code result;
+  start([&](beast::error_code e, auto&&...) { result = e; });
+  io.restart();
+  io.run();
+  return result;
+}
+
+http::request<http::string_body> BuildRequest(const ApiUrl& url, const std::string& token,
+                                              const std::string& method, const std::string& target,
+                                              const std::string& body, const char* accept) {
+  http::request<http::string_body> req(http::string_to_verb(method), url.base_path + target, 11);
+  req.set(http::field::host, url.Authority());
+  req.set(http::field::user_agent, "kumo-cli");
+  req.set(http::field::accept, accept);
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.keep_alive(false);
+  req.prepare_payload();
+  return req;
+}
 
 }  // namespace
 
@@ -31,33 +63,23 @@ ApiClient::ApiClient(ApiUrl url, std::string token, std::string token_source,
       token_source_(std::move(token_source)),
       timeout_(timeout) {}
 
+CliError ApiClient::Unreachable(const std::string& what) const {
+  return CliError{kExitUnreachable, "cannot reach kumod at " + url_.ToString() + ": " + what,
+                  "is kumod running? Start it (kumod --listen HOST:PORT), or point --url / "
+                  "KUMO_URL at it"};
+}
+
 Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string& target,
                                    const std::string& body) const {
   const std::string where = url_.ToString();
-  auto unreachable = [&](const std::string& what) {
-    return CliError{kExitUnreachable, "cannot reach kumod at " + where + ": " + what,
-                    "is kumod running? Start it (kumod --listen HOST:PORT), or point --url / "
-                    "KUMO_URL at it"};
-  };
 
   asio::io_context io;
   beast::error_code ec;
   tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
-  if (ec) return unreachable("cannot resolve " + url_.host + ": " + ec.message());
+  if (ec) return Unreachable("cannot resolve " + url_.host + ": " + ec.message());
 
-  http::verb verb = http::string_to_verb(method);
-  http::request<http::string_body> req(verb, url_.base_path + target, 11);
-  req.set(http::field::host, url_.Authority());
-  req.set(http::field::user_agent, "kumo-cli");
-  req.set(http::field::accept, "application/json");
-  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
-  if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
-  }
-  req.keep_alive(false);
-  req.prepare_payload();
+  auto req = BuildRequest(url_, token_, method, target, body, "application/json");
 
   beast::tcp_stream stream(io);
   beast::flat_buffer buffer;
@@ -87,9 +109,9 @@ Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string&
 
   if (connect_error) {
     if (connect_error == beast::error::timeout) {
-      return unreachable("no connection within " + FormatSeconds(timeout_) + " s");
+      return Unreachable("no connection within " + FormatSeconds(timeout_) + " s");
     }
-    return unreachable(connect_error.message());
+    return Unreachable(connect_error.message());
   }
   if (!read_done || read_error) {
     beast::error_code e = read_error ? read_error : write_error;
@@ -130,6 +152,78 @@ Outcome<ApiReply> ApiClient::Call(const std::string& method, const std::string& 
   }
   reply.raw = std::move(sent->body);
   return reply;
+}
+
+Outcome<StreamOutcome> ApiClient::Stream(const std::string& target, const HttpHeaders& headers,
+                                         const std::function<bool()>& on_open,
+                                         const std::function<bool(std::string_view)>& on_chunk,
+                                         std::chrono::milliseconds idle_limit) const {
+  const std::string where = url_.ToString();
+  asio::io_context io;
+  beast::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
+  if (ec) return Unreachable("cannot resolve " + url_.host + ": " + ec.message());
+  auto req = BuildRequest(url_, token_, "GET", target, "", "text/event-stream");
+  for (const auto& [name, value] : headers) req.set(name, value);
+
+  beast::tcp_stream stream(io);
+  stream.expires_after(timeout_);
+  ec = RunOne(io, [&](auto handler) { stream.async_connect(endpoints, handler); });
+  if (ec == beast::error::timeout) {
+    return Unreachable("no connection within " + FormatSeconds(timeout_) + " s");
+  }
+  if (ec) return Unreachable(ec.message());
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // a stream has no end
+  ec = RunOne(io, [&](auto handler) { http::async_write(stream, req, handler); });
+  if (!ec) {
+    ec =
+        RunOne(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+  }
+  if (ec == beast::error::timeout) {
+    return CliError{
+        kExitUnreachable,
+        "kumod at " + where + " did not answer within " + FormatSeconds(timeout_) + " s",
+        "kumod may be overloaded or stuck; look at its log"};
+  }
+  if (ec) {
+    return CliError{kExitUnreachable,
+                    "lost the connection to kumod at " + where + ": " + ec.message(),
+                    "is --url (KUMO_URL) pointing at kumod? Look at kumod's log"};
+  }
+
+  const int status = static_cast<int>(parser.get().result_int());
+  const bool ok = status >= 200 && status < 300;
+  if (ok && on_open && !on_open()) return StreamOutcome{StreamEnd::kStopped, ""};
+  std::string error_body;
+  char chunk[16 * 1024];
+  while (!parser.is_done()) {
+    parser.get().body().data = chunk;
+    parser.get().body().size = sizeof(chunk);
+    stream.expires_after(ok ? idle_limit : timeout_);
+    ec = RunOne(io, [&](auto handler) { http::async_read_some(stream, buffer, parser, handler); });
+    size_t got = sizeof(chunk) - parser.get().body().size;
+    if (got > 0) {
+      if (!ok) {
+        error_body.append(chunk, std::min(got, kMaxErrorBytes - error_body.size()));
+        if (error_body.size() >= kMaxErrorBytes) break;
+      } else if (!on_chunk(std::string_view(chunk, got))) {
+        return StreamOutcome{StreamEnd::kStopped, ""};
+      }
+    }
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) break;
+  }
+  if (!ok) return ErrorFromReply(status, error_body, where, token_source_);
+  if (!ec) return StreamOutcome{StreamEnd::kClosed, ""};
+  if (ec == beast::error::timeout) {
+    return StreamOutcome{StreamEnd::kLost,
+                         "nothing from kumod for " + FormatSeconds(idle_limit) + " s"};
+  }
+  return StreamOutcome{StreamEnd::kLost, ec.message()};
 }
 
 Outcome<std::string> ReadTokenFile(const std::string& path) {

@@ -5,8 +5,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cli/api_url.h"
 #include "cli/cli_error.h"
@@ -27,6 +31,20 @@ struct ApiReply {
   json body;
 };
 
+// How a streamed reply (ApiClient::Stream) ended after its 2xx header.
+enum class StreamEnd {
+  kStopped,  // the chunk handler asked to stop
+  kClosed,   // kumod ended the reply
+  kLost,     // the connection broke, or nothing came within the idle limit
+};
+
+struct StreamOutcome {
+  StreamEnd end = StreamEnd::kClosed;
+  std::string why;  // for kLost: what happened, for people
+};
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
 class ApiClient {
  public:
   // `token` may be empty (only /healthz works then); `token_source` names
@@ -45,9 +63,22 @@ class ApiClient {
   Outcome<ApiReply> Call(const std::string& method, const std::string& target,
                          const json* body = nullptr) const;
 
+  // GET base_path + `target` with `headers` added, for a reply that does not
+  // end (Server-Sent Events): calls `on_open` once the 2xx header is in (may
+  // be empty; false stops at once), then `on_chunk` with the body's bytes as they arrive, until
+  // it returns false, kumod closes, or no byte (keep-alives included) comes
+  // for `idle_limit`. The connect and header share the usual deadline. A
+  // non-2xx reply is the API's error, as with Call.
+  Outcome<StreamOutcome> Stream(const std::string& target, const HttpHeaders& headers,
+                                const std::function<bool()>& on_open,
+                                const std::function<bool(std::string_view)>& on_chunk,
+                                std::chrono::milliseconds idle_limit) const;
+
   const ApiUrl& url() const { return url_; }
 
  private:
+  CliError Unreachable(const std::string& what) const;
+
   ApiUrl url_;
   std::string token_;
   std::string token_source_;

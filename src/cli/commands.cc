@@ -9,7 +9,6 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
-#include <thread>
 
 #include "cli/server_view.h"
 #include "cli/table.h"
@@ -257,39 +256,22 @@ int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOp
 }
 
 int ShowEvents(Context& ctx, const EventsOptions& options) {
-  int64_t after = options.after;
-  // Following pages through everything after `after`, 1000 at a time.
-  const int page = options.limit.value_or(options.follow ? 1000 : 0);
-  if (!ctx.json) ctx.out << EventHeader();
-  while (true) {
-    std::string target = ServerPath(options.name) + "/events?after=" + std::to_string(after);
-    if (page > 0) target += "&limit=" + std::to_string(page);
-    auto reply = ctx.api.Call("GET", target);
-    if (!reply.ok()) return Fail(ctx, reply.error());
-    const json& events = reply->body.is_object() && reply->body.contains("events") &&
-                                 reply->body["events"].is_array()
-                             ? reply->body["events"]
-                             : json::array();
-    if (!options.follow) {
-      if (ctx.json) {
-        PrintRaw(ctx, reply->raw);
-      } else {
-        for (const auto& e : events) ctx.out << EventLine(e);
-        ctx.out.flush();
-      }
-      return kExitOk;
-    }
-    for (const auto& e : events) {
-      ctx.out << (ctx.json ? e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"
-                           : EventLine(e));
-      if (e.is_object() && e.contains("id") && e["id"].is_number_integer()) {
-        after = std::max(after, e["id"].get<int64_t>());
-      }
-    }
-    ctx.out.flush();
-    if (page > 0 && static_cast<int>(events.size()) >= page) continue;  // more to fetch
-    std::this_thread::sleep_for(options.poll_interval);
+  if (options.follow) return FollowEvents(ctx, options);
+  std::string target = ServerPath(options.name) + "/events?after=" + std::to_string(options.after);
+  if (options.limit) target += "&limit=" + std::to_string(*options.limit);
+  auto reply = ctx.api.Call("GET", target);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+    return kExitOk;
   }
+  ctx.out << EventHeader();
+  if (reply->body.is_object() && reply->body.contains("events") &&
+      reply->body["events"].is_array()) {
+    for (const auto& e : reply->body["events"]) ctx.out << EventLine(e);
+  }
+  ctx.out.flush();
+  return kExitOk;
 }
 
 int WaitForStatus(Context& ctx, const std::string& name, const std::string& status,

@@ -41,7 +41,6 @@ struct EventsOptions {
   int64_t after = 0;
   std::optional<int> limit;
   bool follow = false;
-  std::chrono::milliseconds poll_interval{1000};
 };
 
 int CreateServer(Context& ctx, const CreateOptions& options);
@@ -52,7 +51,15 @@ int ListImages(Context& ctx);
 int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
                  const WaitOption& wait);
 int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait);
+// Without --follow, one page of the timeline. With it, the whole timeline,
+// then each new event once, from the watch stream (reconnecting as needed),
+// until the server is deleted (exit 0, "NAME: deleted").
 int ShowEvents(Context& ctx, const EventsOptions& options);
+// `kumo list --watch`: the table, then one line per change (with --json: the
+// list, then each change's data, as JSON Lines) until Ctrl-C.
+int WatchServers(Context& ctx);
+// ShowEvents with --follow (follow_commands.cc).
+int FollowEvents(Context& ctx, const EventsOptions& options);
 // Asks for a password (twice, without echo, on a terminal; else one line of
 // standard input) and sets it for `user` in the guest.
 int SetPassword(Context& ctx, const std::string& name, const std::string& user);

@@ -1,4 +1,4 @@
-// The commands against a fake kumod (fake_api_server.h): requests sent,
+// The commands against a fake kumod (support/fake_api_server.h): requests sent,
 // output printed, exit codes.
 #include "cli/commands.h"
 
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/fake_api_server.h"
+#include "support/fake_api_server.h"
 
 namespace kumo::cli {
 namespace {
@@ -291,55 +291,6 @@ TEST(Commands, EventsPrintsLinesWithQuery) {
             "TIME                      STATUS       KIND      MESSAGE\n"
             "2024-05-01T10:00:00.000Z  pending      task      stop requested\n");
   EXPECT_EQ(server.requests()[0].target, "/v1/servers/web/events?after=2&limit=5");
-}
-
-TEST(Commands, EventsFollowPollsAfterTheLastIdUntilTheServerIsGone) {
-  std::atomic<int> calls{0};
-  FakeApiServer server([&](const FakeRequest&) {
-    int n = ++calls;
-    if (n == 1)
-      return FakeResponse{200, R"({"events":[{"id":1,"message":"a"},{"id":2,"message":"b"}]})"};
-    if (n == 2) return FakeResponse{200, R"({"events":[]})"};
-    if (n == 3) return FakeResponse{200, R"({"events":[{"id":5,"message":"c"}]})"};
-    return ApiError(404, "NotFound", "no server named 'web'");
-  });
-  CliRun run(server, /*json_mode=*/true);
-  EventsOptions options;
-  options.name = "web";
-  options.follow = true;
-  options.poll_interval = milliseconds(50);
-  EXPECT_EQ(ShowEvents(run.ctx, options), kExitNotFound);
-  auto r = server.requests();
-  ASSERT_EQ(r.size(), 4u);
-  EXPECT_EQ(r[0].target, "/v1/servers/web/events?after=0&limit=1000");
-  EXPECT_EQ(r[1].target, "/v1/servers/web/events?after=2&limit=1000");
-  EXPECT_EQ(r[2].target, "/v1/servers/web/events?after=2&limit=1000");
-  EXPECT_EQ(r[3].target, "/v1/servers/web/events?after=5&limit=1000");
-  // JSON Lines: one event per line, then the 404's error JSON.
-  std::istringstream lines(run.out.str());
-  std::string line;
-  std::vector<json> docs;
-  while (std::getline(lines, line)) docs.push_back(json::parse(line));
-  ASSERT_EQ(docs.size(), 4u);
-  EXPECT_EQ(docs[2]["message"], "c");
-  EXPECT_TRUE(docs[3].contains("error"));
-}
-
-TEST(Commands, EventsFollowFetchesFullPagesAtOnce) {
-  std::atomic<int> calls{0};
-  FakeApiServer server([&](const FakeRequest&) {
-    int n = ++calls;
-    if (n == 1) return FakeResponse{200, R"({"events":[{"id":1},{"id":2}]})"};
-    return ApiError(404, "NotFound", "gone");
-  });
-  CliRun run(server);
-  EventsOptions options;
-  options.name = "web";
-  options.follow = true;
-  options.limit = 2;
-  options.poll_interval = std::chrono::seconds(60);  // a full page must not wait for this
-  EXPECT_EQ(ShowEvents(run.ctx, options), kExitNotFound);
-  EXPECT_EQ(server.requests().size(), 2u);
 }
 
 class TempFile {

@@ -25,8 +25,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "cli/fake_api_server.h"
 #include "support/child_process.h"
+#include "support/fake_api_server.h"
 
 namespace kumo::cli {
 namespace {

@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
 
   auto* list_cmd =
       app.add_subcommand("list", "List servers: NAME STATUS TASK AGENT VCPUS MEMORY IMAGE REASON");
+  bool list_watch = false;
+  list_cmd->add_flag("--watch,-w", list_watch,
+                     "then print each change as it happens (TIME SERVER STATUS MESSAGE) until "
+                     "Ctrl-C; with --json, the list and then each change as one JSON line");
   std::string name;
   auto* show_cmd = app.add_subcommand("show", "Show one server's details");
   show_cmd->add_option("name", name, "the server")->required();
@@ -198,8 +202,8 @@ int main(int argc, char** argv) {
       events_cmd->add_option("--limit", events_limit, "at most this many (1-1000, default 100)")
           ->check(CLI::Range(1, 1000));
   events_cmd->add_flag("--follow,-f", events.follow,
-                       "keep printing new events (polls every second) until Ctrl-C; with --json, "
-                       "one event object per line");
+                       "then keep printing new events as they happen, until the server is "
+                       "deleted or Ctrl-C; with --json, one event object per line");
 
   std::string wait_status;
   double wait_timeout_s = 300;
@@ -291,7 +295,7 @@ int main(int argc, char** argv) {
     create.wait = create_wait.Get();
     return CreateServer(ctx, create);
   }
-  if (list_cmd->parsed()) return ListServers(ctx);
+  if (list_cmd->parsed()) return list_watch ? WatchServers(ctx) : ListServers(ctx);
   if (show_cmd->parsed()) return ShowServer(ctx, name);
   if (images_cmd->parsed()) return ListImages(ctx);
   for (const auto& a : actions) {

@@ -117,4 +117,30 @@ std::string EventLine(const json& event) {
   return line + "\n";
 }
 
+std::string WatchHeader() {
+  return PadRight("TIME", 24) + "  " + PadRight("SERVER", 16) + "  " + PadRight("STATUS", 11) +
+         "  MESSAGE\n";
+}
+
+std::string WatchLine(const json& data, const std::string& now) {
+  const json* event = data.is_object() && data.contains("event") ? &data["event"] : nullptr;
+  const json* record = data.is_object() && data.contains("record") ? &data["record"] : nullptr;
+  std::string time = event ? FieldText(*event, "time") : "-";
+  if (time == "-") time = now;
+  std::string message = event ? FieldText(*event, "message") : "-";
+  if (message == "-" && record) message = FieldText(*record, "status_reason");
+  if (message == "-" && data.is_object() && data.contains("changed") &&
+      data["changed"].is_array() && !data["changed"].empty()) {
+    message = "changed:";
+    for (const auto& field : data["changed"]) {
+      message += " " + (field.is_string() ? field.get<std::string>() : field.dump());
+    }
+  }
+  std::string line = PadRight(time, 24) + "  " + PadRight(FieldText(data, "server"), 16) + "  " +
+                     PadRight(StatusText(FieldText(data, "status")), 11) + "  " + message;
+  line = Printable(line);
+  while (!line.empty() && line.back() == ' ') line.pop_back();
+  return line + "\n";
+}
+
 }  // namespace kumo::cli

@@ -31,6 +31,13 @@ std::string ImageTable(const json& images);
 std::string EventHeader();
 std::string EventLine(const json& event);
 
+// `kumo list --watch`: the header and one line per change from the watch
+// stream (`data` as GET /v1/watch sends it): TIME SERVER STATUS MESSAGE.
+// Time and message come from the change's timeline event when it has one,
+// else `now` and the server's status reason (or the fields that changed).
+std::string WatchHeader();
+std::string WatchLine(const json& data, const std::string& now);
+
 // A field as text: strings as is, numbers, booleans as yes/no, null or
 // missing as "-".
 std::string FieldText(const json& object, const char* key);

@@ -13,13 +13,14 @@
 #include <filesystem>
 #include <optional>
 
+#include "support/io_loop.h"
+
 namespace kumo::console {
 namespace {
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
 using Local = asio::local::stream_protocol;
 
 class FakeQemuConsole {
@@ -138,13 +139,7 @@ class ConsoleBrokerTest : public ::testing::Test {
 
   // Runs the loop until `done` (true) or `timeout` (false).
   bool RunUntil(const std::function<bool()>& done, milliseconds timeout = milliseconds(5000)) {
-    auto deadline = Clock::now() + timeout;
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      io_.restart();
-      if (io_.run_for(milliseconds(5)) == 0) std::this_thread::sleep_for(milliseconds(1));
-    }
-    return true;
+    return testing::RunUntil(io_, done, timeout);
   }
   void RunFor(milliseconds d) {
     RunUntil([] { return false; }, d);

@@ -22,11 +22,14 @@
 #include "console/console_broker.h"
 #include "hypervisor/qemu_argv.h"
 #include "support/child_process.h"
+#include "support/foreground_qemu.h"
+#include "support/io_loop.h"
 
 namespace kumo::console {
 namespace {
 
 using kumo::testing::ReadFdUntil;
+using kumo::testing::RunUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
@@ -34,17 +37,6 @@ using Clock = std::chrono::steady_clock;
 std::string ImageDir() {
   const char* dir = std::getenv("KUMO_GUEST_IMAGE_DIR");
   return dir && *dir ? dir : KUMO_GUEST_IMAGE_DIR;
-}
-
-bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    io.restart();
-    if (io.run_for(milliseconds(20)) == 0) std::this_thread::sleep_for(milliseconds(5));
-  }
-  return true;
 }
 
 class ConsoleOnQemu : public ::testing::Test {
@@ -76,18 +68,10 @@ class ConsoleOnQemu : public ::testing::Test {
 
   // kumod's argv, but in the foreground so that the test owns the process.
   void StartQemu() {
-    std::vector<std::string> argv;
-    auto full = hypervisor::BuildQemuArgv(QEMU_SYSTEM_PATH, spec_);
-    for (size_t i = 0; i < full.size(); ++i) {
-      if (full[i] == "-daemonize") continue;
-      if (full[i] == "-pidfile") {
-        ++i;
-        continue;
-      }
-      argv.push_back(full[i]);
-    }
     std::string err;
-    ASSERT_TRUE(qemu_.Start(argv, dir_ / "qemu.log", &err)) << err;
+    ASSERT_TRUE(
+        qemu_.Start(testing::ForegroundQemuArgv(QEMU_SYSTEM_PATH, spec_), dir_ / "qemu.log", &err))
+        << err;
   }
 
   testing::TempDir dir_;

@@ -13,22 +13,13 @@
 #include <thread>
 
 #include "hypervisor/spawn.h"
+#include "support/io_loop.h"
 
 namespace kumo::hypervisor {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.restart();
-    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using kumo::testing::RunUntil;
 
 class ProcessWatchTest : public ::testing::Test {
  protected:
@@ -70,7 +61,8 @@ TEST_F(ProcessWatchTest, ReportsTheExitOfAChildAndReapsIt) {
       io_, [] { return false; }, 50ms);
   EXPECT_FALSE(exited);
   ASSERT_TRUE((*watch)->Signal(SIGKILL).ok());
-  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return exited; }, 5s));
   EXPECT_TRUE((*watch)->exited());
   std::optional<int> status = (*watch)->Reap();
   ASSERT_TRUE(status.has_value());
@@ -90,7 +82,8 @@ TEST_F(ProcessWatchTest, AnExitBeforeTheWaitIsStillReported) {
   bool exited = false;
   (*watch)->OnExit([&] { exited = true; });
   EXPECT_FALSE(exited) << "called back inside OnExit";
-  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return exited; }, 5s));
   EXPECT_EQ((*watch)->Reap(), std::optional<int>(0));
 }
 
@@ -106,7 +99,8 @@ TEST_F(ProcessWatchTest, WatchesAProcessThatIsNotOurChild) {
   ASSERT_TRUE(watch.ok()) << watch.status().ToString();
   bool exited = false;
   (*watch)->OnExit([&] { exited = true; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return exited; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return exited; }, 5s));
   EXPECT_FALSE((*watch)->Reap().has_value());  // not ours to reap
 }
 
@@ -201,7 +195,8 @@ TEST_F(ProcessWatchTest, AStaleEventOfAClosedSocketDoesNotFireTheWatch) {
                              exited_when_fired = watch->exited();
                            });
                          });
-    ASSERT_TRUE(RunUntil(io_, [&] { return fired; }));
+    ASSERT_TRUE(RunUntil(
+        io_, [&] { return fired; }, 5s));
     if (!exited_when_fired) ++early;
     EXPECT_TRUE(watch->Reap().has_value()) << "round " << round;
   }

@@ -20,6 +20,7 @@
 #include "guestlink/qga_client.h"
 #include "hypervisor/qemu_machine.h"
 #include "support/child_process.h"
+#include "support/io_loop.h"
 
 namespace kumo::hypervisor {
 namespace {
@@ -28,22 +29,12 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using Kind = MachineEvent::Kind;
+using kumo::testing::RunUntil;
 
 const std::string kImageDir = KUMO_GUEST_IMAGE_DIR;
 
 double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() > deadline) return false;
-    io.restart();
-    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 std::string ReadAll(const std::string& path) {

@@ -9,22 +9,14 @@
 #include <filesystem>
 #include <thread>
 
+#include "support/io_loop.h"
+
 namespace kumo::hypervisor {
 namespace {
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-bool RunUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.restart();
-    if (io.run_one_for(20ms) == 0) std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using kumo::testing::RunUntil;
 
 // One accepted connection of the fake QEMU, blocking, with a 5 s read limit.
 class Conn {
@@ -118,7 +110,9 @@ class QmpClientTest : public ::testing::Test {
     std::optional<Status> connected;
     client->Connect(path_, 3s, [&](Status s) { connected = s; });
     EXPECT_FALSE(connected.has_value()) << "called back inside Connect";
-    if (!RunUntil(io_, [&] { return connected.has_value(); })) return false;
+    if (!RunUntil(
+            io_, [&] { return connected.has_value(); }, 5s))
+      return false;
     EXPECT_TRUE(connected->ok()) << connected->ToString();
     return connected->ok();
   }
@@ -148,7 +142,8 @@ TEST_F(QmpClientTest, MatchesRepliesByIdAndDeliversEvents) {
   std::optional<Result<json>> a, b;
   client->Execute("query-name", json(), [&](Result<json> r) { a = r; });
   client->Execute("query-status", json::object(), [&](Result<json> r) { b = r; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return a && b; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return a && b; }, 5s));
   ASSERT_TRUE(a->ok());
   ASSERT_TRUE(b->ok());
   EXPECT_EQ((**a)["name"], "query-name");
@@ -171,7 +166,8 @@ TEST_F(QmpClientTest, ErrorReplyBecomesHypervisorError) {
   ASSERT_TRUE(ConnectOk(client));
   std::optional<Result<json>> r;
   client->Execute("nope", {{"x", 1}}, [&](Result<json> x) { r = x; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return r.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return r.has_value(); }, 5s));
   ASSERT_FALSE(r->ok());
   EXPECT_EQ(r->status().code(), codes::kHypervisorError);
   EXPECT_NE(r->status().message().find("CommandNotFound"), std::string::npos);
@@ -189,14 +185,16 @@ TEST_F(QmpClientTest, EofFailsPendingCommandsAndReportsClosedOnce) {
   ASSERT_TRUE(ConnectOk(client));
   std::optional<Result<json>> r;
   client->Execute("quit", json(), [&](Result<json> x) { r = x; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return r.has_value() && closed > 0; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return r.has_value() && closed > 0; }, 5s));
   EXPECT_FALSE(r->ok());
   EXPECT_FALSE(client->ready());
   // Later commands fail at once (from the loop), and closed stays at one.
   std::optional<Result<json>> later;
   client->Execute("query-status", json(), [&](Result<json> x) { later = x; });
   EXPECT_FALSE(later.has_value());
-  ASSERT_TRUE(RunUntil(io_, [&] { return later.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return later.has_value(); }, 5s));
   EXPECT_FALSE(later->ok());
   client->Close();
   RunUntil(
@@ -218,7 +216,8 @@ TEST_F(QmpClientTest, OversizedMessageClosesTheConnection) {
     why = s;
   });
   ASSERT_TRUE(ConnectOk(client));
-  ASSERT_TRUE(RunUntil(io_, [&] { return closed; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return closed; }, 5s));
   EXPECT_NE(why.message().find("1 MiB"), std::string::npos) << why.ToString();
 }
 
@@ -233,7 +232,8 @@ TEST_F(QmpClientTest, MessageJustUnderTheLimitIsAccepted) {
   bool got = false;
   client->SetEventHandler([&](const json& e) { got = e["event"] == "BIG"; });
   ASSERT_TRUE(ConnectOk(client));
-  ASSERT_TRUE(RunUntil(io_, [&] { return got; }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return got; }, 5s));
   EXPECT_TRUE(client->ready());
   client->Close();
 }
@@ -243,7 +243,8 @@ TEST_F(QmpClientTest, NoGreetingTimesOut) {
   auto client = QmpClient::Create(io_);
   std::optional<Status> connected;
   client->Connect(path_, 200ms, [&](Status s) { connected = s; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return connected.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return connected.has_value(); }, 5s));
   EXPECT_EQ(connected->code(), codes::kHypervisorError);
   EXPECT_NE(connected->message().find("in time"), std::string::npos);
 }
@@ -256,7 +257,8 @@ TEST_F(QmpClientTest, NotQmpIsRejected) {
   auto client = QmpClient::Create(io_);
   std::optional<Status> connected;
   client->Connect(path_, 3s, [&](Status s) { connected = s; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return connected.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return connected.has_value(); }, 5s));
   EXPECT_FALSE(connected->ok());
 }
 
@@ -264,7 +266,8 @@ TEST_F(QmpClientTest, NoSocketFailsToConnect) {
   auto client = QmpClient::Create(io_);
   std::optional<Status> connected;
   client->Connect(dir_ + "/missing.sock", 3s, [&](Status s) { connected = s; });
-  ASSERT_TRUE(RunUntil(io_, [&] { return connected.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return connected.has_value(); }, 5s));
   EXPECT_EQ(connected->code(), codes::kHypervisorError);
 }
 
@@ -279,7 +282,8 @@ TEST_F(QmpClientTest, CommandWithoutReplyTimesOut) {
   std::optional<Result<json>> r;
   client->Execute(
       "query-status", json(), [&](Result<json> x) { r = x; }, 100ms);
-  ASSERT_TRUE(RunUntil(io_, [&] { return r.has_value(); }));
+  ASSERT_TRUE(RunUntil(
+      io_, [&] { return r.has_value(); }, 5s));
   EXPECT_NE(r->status().message().find("in time"), std::string::npos);
   client->Close();
 }

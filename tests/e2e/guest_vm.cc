@@ -1,8 +1,13 @@
 #include "e2e/guest_vm.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/foreground_qemu.h"
 
 namespace kumo::testing {
 
@@ -10,11 +15,33 @@ std::string GuestVm::image_file(const std::string& name) const {
   return std::string(KUMO_GUEST_IMAGE_DIR) + "/" + name;
 }
 
+bool GuestVm::MakeSpec(std::string* err) {
+  std::ifstream in(image_file("image.json"));
+  auto image = nlohmann::json::parse(in, nullptr, false);
+  if (!image.is_object()) {
+    *err = "cannot read " + image_file("image.json") + " (build target guest-image)";
+    return false;
+  }
+  spec_ = hypervisor::MachineSpec{};
+  spec_.name = "guest-vm";
+  spec_.memory_mib = 256;
+  spec_.vcpus = 1;
+  spec_.kernel = image_file(image.value("kernel", "vmlinuz"));
+  spec_.initrd = image_file(image.value("initrd", "initrd.img"));
+  spec_.cmdline = image.value("cmdline", "");
+  spec_.base_disk = image_file(image.value("disk", "rootfs.qcow2"));
+  const char* accel = std::getenv("KUMO_TEST_ACCEL");
+  spec_.accel = accel ? accel : "tcg";
+  spec_.paths.run_dir = dir_.path().string();
+  Status valid = hypervisor::ValidateSpec(spec_);
+  if (!valid.ok()) *err = valid.ToString();
+  return valid.ok();
+}
+
 bool GuestVm::CreateDisk(std::string* err) {
+  if (!MakeSpec(err)) return false;
   ChildProcess img;
-  if (!img.Start({QEMU_IMG_PATH, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
-                  image_file("rootfs.qcow2"), path("disk.qcow2")},
-                 path("qemu-img.log"), err)) {
+  if (!img.Start(hypervisor::BuildOverlayArgv(QEMU_IMG_PATH, spec_), path("qemu-img.log"), err)) {
     return false;
   }
   int status = img.WaitExit(std::chrono::seconds(30));
@@ -27,36 +54,17 @@ bool GuestVm::CreateDisk(std::string* err) {
 
 bool GuestVm::Start(int boot, const std::string& seed_iso, std::string* err) {
   boot_ = boot;
-  const char* accel = std::getenv("KUMO_TEST_ACCEL");
-  std::vector<std::string> argv = {QEMU_SYSTEM_PATH,
-                                   "-accel",
-                                   accel ? accel : "tcg",
-                                   "-m",
-                                   "256",
-                                   "-smp",
-                                   "1",
-                                   "-nodefaults",
-                                   "-display",
-                                   "none",
-                                   "-no-reboot",
-                                   "-kernel",
-                                   image_file("vmlinuz"),
-                                   "-initrd",
-                                   image_file("initrd.img"),
-                                   "-append",
-                                   "console=ttyS0 root=/dev/vda rw",
-                                   "-drive",
-                                   "file=" + path("disk.qcow2") + ",if=virtio,format=qcow2"};
-  if (!seed_iso.empty()) {
-    argv.insert(argv.end(), {"-drive", "file=" + seed_iso + ",if=virtio,format=raw,readonly=on"});
-  }
-  argv.insert(argv.end(), {"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
-                           "-device", "virtio-rng-pci", "-device", "virtio-serial-pci", "-chardev",
-                           "socket,id=agent,path=" + agent_socket() + ",server=on,wait=off",
-                           "-device", "virtserialport,chardev=agent,name=org.qemu.guest_agent.0",
-                           "-serial", "file:" + serial_path()});
+  spec_.seed_image = seed_iso;
+  struct stat st {};
+  log_start_ = stat(spec_.paths.console_log().c_str(), &st) == 0 ? st.st_size : 0;
   started_ = std::chrono::steady_clock::now();
-  return qemu_.Start(argv, path("qemu-" + std::to_string(boot) + ".log"), err);
+  return qemu_.Start(ForegroundQemuArgv(QEMU_SYSTEM_PATH, spec_),
+                     path("qemu-" + std::to_string(boot) + ".log"), err);
+}
+
+std::string GuestVm::serial_log() const {
+  std::string log = ReadFile(spec_.paths.console_log());
+  return log.size() > log_start_ ? log.substr(log_start_) : "";
 }
 
 }  // namespace kumo::testing

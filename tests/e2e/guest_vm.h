@@ -1,14 +1,16 @@
 // Test support: the kumo guest image booted by a real QEMU (TCG by default
-// here; KUMO_TEST_ACCEL=kvm where nested KVM works), with its agent channel
-// on a host unix socket and its serial console in a log file. The disk is a
-// qcow2 overlay on the image's and may be booted again (boot 2, 3, ...: each
-// with its own agent socket and serial log). The QEMU process belongs to the
-// test and is stopped by its pid.
+// here; KUMO_TEST_ACCEL=kvm where nested KVM works) with the command line
+// kumod builds (hypervisor/qemu_argv.h, from the image's image.json as kumod
+// reads it), in the foreground: the agent channel and serial console on unix
+// sockets in the VM's directory, the console also logged to console.log. The
+// disk is a qcow2 overlay on the image's and may be booted again (boot 2,
+// 3, ...). The QEMU process belongs to the test and is stopped by its pid.
 #pragma once
 
 #include <chrono>
 #include <string>
 
+#include "hypervisor/machine.h"
 #include "support/child_process.h"
 
 namespace kumo::testing {
@@ -28,9 +30,9 @@ class GuestVm {
   bool Start(int boot, const std::string& seed_iso, std::string* err);
 
   std::string path(const std::string& name) const { return dir_ / name; }
-  std::string agent_socket() const { return path("agent-" + std::to_string(boot_) + ".sock"); }
-  std::string serial_path() const { return path("serial-" + std::to_string(boot_) + ".log"); }
-  std::string serial_log() const { return ReadFile(serial_path()); }
+  std::string agent_socket() const { return spec_.paths.agent_socket(); }
+  // What the guest printed on its serial console during the current boot.
+  std::string serial_log() const;
   double seconds_since_start() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   }
@@ -38,9 +40,14 @@ class GuestVm {
   std::string image_file(const std::string& name) const;
 
  private:
+  // The spec kumod would build for a server on the kumo image.
+  bool MakeSpec(std::string* err);
+
   TempDir dir_;
+  hypervisor::MachineSpec spec_;
   ChildProcess qemu_;
   int boot_ = 1;
+  size_t log_start_ = 0;  // console.log's size when this boot started
   std::chrono::steady_clock::time_point started_;
 };
 
