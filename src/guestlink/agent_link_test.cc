@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "support/io_loop.h"
+
 namespace kumo::guestlink {
 namespace {
 
@@ -38,13 +40,7 @@ class AgentLinkTest : public ::testing::Test {
   }
 
   bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      io_.restart();
-      io_.run_for(10ms);
-    }
-    return true;
+    return testing::RunUntil(io_, pred, limit);
   }
 
   asio::io_context io_;
