@@ -118,8 +118,16 @@ TEST_F(ConsoleOnQemu, SeesTheLoginPromptAndTypesIntoIt) {
   EXPECT_NE(seen.find("root"), std::string::npos) << "the getty echoes the name";
 
   // QEMU's console.log has the same: the scrollback, with no broker needed.
-  std::string tail = ReadScrollback(spec_.paths.console_log(), 3);
-  EXPECT_NE(tail.find("kumo login:"), std::string::npos) << tail;
+  // (QEMU may write its log a moment after the socket.)
+  std::string tail;
+  EXPECT_TRUE(RunUntil(
+      io_,
+      [&] {
+        tail = ReadScrollback(spec_.paths.console_log(), 3);
+        return tail.find("kumo login:") != std::string::npos;
+      },
+      seconds(5)))
+      << tail;
   EXPECT_NE(ReadScrollback(spec_.paths.console_log()).find("Linux version"), std::string::npos);
 
   // A new broker takes the one-client socket over once the old one is gone
