@@ -298,6 +298,8 @@ TEST_F(ServerCoreTest, RecoveryReattachesRunningServers) {
   CreateRunning("keep");
   int64_t pid = core_->Get("keep")->qemu_pid;
   NewCore();  // kumod restarted
+  // The console is there at once, while QMP is still being reconnected.
+  EXPECT_TRUE(core_->Console("keep").ok());
   ASSERT_TRUE(RunUntil([&] { return driver_->attach_count() == 1; }));
   ASSERT_TRUE(ReachStatus("keep", "running"));
   EXPECT_EQ(core_->Get("keep")->qemu_pid, pid);
@@ -316,6 +318,7 @@ TEST_F(ServerCoreTest, RecoveryCallsAVanishedQemuAnError) {
   CreateRunning("crash");
   NewCore([](FakeDriver& d) { d.fail_next_attach(Status(codes::kNotFound, "no such process")); });
   ASSERT_TRUE(ReachStatus("crash", "error"));
+  EXPECT_EQ(core_->Console("crash").status().code(), codes::kInvalidState);
   EXPECT_TRUE(HasEvent("crash", "QEMU exited while kumod was not running"));
 }
 

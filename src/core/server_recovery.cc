@@ -51,6 +51,10 @@ void ServerCore::Recover() {
       }
       continue;
     }
+    // The console first: it waits for QEMU's socket by itself, and a viewer
+    // who attaches right after kumod restarted must not be told the server
+    // is not running while QMP is still being reconnected.
+    StartConsole(name, r.run_dir);
     driver_.Attach(MachineSpecOf(r), pid, [this, alive = std::weak_ptr<bool>(alive_),
                                            name](Result<std::shared_ptr<Machine>> m) {
       if (alive.expired()) return;
@@ -78,6 +82,7 @@ void ServerCore::Recover() {
         }
         return;
       }
+      StopConsole(RuntimeOf(name));
       // QEMU ended while kumod was away: the console tells a power-off apart.
       bool powered_off = TailContains(r->run_dir + "/console.log", "reboot: Power down", 4096);
       bool was_stopping = r->task == Task::kStopping;
