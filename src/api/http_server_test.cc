@@ -8,7 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <mutex>
-#include <thread>
+
+#include "support/http_server_thread.h"
 
 namespace kumo::api {
 namespace {
@@ -21,7 +22,7 @@ using tcp = asio::ip::tcp;
 class PlainServer {
  public:
   PlainServer()
-      : server_(io_, [this](const ApiRequest& r, auto respond) {
+      : server_([this](const ApiRequest& r, auto respond) {
           {
             std::lock_guard lock(mu_);
             seen_ = r;
@@ -34,21 +35,15 @@ class PlainServer {
           }
           respond(ApiResponse{201, {{"path", r.path}}});
         }) {
-    EXPECT_TRUE(server_.Listen("127.0.0.1:0").ok());
-    port_ = server_.port();
-    thread_ = std::thread([this] { io_.run(); });
+    server_.Start();
   }
-  ~PlainServer() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
+  ~PlainServer() { server_.Stop(); }
 
   http::response<http::string_body> Get(const std::string& target,
                                         const std::string& last_event_id = "") {
     asio::io_context io;
     beast::tcp_stream stream(io);
-    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_.port()));
     http::request<http::string_body> req(http::verb::get, target, 11);
     req.set(http::field::host, "127.0.0.1");
     if (!last_event_id.empty()) req.set("Last-Event-ID", last_event_id);
@@ -64,12 +59,7 @@ class PlainServer {
   }
 
  private:
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      asio::make_work_guard(io_)};
-  HttpServer server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
+  testing::HttpServerThread server_;
   std::mutex mu_;
   ApiRequest seen_;
 };

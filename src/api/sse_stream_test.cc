@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <future>
 #include <mutex>
 #include <thread>
 
 #include "api/http_server.h"
+#include "support/http_server_thread.h"
 
 namespace kumo::api {
 namespace {
@@ -37,7 +37,7 @@ bool Eventually(const std::function<bool()>& done, milliseconds timeout = millis
 class SseServer {
  public:
   explicit SseServer(EventStreamOptions options = {})
-      : server_(io_, [this](const ApiRequest& r, auto respond) {
+      : server_([this](const ApiRequest& r, auto respond) {
           if (r.path != "/events") return respond(ApiResponse{200, {{"path", r.path}}});
           last_event_id_ = r.last_event_id;
           ApiResponse response;
@@ -48,18 +48,12 @@ class SseServer {
           };
           respond(response);
         }) {
-    server_.SetEventStreamOptions(options);
-    EXPECT_TRUE(server_.Listen("127.0.0.1:0").ok());
-    port_ = server_.port();
-    thread_ = std::thread([this] { io_.run(); });
+    server_.server().SetEventStreamOptions(options);
+    server_.Start();
   }
-  ~SseServer() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
+  ~SseServer() { server_.Stop(); }
 
-  unsigned short port() const { return port_; }
+  unsigned short port() const { return server_.port(); }
   int closes() const { return closes_; }
   std::string last_event_id() {
     std::string id;
@@ -78,21 +72,14 @@ class SseServer {
   }
 
   // Runs `f` on the server's loop and waits for it.
-  void OnLoop(const std::function<void()>& f) {
-    std::promise<void> done;
-    asio::post(io_, [&] {
-      f();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  void OnLoop(const std::function<void()>& f) { server_.OnLoop(f); }
 
   // Sends 16 KiB messages (ids from 1), `burst` of them every millisecond,
   // until Send refuses one. Records the most bytes ever queued. A burst of
   // 1 is slower than the socket drains, so the kernel's buffers fill before
   // the stream's queue grows.
   void Flood(std::shared_ptr<BeastEventStream> stream, int burst) {
-    auto timer = std::make_shared<asio::steady_timer>(io_);
+    auto timer = std::make_shared<asio::steady_timer>(server_.io());
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, stream, burst, timer, weak = std::weak_ptr<std::function<void()>>(tick)] {
       for (int i = 0; i < burst; ++i) {
@@ -110,19 +97,14 @@ class SseServer {
       });
     };
     floods_.push_back(tick);
-    asio::post(io_, [tick] { (*tick)(); });
+    asio::post(server_.io(), [tick] { (*tick)(); });
   }
   bool flood_refused() const { return flood_refused_; }
   int flood_sent() const { return flood_sent_; }
   size_t max_queued() const { return max_queued_; }
 
  private:
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      asio::make_work_guard(io_)};
-  HttpServer server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
+  testing::HttpServerThread server_;
   std::mutex mu_;
   std::vector<std::shared_ptr<BeastEventStream>> streams_;
   std::string last_event_id_;

@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <future>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
 #include "api/http_server.h"
+#include "support/http_server_thread.h"
 
 namespace kumo::api {
 namespace {
@@ -36,10 +36,10 @@ bool HasToken(const ApiRequest& r) {
 class WebSocketServer {
  public:
   WebSocketServer()
-      : server_(io_, [](const ApiRequest& r, auto respond) {
+      : server_([](const ApiRequest& r, auto respond) {
           respond(ApiResponse{200, {{"path", r.path}}});
         }) {
-    server_.SetUpgradeHandler(
+    server_.server().SetUpgradeHandler(
         [this](const ApiRequest& r,
                std::shared_ptr<WebSocketChannel> channel) -> std::optional<ApiResponse> {
           if (!HasToken(r)) {
@@ -65,37 +65,24 @@ class WebSocketServer {
           });
           return std::nullopt;
         });
-    EXPECT_TRUE(server_.Listen("127.0.0.1:0").ok());
-    port_ = server_.port();
-    thread_ = std::thread([this] { io_.run(); });
+    server_.Start();
   }
-  ~WebSocketServer() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
+  ~WebSocketServer() { server_.Stop(); }
 
-  unsigned short port() const { return port_; }
+  unsigned short port() const { return server_.port(); }
   int closes() const { return closes_; }
   bool overflowed() const { return overflowed_; }
   size_t flooded() const { return flooded_; }
   bool flood_refused() const { return flood_refused_; }
 
   // Runs `f` on the server's loop and waits for it.
-  void OnLoop(std::function<void()> f) {
-    std::promise<void> done;
-    asio::post(io_, [&] {
-      f();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  void OnLoop(const std::function<void()>& f) { server_.OnLoop(f); }
 
  private:
   // Sends 64 KiB every millisecond (64 MB/s, which a reading client keeps
   // up with) until kFloodBytes, then closes.
   void Flood(std::shared_ptr<WebSocketChannel> channel) {
-    auto timer = std::make_shared<asio::steady_timer>(io_);
+    auto timer = std::make_shared<asio::steady_timer>(server_.io());
     auto tick = std::make_shared<std::function<void()>>();
     *tick = [this, channel, timer, weak_tick = std::weak_ptr<std::function<void()>>(tick)] {
       if (flooded_ >= kFloodBytes) return channel->Close("done");
@@ -110,15 +97,10 @@ class WebSocketServer {
       });
     };
     floods_.push_back(tick);
-    asio::post(io_, [tick] { (*tick)(); });
+    asio::post(server_.io(), [tick] { (*tick)(); });
   }
 
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      asio::make_work_guard(io_)};
-  HttpServer server_;
-  unsigned short port_ = 0;
-  std::thread thread_;
+  testing::HttpServerThread server_;
   std::atomic<int> closes_{0};
   std::atomic<bool> overflowed_{false};
   std::atomic<size_t> flooded_{0};

@@ -69,10 +69,21 @@ CliError ApiClient::Unreachable(const std::string& what) const {
                   "KUMO_URL at it"};
 }
 
+CliError ApiClient::NoAnswer() const {
+  return CliError{
+      kExitUnreachable,
+      "kumod at " + url_.ToString() + " did not answer within " + FormatSeconds(timeout_) + " s",
+      "kumod may be overloaded or stuck; look at its log"};
+}
+
+CliError ApiClient::ConnectionLost(const std::string& why) const {
+  return CliError{kExitUnreachable,
+                  "lost the connection to kumod at " + url_.ToString() + ": " + why,
+                  "is --url (KUMO_URL) pointing at kumod? Look at kumod's log"};
+}
+
 Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string& target,
                                    const std::string& body) const {
-  const std::string where = url_.ToString();
-
   asio::io_context io;
   beast::error_code ec;
   tcp::resolver resolver(io);
@@ -115,16 +126,9 @@ Outcome<HttpReply> ApiClient::Send(const std::string& method, const std::string&
   }
   if (!read_done || read_error) {
     beast::error_code e = read_error ? read_error : write_error;
-    if (e == beast::error::timeout) {
-      return CliError{
-          kExitUnreachable,
-          "kumod at " + where + " did not answer within " + FormatSeconds(timeout_) + " s",
-          "kumod may be overloaded or stuck; look at its log"};
-    }
+    if (e == beast::error::timeout) return NoAnswer();
     if (write_error && write_error != beast::error::timeout) e = write_error;
-    return CliError{kExitUnreachable,
-                    "lost the connection to kumod at " + where + ": " + e.message(),
-                    "is --url (KUMO_URL) pointing at kumod? Look at kumod's log"};
+    return ConnectionLost(e.message());
   }
   HttpReply reply;
   reply.status = static_cast<int>(parser.get().result_int());
@@ -158,7 +162,6 @@ Outcome<StreamOutcome> ApiClient::Stream(const std::string& target, const HttpHe
                                          const std::function<bool()>& on_open,
                                          const std::function<bool(std::string_view)>& on_chunk,
                                          std::chrono::milliseconds idle_limit) const {
-  const std::string where = url_.ToString();
   asio::io_context io;
   beast::error_code ec;
   tcp::resolver resolver(io);
@@ -183,17 +186,8 @@ Outcome<StreamOutcome> ApiClient::Stream(const std::string& target, const HttpHe
     ec =
         RunOne(io, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
   }
-  if (ec == beast::error::timeout) {
-    return CliError{
-        kExitUnreachable,
-        "kumod at " + where + " did not answer within " + FormatSeconds(timeout_) + " s",
-        "kumod may be overloaded or stuck; look at its log"};
-  }
-  if (ec) {
-    return CliError{kExitUnreachable,
-                    "lost the connection to kumod at " + where + ": " + ec.message(),
-                    "is --url (KUMO_URL) pointing at kumod? Look at kumod's log"};
-  }
+  if (ec == beast::error::timeout) return NoAnswer();
+  if (ec) return ConnectionLost(ec.message());
 
   const int status = static_cast<int>(parser.get().result_int());
   const bool ok = status >= 200 && status < 300;
@@ -217,7 +211,7 @@ Outcome<StreamOutcome> ApiClient::Stream(const std::string& target, const HttpHe
     if (ec == http::error::need_buffer) ec = {};
     if (ec) break;
   }
-  if (!ok) return ErrorFromReply(status, error_body, where, token_source_);
+  if (!ok) return ErrorFromReply(status, error_body, url_.ToString(), token_source_);
   if (!ec) return StreamOutcome{StreamEnd::kClosed, ""};
   if (ec == beast::error::timeout) {
     return StreamOutcome{StreamEnd::kLost,

@@ -78,6 +78,10 @@ class ApiClient {
 
  private:
   CliError Unreachable(const std::string& what) const;
+  // Connected, but kumod did not answer within the deadline.
+  CliError NoAnswer() const;
+  // Connected, then the connection broke (`why`) before kumod answered.
+  CliError ConnectionLost(const std::string& why) const;
 
   ApiUrl url_;
   std::string token_;

@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "store/migrations.h"
 
@@ -104,6 +107,27 @@ class Transaction {
   sqlite3* db_;
   Status status_;
 };
+
+// The first row `sql` returns with `binds` bound in order, read by `read`;
+// std::nullopt when there is none (or the query fails).
+template <typename Read, typename... Binds>
+auto QueryOne(sqlite3* db, const std::string& sql, Read read, const Binds&... binds)
+    -> std::optional<std::invoke_result_t<Read, const Statement&>> {
+  Statement stmt(db, sql.c_str());
+  (stmt.Bind(binds), ...);
+  if (stmt.Step() != SQLITE_ROW) return std::nullopt;
+  return read(stmt);
+}
+
+// Every row `sql` returns, read by `read`; none when the query fails.
+template <typename Read>
+auto QueryAll(sqlite3* db, const std::string& sql, Read read)
+    -> std::vector<std::invoke_result_t<Read, const Statement&>> {
+  Statement stmt(db, sql.c_str());
+  std::vector<std::invoke_result_t<Read, const Statement&>> rows;
+  while (stmt.Step() == SQLITE_ROW) rows.push_back(read(stmt));
+  return rows;
+}
 
 constexpr char kServerColumns[] =
     "name, image, vcpus, memory_mib, disk_gib, ssh_key, user_data, power, agent, task, "
@@ -306,9 +330,10 @@ Result<Commit> SqliteStore::CreateServer(const ServerRecord& server, const Event
   Statement old_events(db_, "DELETE FROM events WHERE server = ?");
   old_events.Bind(server.name);
   if (Status s = old_events.Run("delete old events"); !s.ok()) return s;
-  Statement insert(db_, (std::string("INSERT INTO servers (") + kServerColumns +
-                         ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
-                            .c_str());
+  Statement insert(
+      db_, (std::string("INSERT INTO servers (") + kServerColumns +
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)")
+               .c_str());
   insert.Bind(server.name);
   BindServerFields(insert, server);
   if (!insert.status().ok()) return insert.status();
@@ -382,19 +407,13 @@ Result<EventRecord> SqliteStore::DeleteServer(const std::string& name,
 }
 
 std::optional<ServerRecord> SqliteStore::GetServer(const std::string& name) const {
-  Statement stmt(
-      db_, (std::string("SELECT ") + kServerColumns + " FROM servers WHERE name = ?").c_str());
-  stmt.Bind(name);
-  if (stmt.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadServer(stmt);
+  return QueryOne(db_, std::string("SELECT ") + kServerColumns + " FROM servers WHERE name = ?",
+                  ReadServer, name);
 }
 
 std::vector<ServerRecord> SqliteStore::ListServers() const {
-  Statement stmt(db_,
-                 (std::string("SELECT ") + kServerColumns + " FROM servers ORDER BY name").c_str());
-  std::vector<ServerRecord> servers;
-  while (stmt.Step() == SQLITE_ROW) servers.push_back(ReadServer(stmt));
-  return servers;
+  return QueryAll(db_, std::string("SELECT ") + kServerColumns + " FROM servers ORDER BY name",
+                  ReadServer);
 }
 
 std::vector<EventRecord> SqliteStore::Events(const std::string& server, int64_t after_id,
@@ -442,19 +461,13 @@ Status SqliteStore::PutImage(const ImageRecord& image) {
 }
 
 std::optional<ImageRecord> SqliteStore::GetImage(const std::string& name) const {
-  Statement stmt(db_,
-                 (std::string("SELECT ") + kImageColumns + " FROM images WHERE name = ?").c_str());
-  stmt.Bind(name);
-  if (stmt.Step() != SQLITE_ROW) return std::nullopt;
-  return ReadImage(stmt);
+  return QueryOne(db_, std::string("SELECT ") + kImageColumns + " FROM images WHERE name = ?",
+                  ReadImage, name);
 }
 
 std::vector<ImageRecord> SqliteStore::ListImages() const {
-  Statement stmt(db_,
-                 (std::string("SELECT ") + kImageColumns + " FROM images ORDER BY name").c_str());
-  std::vector<ImageRecord> images;
-  while (stmt.Step() == SQLITE_ROW) images.push_back(ReadImage(stmt));
-  return images;
+  return QueryAll(db_, std::string("SELECT ") + kImageColumns + " FROM images ORDER BY name",
+                  ReadImage);
 }
 
 Status SqliteStore::PutSetting(const std::string& key, const std::string& value) {
