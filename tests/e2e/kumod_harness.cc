@@ -93,17 +93,22 @@ void KumodHarness::Kill9() {
 
 void KumodHarness::Stop() { kumod_.Stop(); }
 
-int KumodHarness::RunCli(const std::vector<std::string>& args, std::string* output) {
+bool KumodHarness::StartCli(const std::vector<std::string>& args, ChildProcess* cli,
+                            std::string* output_path) {
   std::vector<std::string> argv = {KUMO_CLI_PATH, "--url",
                                    "http://127.0.0.1:" + std::to_string(port_), "--state-dir",
                                    state_dir_};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::string out = dir_ / "cli.out";
-  std::filesystem::remove(out);
-  ChildProcess cli;
+  *output_path = dir_ / ("cli-" + std::to_string(++cli_runs_) + ".out");
   std::string err;
-  if (!cli.Start(argv, out, &err)) {
-    *output = err;
+  return cli->Start(argv, *output_path, &err);
+}
+
+int KumodHarness::RunCli(const std::vector<std::string>& args, std::string* output) {
+  ChildProcess cli;
+  std::string out;
+  if (!StartCli(args, &cli, &out)) {
+    *output = "cannot start the CLI";
     return -1;
   }
   int status = cli.WaitExit(std::chrono::seconds(300));

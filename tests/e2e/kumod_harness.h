@@ -38,6 +38,9 @@ class KumodHarness {
 
   // Runs the kumo CLI against this kumod; returns its exit code and output.
   int RunCli(const std::vector<std::string>& args, std::string* output);
+  // Starts the kumo CLI against this kumod and leaves it running (kumo
+  // events --follow); its output goes to the file *output_path.
+  bool StartCli(const std::vector<std::string>& args, ChildProcess* cli, std::string* output_path);
 
   const std::string& state_dir() const { return state_dir_; }
   const std::string& token() const { return token_; }
@@ -52,6 +55,7 @@ class KumodHarness {
   std::string state_dir_;
   int port_ = 0;
   int ssh_port_base_ = 0;
+  int cli_runs_ = 0;
   std::string token_;
   ChildProcess kumod_;
 };

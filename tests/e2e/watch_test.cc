@@ -11,6 +11,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/wait.h>
+
 #include "e2e/kumod_harness.h"
 #include "support/sse_client.h"
 
@@ -188,6 +190,26 @@ TEST_F(Watch, EveryChangeArrivesAtOnceAndAReconnectMissesNothing) {
   bool replayed = false;
   for (const auto& e : second.events()) replayed = replayed || e.json()["replayed"] == true;
   EXPECT_TRUE(replayed) << "the second watcher should have been sent what it missed";
+
+  // The CLI follows the same stream: the timeline so far, then what comes,
+  // and it ends when the server is deleted.
+  testing::ChildProcess follow;
+  std::string follow_out;
+  ASSERT_TRUE(kumod_.StartCli({"events", "w", "--follow"}, &follow, &follow_out));
+  auto printed = [&](const std::string& text) {
+    for (int i = 0; i < 100; ++i) {
+      if (testing::ReadFile(follow_out).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  EXPECT_TRUE(printed("stopped (forced)")) << testing::ReadFile(follow_out);
+  ASSERT_EQ(kumod_.Call("DELETE", "/v1/servers/w").status, 202);
+  int status = follow.WaitExit(30s);
+  std::string out = testing::ReadFile(follow_out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << out;
+  EXPECT_NE(out.find("delete requested"), std::string::npos) << out;
+  EXPECT_NE(out.find("deleted"), std::string::npos) << out;
 }
 
 TEST_F(Watch, AWatcherThatStopsReadingIsDroppedWithinItsBound) {
