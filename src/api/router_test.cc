@@ -44,10 +44,9 @@ TestCore NewCore(boost::asio::io_context& io, hypervisor::FakeDriver& driver,
   core::CoreConfig config;
   config.state_dir = dir.path().string();
   out.core = std::make_unique<core::ServerCore>(
-      core::CoreParts{io, *out.clock, *out.ledger, *out.store, driver,
-                      [&io](const std::string& socket) {
-                        return guestlink::ConnectGuestAgent(io, socket);
-                      }},
+      core::CoreParts{
+          io, *out.clock, *out.ledger, *out.store, driver,
+          [&io](const std::string& socket) { return guestlink::ConnectGuestAgent(io, socket); }},
       config);
   out.core->Recover();
   out.watch = std::make_unique<WatchEndpoint>(*out.ledger);

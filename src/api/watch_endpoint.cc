@@ -6,21 +6,19 @@ namespace kumo::api {
 
 struct WatchEndpoint::Watcher {
   std::shared_ptr<EventStream> stream;
-  std::string server;    // "" for every server
-  int64_t last_id = 0;   // the newest event id sent
+  std::string server;   // "" for every server
+  int64_t last_id = 0;  // the newest event id sent
   core::ServerLedger::Subscription subscription;
 };
 
 namespace {
 
 json ChangeData(const std::string& server, const std::string& status) {
-  return {{"server", server}, {"status", status}, {"record", nullptr}, {"event", nullptr},
+  return {{"server", server},         {"status", status}, {"record", nullptr}, {"event", nullptr},
           {"changed", json::array()}, {"deleted", false}, {"replayed", false}};
 }
 
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 }  // namespace
 

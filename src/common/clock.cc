@@ -7,8 +7,7 @@ namespace {
 
 class TimerAlarm : public Alarm {
  public:
-  TimerAlarm(boost::asio::io_context& io, std::chrono::milliseconds delay,
-             std::function<void()> fn)
+  TimerAlarm(boost::asio::io_context& io, std::chrono::milliseconds delay, std::function<void()> fn)
       : timer_(io, delay) {
     timer_.async_wait([fn = std::move(fn)](boost::system::error_code ec) {
       if (!ec) fn();

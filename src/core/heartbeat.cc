@@ -46,7 +46,8 @@ void Heartbeat::NoteReset(const std::string& name) {
 void Heartbeat::Tick() {
   CheckDeadlines();
   // Answer within the interval, or it counts as missed.
-  auto timeout = std::max(std::chrono::milliseconds(100), config_.interval - std::chrono::milliseconds(50));
+  auto timeout =
+      std::max(std::chrono::milliseconds(100), config_.interval - std::chrono::milliseconds(50));
   for (auto& [name, beat] : beats_) {
     if (!beat.agent || beat.in_flight || beat.paused) continue;
     beat.in_flight = true;
@@ -63,15 +64,15 @@ void Heartbeat::CheckDeadlines() {
   for (const ServerRecord& r : ledger_.List()) {
     if (r.task == Task::kNone || r.status == ServerStatus::kWarning) continue;
     if (r.task_deadline_ms == 0 || now <= r.task_deadline_ms) continue;
-    ledger_.Transition(r.name, "task",
-                       "stuck in " + std::string(ToString(r.task)) + " since " +
-                           FormatUtc(r.task_started_ms),
-                       [](ServerRecord&) {});
+    ledger_.Transition(
+        r.name, "task",
+        "stuck in " + std::string(ToString(r.task)) + " since " + FormatUtc(r.task_started_ms),
+        [](ServerRecord&) {});
   }
 }
 
-void Heartbeat::OnPing(const std::string& name,
-                       const std::shared_ptr<guestlink::GuestAgent>& agent, bool answered) {
+void Heartbeat::OnPing(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent,
+                       bool answered) {
   auto it = beats_.find(name);
   // Another boot (or none) has this server now: this answer is old news.
   if (it == beats_.end() || it->second.agent != agent) return;
@@ -83,8 +84,7 @@ void Heartbeat::OnPing(const std::string& name,
   int64_t now = clock_.NowMs();
   if (answered) {
     beat.missed = 0;
-    bool boot_done =
-        IsBootTask(r->task) || (r->task == Task::kRebooting && beat.reset_seen);
+    bool boot_done = IsBootTask(r->task) || (r->task == Task::kRebooting && beat.reset_seen);
     if (r->agent != AgentState::kOk || boot_done) {
       std::string message = r->agent == AgentState::kUnresponsive ? "guest agent answering again"
                                                                   : "guest agent answering";

@@ -45,23 +45,23 @@ void InitFollower::Poll(const std::string& name,
     return;
   }
   if (r->agent != AgentState::kOk) return PollLater(name, agent);
-  agent->InitStatus([this, alive = std::weak_ptr<bool>(alive_), name,
-                     agent](Result<nlohmann::json> reply) {
-    if (alive.expired()) return;
-    auto it = followed_.find(name);
-    if (it == followed_.end() || it->second.agent != agent) return;  // a newer boot
-    // Not kumo-init's image (the command is unknown, or nothing recorded).
-    if (!reply.ok() && reply.status().code() == codes::kGuestCommandFailed) {
-      return Forget(name);
-    }
-    if (!reply.ok()) return PollLater(name, agent);
-    InitReport report = ReadInitReport(*reply);
-    if (!report.finished) return PollLater(name, agent);
-    Forget(name);
-    if (report.boot_id == reported_boot_[name]) return;
-    reported_boot_[name] = report.boot_id;
-    for (const auto& message : report.messages) ledger_.Note(name, "init", message);
-  });
+  agent->InitStatus(
+      [this, alive = std::weak_ptr<bool>(alive_), name, agent](Result<nlohmann::json> reply) {
+        if (alive.expired()) return;
+        auto it = followed_.find(name);
+        if (it == followed_.end() || it->second.agent != agent) return;  // a newer boot
+        // Not kumo-init's image (the command is unknown, or nothing recorded).
+        if (!reply.ok() && reply.status().code() == codes::kGuestCommandFailed) {
+          return Forget(name);
+        }
+        if (!reply.ok()) return PollLater(name, agent);
+        InitReport report = ReadInitReport(*reply);
+        if (!report.finished) return PollLater(name, agent);
+        Forget(name);
+        if (report.boot_id == reported_boot_[name]) return;
+        reported_boot_[name] = report.boot_id;
+        for (const auto& message : report.messages) ledger_.Note(name, "init", message);
+      });
 }
 
 }  // namespace kumo::core

@@ -36,13 +36,11 @@ Status Busy(const ServerRecord& r) {
   return Status(codes::kServerBusy,
                 "server " + r.name + " is busy: " + std::string(ToString(r.task)) + " since " +
                     FormatUtc(r.task_started_ms),
-                "wait for it to finish (kumo wait " + r.name + "), or force stop it (kumo stop --force " +
-                    r.name + ")");
+                "wait for it to finish (kumo wait " + r.name +
+                    "), or force stop it (kumo stop --force " + r.name + ")");
 }
 
-Status CheckIdle(const ServerRecord& r) {
-  return r.task == Task::kNone ? Status::Ok() : Busy(r);
-}
+Status CheckIdle(const ServerRecord& r) { return r.task == Task::kNone ? Status::Ok() : Busy(r); }
 
 }  // namespace
 
@@ -51,9 +49,9 @@ Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
   std::string since = r.agent_last_seen_ms
                           ? " (last answer " + FormatUtc(r.agent_last_seen_ms) + ")"
                           : " (it has not answered since the server started)";
-  return Status(codes::kGuestAgentNotResponding,
-                "the guest agent of " + r.name + " is not responding" + since + ", so " + consequence,
-                hint);
+  return Status(
+      codes::kGuestAgentNotResponding,
+      "the guest agent of " + r.name + " is not responding" + since + ", so " + consequence, hint);
 }
 
 ServerCore::ServerCore(CoreParts parts, CoreConfig config)
@@ -157,9 +155,9 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   BeginTask(r, Task::kCreating, config_.boot_timeout, NowMs());
   r.status_reason = "creating";
   if (Status s = MakeSeed(r); !s.ok()) return s;
-  auto created = ledger_.Create(
-      r, "created (" + std::to_string(r.vcpus) + " vCPU, " + std::to_string(r.memory_mib) +
-             " MiB, " + std::to_string(r.disk_gib) + " GiB, image " + r.image + ")");
+  auto created = ledger_.Create(r, "created (" + std::to_string(r.vcpus) + " vCPU, " +
+                                       std::to_string(r.memory_mib) + " MiB, " +
+                                       std::to_string(r.disk_gib) + " GiB, image " + r.image + ")");
   if (!created.ok()) {
     std::error_code ec;
     std::filesystem::remove_all(r.run_dir, ec);
@@ -246,14 +244,13 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
                               "force a reset (kumo reboot --force " + name +
                                   "), or use the console (kumo console " + name + ")");
   }
-  auto rebooting = Transition(name, "task", force ? "hard reset requested" : "reboot requested",
-                              [&](ServerRecord& s) {
-                                BeginTask(s, Task::kRebooting, config_.reboot_timeout, NowMs(),
-                                          force);
-                                if (s.power == Power::kCrashed || s.power == Power::kPaused) {
-                                  s.power = Power::kRunning;
-                                }
-                              });
+  auto rebooting = Transition(
+      name, "task", force ? "hard reset requested" : "reboot requested", [&](ServerRecord& s) {
+        BeginTask(s, Task::kRebooting, config_.reboot_timeout, NowMs(), force);
+        if (s.power == Power::kCrashed || s.power == Power::kPaused) {
+          s.power = Power::kRunning;
+        }
+      });
   if (!rebooting.ok()) return rebooting;
   heartbeat_.AwaitReset(name);  // the reboot ends on an answer after the reset
   auto failed = [this, alive = std::weak_ptr<bool>(alive_), name](const std::string& why) {
@@ -294,14 +291,14 @@ Result<ServerRecord> ServerCore::Restart(const std::string& name, BootMode boot_
   Runtime& rt = RuntimeOf(name);
   bool running = rt.machine && rt.machine->alive();
   const bool rescue = boot_mode == BootMode::kRescue;
-  auto restarting = Transition(
-      name, "task", rescue ? "rescue boot requested" : "normal boot requested",
-      [&](ServerRecord& s) {
-        BeginTask(s, rescue ? Task::kRescuing : Task::kStarting, config_.boot_timeout, NowMs(),
-                  running);
-        s.boot_mode = boot_mode;
-        s.agent = AgentState::kUnknown;
-      });
+  auto restarting =
+      Transition(name, "task", rescue ? "rescue boot requested" : "normal boot requested",
+                 [&](ServerRecord& s) {
+                   BeginTask(s, rescue ? Task::kRescuing : Task::kStarting, config_.boot_timeout,
+                             NowMs(), running);
+                   s.boot_mode = boot_mode;
+                   s.agent = AgentState::kUnknown;
+                 });
   if (!restarting.ok()) return restarting;
   if (!running) {
     Launch(name);

@@ -29,8 +29,8 @@ void ServerCore::Exec(const std::string& name, const ExecRequest& request,
   if (!r.ok()) return done(r.status());
   std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
   if (r->agent != AgentState::kOk || !agent) {
-    return done(AgentNotResponding(*r, "nothing can be run",
-                                   "use the console (kumo console " + name + "), or force stop it"));
+    return done(AgentNotResponding(
+        *r, "nothing can be run", "use the console (kumo console " + name + "), or force stop it"));
   }
   guestlink::ExecCommand command{request.path, request.args, request.input, true};
   int64_t give_up = NowMs() + request.timeout.count();
@@ -50,30 +50,30 @@ void ServerCore::PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const st
                           int64_t pid, int64_t give_up_ms,
                           std::function<void(Result<ExecResult>)> done) {
   std::weak_ptr<bool> alive = alive_;
-  agent->GetExecStatus(pid, [this, alive, agent, name, pid, give_up_ms,
-                             done](Result<guestlink::ExecStatus> status) {
-    if (alive.expired()) return;
-    if (!status.ok()) {
-      return done(status.status().code() == codes::kGuestCommandFailed
-                      ? Refused("the guest refused: ", status.status())
-                      : NoAnswer(name, status.status()));
-    }
-    if (status->exited) {
-      return done(ExecResult{status->exit_code, status->signal, std::move(status->stdout_text),
-                             std::move(status->stderr_text)});
-    }
-    if (NowMs() >= give_up_ms) {
-      return done(Status(codes::kInternal,
-                         "the program (pid " + std::to_string(pid) +
-                             ") was still running at the timeout; it was left running"));
-    }
-    // Owned by the callback it runs; released when it has run.
-    auto alarm = std::make_shared<std::unique_ptr<Alarm>>();
-    *alarm = clock_.After(kPollEvery, [this, alive, alarm, agent, name, pid, give_up_ms, done] {
-      if (!alive.expired()) PollExec(agent, name, pid, give_up_ms, done);
-      alarm->reset();
-    });
-  });
+  agent->GetExecStatus(
+      pid, [this, alive, agent, name, pid, give_up_ms, done](Result<guestlink::ExecStatus> status) {
+        if (alive.expired()) return;
+        if (!status.ok()) {
+          return done(status.status().code() == codes::kGuestCommandFailed
+                          ? Refused("the guest refused: ", status.status())
+                          : NoAnswer(name, status.status()));
+        }
+        if (status->exited) {
+          return done(ExecResult{status->exit_code, status->signal, std::move(status->stdout_text),
+                                 std::move(status->stderr_text)});
+        }
+        if (NowMs() >= give_up_ms) {
+          return done(Status(codes::kInternal,
+                             "the program (pid " + std::to_string(pid) +
+                                 ") was still running at the timeout; it was left running"));
+        }
+        // Owned by the callback it runs; released when it has run.
+        auto alarm = std::make_shared<std::unique_ptr<Alarm>>();
+        *alarm = clock_.After(kPollEvery, [this, alive, alarm, agent, name, pid, give_up_ms, done] {
+          if (!alive.expired()) PollExec(agent, name, pid, give_up_ms, done);
+          alarm->reset();
+        });
+      });
 }
 
 void ServerCore::SetPassword(const std::string& name, const std::string& user,
@@ -101,22 +101,22 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
                                        "), log in on the console (kumo console " + name +
                                        ") and run passwd; then kumo unrescue " + name));
   }
-  agent->SetUserPassword(user, password, [this, alive = std::weak_ptr<bool>(alive_), name, user,
-                                          done](Status s) {
-    if (alive.expired()) return;
-    if (s.code() == codes::kGuestAgentNotResponding) {
-      return done(Status(codes::kGuestAgentNotResponding,
-                         "the guest agent did not answer: " + s.message(),
-                         "try again, or use rescue mode (kumo rescue " + name + ")"));
-    }
-    if (!s.ok()) {
-      return done(Status(codes::kInvalidArgument,
-                         "the guest could not set the password: " + s.message(),
-                         "does user '" + user + "' exist in the guest?"));
-    }
-    ledger_.Transition(name, "agent", "password set for user " + user, [](ServerRecord&) {});
-    done(Status::Ok());
-  });
+  agent->SetUserPassword(
+      user, password, [this, alive = std::weak_ptr<bool>(alive_), name, user, done](Status s) {
+        if (alive.expired()) return;
+        if (s.code() == codes::kGuestAgentNotResponding) {
+          return done(Status(codes::kGuestAgentNotResponding,
+                             "the guest agent did not answer: " + s.message(),
+                             "try again, or use rescue mode (kumo rescue " + name + ")"));
+        }
+        if (!s.ok()) {
+          return done(Status(codes::kInvalidArgument,
+                             "the guest could not set the password: " + s.message(),
+                             "does user '" + user + "' exist in the guest?"));
+        }
+        ledger_.Transition(name, "agent", "password set for user " + user, [](ServerRecord&) {});
+        done(Status::Ok());
+      });
 }
 
 }  // namespace kumo::core

@@ -83,8 +83,8 @@ TEST_F(ServerLedgerTest, ATransitionIsStoredBeforeItIsHeard) {
 
 TEST_F(ServerLedgerTest, AQuietChangeWritesNoEventButIsHeard) {
   ASSERT_TRUE(ledger_->Create(NewServer("web"), "created").ok());
-  auto r = ledger_->Transition("web", "agent", "",
-                               [](ServerRecord& s) { s.agent_last_seen_ms = 1234; });
+  auto r =
+      ledger_->Transition("web", "agent", "", [](ServerRecord& s) { s.agent_last_seen_ms = 1234; });
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(heard_.size(), 2u);
   EXPECT_FALSE(heard_[1].event.has_value());
@@ -169,9 +169,9 @@ TEST_F(ServerLedgerTest, AWriteRacingAnotherWriterIsRefusedAndNotOverwritten) {
 
 TEST_F(ServerLedgerTest, AReopenedLedgerReadsWhatWasStored) {
   ASSERT_TRUE(ledger_->Create(NewServer("web"), "created").ok());
-  ASSERT_TRUE(ledger_->Transition("web", "qemu", "up", [](ServerRecord& s) {
-                       s.power = Power::kRunning;
-                     }).ok());
+  ASSERT_TRUE(
+      ledger_->Transition("web", "qemu", "up", [](ServerRecord& s) { s.power = Power::kRunning; })
+          .ok());
   ServerLedger again(*store_, clock_);
   auto r = again.Get("web");
   ASSERT_TRUE(r.ok());

@@ -47,9 +47,10 @@ void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine
   if (rt.agent) rt.agent->Close();
   rt.agent = connect_agent_(machine->paths().agent_socket());
   heartbeat_.Watch(name, rt.agent);
-  machine->SetEventHandler([this, alive = std::weak_ptr<bool>(alive_), name](const MachineEvent& e) {
-    if (!alive.expired()) OnMachineEvent(name, e);
-  });
+  machine->SetEventHandler(
+      [this, alive = std::weak_ptr<bool>(alive_), name](const MachineEvent& e) {
+        if (!alive.expired()) OnMachineEvent(name, e);
+      });
 }
 
 void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) {

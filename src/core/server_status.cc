@@ -1,6 +1,5 @@
 #include "core/server_status.h"
 
-
 namespace kumo::core {
 ServerStatus DeriveStatus(const Facts& f) {
   if (f.task != Task::kNone)

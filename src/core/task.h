@@ -8,8 +8,8 @@
 
 namespace kumo::core {
 
-inline void BeginTask(ServerRecord& r, Task task, std::chrono::milliseconds timeout,
-                      int64_t now_ms, bool force = false) {
+inline void BeginTask(ServerRecord& r, Task task, std::chrono::milliseconds timeout, int64_t now_ms,
+                      bool force = false) {
   r.task = task;
   r.task_force = force;
   r.task_started_ms = task == Task::kNone ? 0 : now_ms;

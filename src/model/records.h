@@ -24,9 +24,9 @@ struct ServerRecord {
   Power power = Power::kOff;
   AgentState agent = AgentState::kUnknown;
   Task task = Task::kNone;
-  int64_t task_started_ms = 0;   // when the task began (0: no task)
-  int64_t task_deadline_ms = 0;  // when it counts as stuck
-  bool task_force = false;       // the task is forced (force stop, hard reset)
+  int64_t task_started_ms = 0;             // when the task began (0: no task)
+  int64_t task_deadline_ms = 0;            // when it counts as stuck
+  bool task_force = false;                 // the task is forced (force stop, hard reset)
   BootMode boot_mode = BootMode::kNormal;  // rescue: single-user, root shell on the console
   int ssh_port = 0;                        // host port forwarded to the guest's :22 (0: none)
   ServerStatus status = ServerStatus::kStopped;

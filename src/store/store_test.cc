@@ -1,5 +1,3 @@
-#include "store/sqlite_store.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,6 +9,7 @@
 #include <iterator>
 
 #include "store/migrations.h"
+#include "store/sqlite_store.h"
 
 namespace kumo::store {
 namespace {
@@ -324,7 +323,8 @@ TEST_F(StoreTest, EventWithoutServerNameGoesToTheServerWritten) {
 TEST_F(StoreTest, DeleteLeavesOnlyATombstone) {
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
+  ServerRecord web =
+      store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
   ASSERT_TRUE(Save(*store, web, SampleEvent("web", "started")).ok());
   ASSERT_TRUE(store->CreateServer(SampleServer("db"), SampleEvent("db", "created")).ok());
   const int64_t before = store->LastEventId();
@@ -420,7 +420,8 @@ TEST_F(StoreTest, ServerAndEventAreWrittenTogether) {
   EXPECT_FALSE(store->GetServer("web").has_value());
   EXPECT_TRUE(store->Events("web", 0, 1000).empty());
 
-  ServerRecord web = store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
+  ServerRecord web =
+      store->CreateServer(SampleServer("web"), SampleEvent("web", "created"))->server;
   ServerRecord changed = web;
   changed.status = ServerStatus::kError;
   boom.message = "crashed";

@@ -22,8 +22,8 @@ class KumodHarness {
   // Starts kumod (with `extra_flags` after the harness's own) and waits for
   // /healthz.
   bool Start(std::string* err, const std::vector<std::string>& extra_flags = {});
-  void Kill9();                  // SIGKILL, like a crash
-  void Stop();                   // SIGTERM
+  void Kill9();  // SIGKILL, like a crash
+  void Stop();   // SIGTERM
 
   HttpResult Call(const std::string& method, const std::string& target, const json& body = nullptr);
   HttpResult CallRaw(const std::string& method, const std::string& target, const std::string& body);

@@ -5,13 +5,12 @@
 // misses nothing and gets nothing twice, and a watcher that stops reading
 // costs kumod no more than its queue.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <fstream>
 #include <set>
 #include <thread>
-
-#include <sys/wait.h>
 
 #include "e2e/kumod_harness.h"
 #include "support/sse_client.h"
@@ -119,7 +118,8 @@ TEST_F(Watch, EveryChangeArrivesAtOnceAndAReconnectMissesNothing) {
   // The agent freezes for a while (SIGSTOP from a helper it started): warning
   // with its reason, then running again.
   auto exec = kumod_.Exec(
-      "w", {"/bin/sh", "-c", "(sleep 1; kill -STOP $PPID; sleep 4; kill -CONT $PPID) >/dev/null 2>&1 &"});
+      "w", {"/bin/sh", "-c",
+            "(sleep 1; kill -STOP $PPID; sleep 4; kill -CONT $PPID) >/dev/null 2>&1 &"});
   ASSERT_EQ(exec.status, 200) << exec.body;
   ASSERT_TRUE(first.WaitFor(
       [](auto& ev) { return HasStatus(ev, "w", "warning", "guest agent not responding since"); },
@@ -225,7 +225,8 @@ TEST_F(Watch, AWatcherThatStopsReadingIsDroppedWithinItsBound) {
   // Each password set is one change with one event.
   auto burst = [&](int n) {
     for (int i = 0; i < n; ++i) {
-      auto r = kumod_.Call("POST", "/v1/servers/p/password", {{"password", "pw" + std::to_string(i)}});
+      auto r =
+          kumod_.Call("POST", "/v1/servers/p/password", {{"password", "pw" + std::to_string(i)}});
       ASSERT_EQ(r.status, 200) << r.body;
     }
   };
@@ -239,9 +240,8 @@ TEST_F(Watch, AWatcherThatStopsReadingIsDroppedWithinItsBound) {
   ASSERT_TRUE(slow.Open(kumod_.port(), "/v1/watch?server=p", kumod_.token(), "", true));
   burst(kBurst);
   int64_t after = RssKib(kumod_.pid());
-  std::cout << "kumod RSS " << before << " KiB before the slow watcher, " << after
-            << " KiB after " << kBurst << " changes it did not read (queue bound " << kQueueKib
-            << " KiB)\n";
+  std::cout << "kumod RSS " << before << " KiB before the slow watcher, " << after << " KiB after "
+            << kBurst << " changes it did not read (queue bound " << kQueueKib << " KiB)\n";
   EXPECT_LE(after - before, kQueueKib + 256) << "RSS grew by more than the queue bound allows";
 
   // The healthy watcher heard every change.
@@ -258,7 +258,8 @@ TEST_F(Watch, AWatcherThatStopsReadingIsDroppedWithinItsBound) {
   // The slow one was cut off: reading now, it finds what was queued before
   // the bound, the notice, and the end.
   ASSERT_TRUE(slow.Resume());
-  ASSERT_TRUE(slow.WaitFor([](auto& ev) { return !ev.empty() && ev.back().event == "dropped"; }, 60s))
+  ASSERT_TRUE(
+      slow.WaitFor([](auto& ev) { return !ev.empty() && ev.back().event == "dropped"; }, 60s))
       << slow.events().size() << " messages";
   EXPECT_LT(password_events(slow.events()), kBurst);
   for (int i = 0; i < 600 && !slow.closed_by_server(); ++i) std::this_thread::sleep_for(100ms);

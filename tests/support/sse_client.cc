@@ -25,8 +25,7 @@ bool SseClient::Open(int port, const std::string& target, const std::string& tok
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
   std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-                        "Accept: text/event-stream\r\n" + "Authorization: Bearer " + token +
-                        "\r\n";
+                        "Accept: text/event-stream\r\n" + "Authorization: Bearer " + token + "\r\n";
   if (!last_event_id.empty()) request += "Last-Event-ID: " + last_event_id + "\r\n";
   request += "\r\n";
   if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=

@@ -64,8 +64,8 @@ class SseClient {
   bool closed_by_server_ = false;
   // Parser state (reader thread only).
   bool chunked_ = false;
-  std::string raw_;     // undecoded bytes
-  std::string text_;    // decoded, not yet split into lines
+  std::string raw_;   // undecoded bytes
+  std::string text_;  // decoded, not yet split into lines
   SseEvent current_;
   bool has_data_ = false;
 };
