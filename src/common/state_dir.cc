@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -58,6 +60,47 @@ Result<std::string> LoadOrCreateToken(const std::string& dir) {
   close(fd);
   if (!ok) return Status(codes::kInternal, "cannot write " + path);
   return token;
+}
+
+StateDirLock& StateDirLock::operator=(StateDirLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+StateDirLock::~StateDirLock() {
+  if (fd_ >= 0) close(fd_);  // releases the flock
+}
+
+Result<StateDirLock> LockStateDir(const std::string& dir) {
+  const std::string path = dir + "/kumod.lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status(codes::kInternal, "cannot open " + path + ": " + std::strerror(errno));
+  }
+  StateDirLock lock(fd);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int saved = errno;
+    if (saved != EWOULDBLOCK) {
+      return Status(codes::kInternal, "cannot lock " + path + ": " + std::strerror(saved));
+    }
+    char buf[32] = {};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status(codes::kInvalidState,
+                  "another kumod" + (holder.empty() ? "" : " (pid " + holder + ")") +
+                      " is using the state directory " + dir,
+                  "stop it first, or give this kumod its own --state-dir");
+  }
+  std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    return Status(codes::kInternal, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  return lock;
 }
 
 }  // namespace kumo

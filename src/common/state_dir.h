@@ -15,6 +15,28 @@ std::string DefaultStateDir();
 // Creates the directory (0700) if needed.
 Status PrepareStateDir(const std::string& dir);
 
+// The exclusive hold of one kumod on a state directory: two kumods on one
+// directory would each take the other's QEMUs for dead. Held (flock on
+// STATE_DIR/kumod.lock, which names the holder's pid) until destroyed or the
+// process ends; the descriptor is close-on-exec, so QEMU never inherits it.
+class StateDirLock {
+ public:
+  StateDirLock() = default;
+  explicit StateDirLock(int fd) : fd_(fd) {}
+  StateDirLock(StateDirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  StateDirLock& operator=(StateDirLock&& other) noexcept;
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+  ~StateDirLock();
+
+ private:
+  int fd_ = -1;
+};
+
+// Takes the lock, or fails at once (InvalidState) naming the pid of the
+// kumod that holds it.
+Result<StateDirLock> LockStateDir(const std::string& dir);
+
 // Reads STATE_DIR/token, creating it (32 random bytes, hex, mode 0600) on
 // first start.
 Result<std::string> LoadOrCreateToken(const std::string& dir);

@@ -122,8 +122,9 @@ class ServerCoreTest : public ::testing::Test {
   }
   // What the guest does when its agent is asked to power off.
   void PowerOffWhenAsked(const std::string& name, int powerdowns_before) {
-    ASSERT_TRUE(RunUntil([&] { return Shutdowns(name, ShutdownMode::kPowerdown) > powerdowns_before; }))
-        << "the guest was not asked";
+    ASSERT_TRUE(RunUntil([&] {
+      return Shutdowns(name, ShutdownMode::kPowerdown) > powerdowns_before;
+    })) << "the guest was not asked";
     driver_->machine(name)->Emit({MachineEvent::Kind::kShutdown, true, "guest-shutdown"});
     driver_->machine(name)->Emit({MachineEvent::Kind::kExited, false, ""});
   }
@@ -322,6 +323,26 @@ TEST_F(ServerCoreTest, RecoveryCallsAVanishedQemuAnError) {
   EXPECT_TRUE(HasEvent("crash", "QEMU exited while kumod was not running"));
 }
 
+TEST_F(ServerCoreTest, RecoveryAdoptsAQemuItsRecordLost) {
+  CreateRunning("lost");
+  int64_t pid = core_->Get("lost")->qemu_pid;
+  // What kumod wrote before it died: no QEMU (killed between starting QEMU
+  // and writing it down, or crashed by an earlier recovery); the pidfile
+  // says otherwise.
+  ServerRecord stored = *store_->GetServer("lost");
+  stored.power = Power::kCrashed;
+  stored.qemu_pid = 0;
+  ASSERT_TRUE(store_->SaveServer(stored, std::nullopt).ok());
+  testing::WriteFile(dir_ / "servers/lost/qemu.pid", std::to_string(pid) + "\n");
+  NewCore();
+  ASSERT_TRUE(ReachStatus("lost", "running"));
+  auto r = core_->Get("lost");
+  EXPECT_EQ(r->power, Power::kRunning);
+  EXPECT_EQ(r->qemu_pid, pid);
+  EXPECT_TRUE(HasEvent("lost", "QEMU found running after kumod restarted"));
+  EXPECT_EQ(driver_->launch_count(), 0) << "no second QEMU";
+}
+
 TEST_F(ServerCoreTest, RecoveryFinishesAStopThatWasInFlight) {
   CreateRunning("half");
   ASSERT_TRUE(core_->Stop("half", false).ok());
@@ -510,10 +531,9 @@ TEST_F(ServerCoreTest, InitScriptResultsReachTheTimelineOncePerBoot) {
   spec.user_data = "#!/bin/sh\necho hi\n";
   ASSERT_TRUE(core_->Create(spec).ok());
   ASSERT_TRUE(RunUntil([&] { return agents_.count("ud") > 0; }));
-  nlohmann::json report = {
-      {"boot_id", "b1"},
-      {"finished", true},
-      {"ran", {{{"step", "script"}, {"exit_code", 0}, {"output", "hi\n"}}}}};
+  nlohmann::json report = {{"boot_id", "b1"},
+                           {"finished", true},
+                           {"ran", {{{"step", "script"}, {"exit_code", 0}, {"output", "hi\n"}}}}};
   Agent("ud").set_init_status(report);
   ASSERT_TRUE(ReachStatus("ud", "running"));
   ASSERT_TRUE(RunUntil([&] { return HasEvent("ud", "init script exited with status 0"); }, 5s));

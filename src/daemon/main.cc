@@ -12,8 +12,8 @@
 #include "common/clock.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
-#include "hypervisor/qemu_driver.h"
 #include "guestlink/guest_agent.h"
+#include "hypervisor/qemu_driver.h"
 #include "store/sqlite_store.h"
 
 namespace {
@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
     std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
     return 1;
   }
+  auto lock = kumo::LockStateDir(state_dir);
+  if (!lock.ok()) {
+    std::cerr << "kumod: " << lock.status().message() << "\nhint: " << lock.status().hint() << "\n";
+    return 1;
+  }
   auto token = kumo::LoadOrCreateToken(state_dir);
   if (!token.ok()) {
     std::cerr << "kumod: " << token.status().message() << "\n";
@@ -105,12 +110,12 @@ int main(int argc, char** argv) {
   config.first_ssh_port = ssh_port_base;
   std::unique_ptr<kumo::Clock> clock = kumo::MakeSystemClock(io);
   kumo::core::ServerLedger ledger(**store, *clock);
-  kumo::core::ServerCore core(
-      kumo::core::CoreParts{io, *clock, ledger, **store, driver,
-                            [&io](const std::string& socket) {
-                              return kumo::guestlink::ConnectGuestAgent(io, socket);
-                            }},
-      config);
+  kumo::core::ServerCore core(kumo::core::CoreParts{io, *clock, ledger, **store, driver,
+                                                    [&io](const std::string& socket) {
+                                                      return kumo::guestlink::ConnectGuestAgent(
+                                                          io, socket);
+                                                    }},
+                              config);
   if (image_dirs.empty() && std::filesystem::exists(KUMO_DEFAULT_IMAGE_DIR "/image.json")) {
     image_dirs.push_back(KUMO_DEFAULT_IMAGE_DIR);
   }

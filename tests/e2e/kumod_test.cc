@@ -2,6 +2,7 @@
 // guest image; the tests drive it through the REST API like an operator
 // would, and check what the operator would check.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <thread>
 
@@ -193,6 +194,22 @@ TEST_F(Kumod, SurvivesKill9WhileServersRunAndWhileAStopIsInFlight) {
   EXPECT_EQ(keep["status"], "running") << keep.dump();
   EXPECT_EQ(keep["qemu_pid"], a["qemu_pid"]) << "QEMU was restarted";
   EXPECT_EQ(kumod_.WaitStatus("halt", "running", 20)["qemu_pid"], b["qemu_pid"]);
+
+  // A second kumod on the same state directory would take these QEMUs for
+  // dead: it refuses at once, naming the one that holds the directory.
+  testing::TempDir second_dir;
+  testing::ChildProcess second;
+  ASSERT_TRUE(second.Start(
+      {KUMOD_PATH, "--state-dir", kumod_.state_dir(), "--listen", "127.0.0.1:0", "--accel", "tcg"},
+      second_dir / "kumod.log", &err))
+      << err;
+  int exit_status = second.WaitExit(10s);
+  std::string second_log = testing::ReadFile(second_dir / "kumod.log");
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << second_log;
+  EXPECT_NE(second_log.find("another kumod (pid " + std::to_string(kumod_.pid()) + ")"),
+            std::string::npos)
+      << second_log;
+  EXPECT_EQ(kumod_.Server("keep")["status"], "running");
 
   // A graceful stop in flight when kumod dies completes, and is seen as such.
   auto stop = kumod_.Call("POST", "/v1/servers/halt/actions", {{"action", "stop"}});
