@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libboost-dev libboost-system-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
   libgtest-dev libgmock-dev
   # fuzzing (libFuzzer ships with clang's runtime)
