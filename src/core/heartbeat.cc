@@ -60,14 +60,18 @@ void Heartbeat::Tick() {
 }
 
 void Heartbeat::CheckDeadlines() {
+  // Every tick: the servers are visited in place, not copied (a record
+  // holds its user data); the few overdue ones are marked afterwards.
   int64_t now = clock_.NowMs();
-  for (const ServerRecord& r : ledger_.List()) {
-    if (r.task == Task::kNone || r.status == ServerStatus::kWarning) continue;
-    if (r.task_deadline_ms == 0 || now <= r.task_deadline_ms) continue;
-    ledger_.Transition(
-        r.name, "task",
-        "stuck in " + std::string(ToString(r.task)) + " since " + FormatUtc(r.task_started_ms),
-        [](ServerRecord&) {});
+  std::vector<std::pair<std::string, std::string>> stuck;  // name, reason
+  ledger_.ForEach([&](const ServerRecord& r) {
+    if (r.task == Task::kNone || r.status == ServerStatus::kWarning) return;
+    if (r.task_deadline_ms == 0 || now <= r.task_deadline_ms) return;
+    stuck.emplace_back(r.name, "stuck in " + std::string(ToString(r.task)) + " since " +
+                                   FormatUtc(r.task_started_ms));
+  });
+  for (const auto& [name, reason] : stuck) {
+    ledger_.Transition(name, "task", reason, [](ServerRecord&) {});
   }
 }
 

@@ -109,6 +109,10 @@ std::vector<ServerRecord> ServerLedger::List() const {
   return out;
 }
 
+void ServerLedger::ForEach(const std::function<void(const ServerRecord&)>& visit) const {
+  for (const auto& [name, r] : servers_) visit(r);
+}
+
 std::vector<EventRecord> ServerLedger::Events(const std::string& server, int64_t after_id,
                                               int limit) const {
   return store_.Events(server, after_id, limit);
