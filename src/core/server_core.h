@@ -145,6 +145,10 @@ class ServerCore {
 
   // Machines (server_machines.cc).
   void Launch(const std::string& name);
+  // Recovery (server_recovery.cc): `pids` are the server's QEMUs found running.
+  void RecoverServer(const ServerRecord& r, std::vector<int64_t> pids);
+  void OnReattached(const ServerRecord& r, std::shared_ptr<hypervisor::Machine> machine);
+  void RecoverWithoutQemu(const ServerRecord& r);
   void Adopt(const std::string& name, std::shared_ptr<hypervisor::Machine> machine);
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);

@@ -46,10 +46,12 @@ class ServerCoreTest : public ::testing::Test {
   }
 
   // A new kumod on the same store; `before_recover` may set up its driver.
+  // The driver stands for the host: its machines (QEMU processes) outlive
+  // the kumod that started them.
   void NewCore(const std::function<void(FakeDriver&)>& before_recover = nullptr) {
     core_.reset();
     ledger_.reset();
-    driver_ = std::make_unique<FakeDriver>(io_);
+    if (!driver_) driver_ = std::make_unique<FakeDriver>(io_);
     ledger_ = std::make_unique<ServerLedger>(*store_, clock_);
     core_ = std::make_unique<ServerCore>(
         CoreParts{io_, clock_, *ledger_, *store_, *driver_,
@@ -119,6 +121,12 @@ class ServerCoreTest : public ::testing::Test {
     auto r = core_->Create(Spec(name));
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_TRUE(ReachStatus(name, "running")) << StatusOf(name);
+  }
+  // A server's QEMU ends while no kumod watches (from NewCore's before_recover).
+  void QemuEnds(FakeDriver& driver, const std::string& name) {
+    driver.machine(name)->Emit({MachineEvent::Kind::kExited, false, ""});
+    io_.restart();
+    io_.poll();
   }
   // What the guest does when its agent is asked to power off.
   void PowerOffWhenAsked(const std::string& name, int powerdowns_before) {
@@ -298,49 +306,63 @@ TEST_F(ServerCoreTest, DeleteRemovesTheServerAndItsFiles) {
 TEST_F(ServerCoreTest, RecoveryReattachesRunningServers) {
   CreateRunning("keep");
   int64_t pid = core_->Get("keep")->qemu_pid;
+  const int launches = driver_->launch_count();
   NewCore();  // kumod restarted
   // The console is there at once, while QMP is still being reconnected.
   EXPECT_TRUE(core_->Console("keep").ok());
   ASSERT_TRUE(RunUntil([&] { return driver_->attach_count() == 1; }));
   ASSERT_TRUE(ReachStatus("keep", "running"));
   EXPECT_EQ(core_->Get("keep")->qemu_pid, pid);
-  EXPECT_EQ(driver_->launch_count(), 0) << "recovery must not start a new QEMU";
+  EXPECT_EQ(driver_->launch_count(), launches) << "recovery must not start a new QEMU";
 }
 
 TEST_F(ServerCoreTest, RecoveryReadsAPowerOffFromTheConsoleWhenQemuIsGone) {
   CreateRunning("off");
   testing::WriteFile(dir_ / "servers/off/console.log", "...\n[   9.1] reboot: Power down\n");
-  NewCore([](FakeDriver& d) { d.fail_next_attach(Status(codes::kNotFound, "no such process")); });
+  NewCore([&](FakeDriver& d) { QemuEnds(d, "off"); });
   ASSERT_TRUE(ReachStatus("off", "stopped"));
   EXPECT_TRUE(HasEvent("off", "the guest powered off while kumod was not running"));
 }
 
 TEST_F(ServerCoreTest, RecoveryCallsAVanishedQemuAnError) {
   CreateRunning("crash");
-  NewCore([](FakeDriver& d) { d.fail_next_attach(Status(codes::kNotFound, "no such process")); });
+  NewCore([&](FakeDriver& d) { QemuEnds(d, "crash"); });
   ASSERT_TRUE(ReachStatus("crash", "error"));
   EXPECT_EQ(core_->Console("crash").status().code(), codes::kInvalidState);
   EXPECT_TRUE(HasEvent("crash", "QEMU exited while kumod was not running"));
+  EXPECT_EQ(driver_->attach_count(), 0) << "nothing ran to attach to";
+}
+
+TEST_F(ServerCoreTest, RecoveryKillsAQemuItCannotReach) {
+  CreateRunning("deaf");
+  auto machine = driver_->machine("deaf");
+  NewCore(
+      [](FakeDriver& d) { d.fail_next_attach(Status(codes::kHypervisorError, "QMP timeout")); });
+  ASSERT_TRUE(ReachStatus("deaf", "error"));
+  EXPECT_FALSE(machine->alive()) << "a QEMU kumod cannot drive must not run unseen";
+  EXPECT_EQ(machine->kill_count(), 1);
+  EXPECT_TRUE(HasEvent("deaf", "could not be reached after kumod restarted, so it was killed"));
+  EXPECT_EQ(core_->Get("deaf")->qemu_pid, 0);
 }
 
 TEST_F(ServerCoreTest, RecoveryAdoptsAQemuItsRecordLost) {
   CreateRunning("lost");
   int64_t pid = core_->Get("lost")->qemu_pid;
   // What kumod wrote before it died: no QEMU (killed between starting QEMU
-  // and writing it down, or crashed by an earlier recovery); the pidfile
-  // says otherwise.
+  // and writing it down, or crashed by an earlier recovery); the process
+  // table says otherwise.
   ServerRecord stored = *store_->GetServer("lost");
   stored.power = Power::kCrashed;
   stored.qemu_pid = 0;
   ASSERT_TRUE(store_->SaveServer(stored, std::nullopt).ok());
-  testing::WriteFile(dir_ / "servers/lost/qemu.pid", std::to_string(pid) + "\n");
+  const int launches = driver_->launch_count();
   NewCore();
   ASSERT_TRUE(ReachStatus("lost", "running"));
   auto r = core_->Get("lost");
   EXPECT_EQ(r->power, Power::kRunning);
   EXPECT_EQ(r->qemu_pid, pid);
   EXPECT_TRUE(HasEvent("lost", "QEMU found running after kumod restarted"));
-  EXPECT_EQ(driver_->launch_count(), 0) << "no second QEMU";
+  EXPECT_EQ(driver_->launch_count(), launches) << "no second QEMU";
 }
 
 TEST_F(ServerCoreTest, RecoveryFinishesAStopThatWasInFlight) {
@@ -421,6 +443,7 @@ TEST_F(ServerCoreTest, UserDataWarningsAreInTheTimelineAndTheSeedIsMade) {
   EXPECT_TRUE(HasEvent("cc", "user data: packages: not applied by the kumo image"));
   EXPECT_EQ(core_->Get("cc")->status_reason, "creating") << "a note leaves the reason alone";
   EXPECT_TRUE(std::filesystem::exists(dir_ / "servers/cc/seed.iso"));
+  ASSERT_TRUE(RunUntil([&] { return driver_->machine("cc") != nullptr; }));
   EXPECT_EQ(driver_->machine("cc")->spec().seed_image, dir_ / "servers/cc/seed.iso");
   EXPECT_EQ(testing::ReadFile(dir_ / "servers/cc/seed/user-data"), spec.user_data);
 

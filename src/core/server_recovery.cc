@@ -1,7 +1,8 @@
 // ServerCore::Recover: after kumod (re)starts, every server's record is
 // reconciled with what runs: QEMUs that outlived the old kumod are adopted
-// again through their pidfile, and tasks that were under way are finished
-// the way they would have been.
+// again (found in the process table, whatever the record says), and tasks that were under way are
+// finished the way they would have been.
+#include <algorithm>
 #include <fstream>
 
 #include "core/server_runtime.h"
@@ -30,100 +31,130 @@ bool TailContains(const std::string& path, const std::string& needle, size_t tai
 }  // namespace
 
 void ServerCore::Recover() {
-  for (const ServerRecord& r : ledger_.List()) {
-    int64_t pid = r.qemu_pid;
-    if (pid == 0 && !r.run_dir.empty()) {
-      std::ifstream pidfile(r.run_dir + "/qemu.pid");
-      pidfile >> pid;
-    }
-    const std::string name = r.name;
-    if (pid == 0) {
-      if (IsBootTask(r.task)) {
-        Launch(name);  // the launch never got as far as QEMU
-      } else if (r.task == Task::kDeleting) {
-        FinishDelete(name);
-      } else if (r.task != Task::kNone || r.power != Power::kOff) {
-        Transition(name, "recovery", "no QEMU was running after kumod restarted",
-                   [](ServerRecord& s) {
-                     EndTask(s);
-                     s.power = Power::kOff;
-                   });
-      }
-      continue;
-    }
-    // The console first: it waits for QEMU's socket by itself, and a viewer
-    // who attaches right after kumod restarted must not be told the server
-    // is not running while QMP is still being reconnected.
-    StartConsole(name, r.run_dir);
-    driver_.Attach(
-        MachineSpecOf(r), pid,
-        [this, alive = std::weak_ptr<bool>(alive_), name](Result<std::shared_ptr<Machine>> m) {
-          if (alive.expired()) return;
-          auto r = ledger_.Get(name);
-          if (!r.ok()) return;
-          if (m.ok()) {
-            Adopt(name, *m);
-            if (r->qemu_pid == 0) {
-              // Found through the pidfile: kumod died between starting QEMU and
-              // writing it down, or an earlier recovery took it for gone.
-              Transition(name, "recovery",
-                         "QEMU found running after kumod restarted (pid " +
-                             std::to_string((*m)->pid()) + ")",
-                         [&](ServerRecord& s) {
-                           s.power = Power::kRunning;
-                           s.qemu_pid = (*m)->pid();
-                         });
-            }
-            // A reset may have happened while kumod was away: the reboot ends
-            // when the agent answers.
-            heartbeat_.NoteReset(name);
-            Runtime& rt = RuntimeOf(name);
-            if (r->task == Task::kDeleting) {
-              rt.delete_after_stop = true;
-              ForceStop(name);
-            } else if ((r->task == Task::kStarting || r->task == Task::kRescuing) &&
-                       r->task_force) {
-              rt.launch_after_stop = true;  // a restart whose stop had not finished
-              heartbeat_.Pause(name);
-              ForceStop(name);
-            } else if (r->task == Task::kStopping && r->task_force) {
-              ForceStop(name);
-            } else if (r->task == Task::kStopping) {
-              // kumod may have died before the guest was asked: ask again (a
-              // second request to a guest already shutting down is harmless).
-              rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [](Status) {});
-            }
-            return;
-          }
-          StopConsole(RuntimeOf(name));
-          // QEMU ended while kumod was away: the console tells a power-off apart.
-          bool powered_off = TailContains(r->run_dir + "/console.log", "reboot: Power down", 4096);
-          bool was_stopping = r->task == Task::kStopping;
-          bool deleting = r->task == Task::kDeleting;
-          if (IsBootTask(r->task)) {
-            Transition(name, "recovery", "QEMU was gone after kumod restarted; booting again",
-                       [](ServerRecord& s) {
-                         s.qemu_pid = 0;
-                         s.power = Power::kOff;
-                         s.task_force = false;
-                       });
-            Launch(name);
-            return;
-          }
-          Transition(
-              name, "recovery",
-              powered_off || was_stopping ? "the guest powered off while kumod was not running"
-                                          : "QEMU exited while kumod was not running",
-              [&](ServerRecord& s) {
-                if (!deleting) EndTask(s);
-                s.qemu_pid = 0;
-                s.agent = AgentState::kUnknown;
-                s.power = powered_off || was_stopping || deleting ? Power::kOff : Power::kCrashed;
-              });
-          if (deleting) FinishDelete(name);
-        });
+  const std::vector<ServerRecord> servers = ledger_.List();
+  std::vector<hypervisor::MachinePaths> paths;
+  for (const ServerRecord& r : servers) {
+    if (!r.run_dir.empty()) paths.push_back({r.run_dir});
+  }
+  // The process table, not the record, says what runs: kumod may have died
+  // after spawning QEMU and before writing its pid down.
+  std::map<std::string, std::vector<int64_t>> running = driver_.FindRunning(paths);
+  for (const ServerRecord& r : servers) {
+    auto found = running.find(r.run_dir);
+    RecoverServer(r, found == running.end() ? std::vector<int64_t>{} : found->second);
   }
   heartbeat_.Start();
+}
+
+void ServerCore::RecoverServer(const ServerRecord& r, std::vector<int64_t> pids) {
+  const std::string name = r.name;
+  if (pids.size() > 1) {
+    // A launch was cut short (a QEMU still daemonizing, say): keep the one
+    // the record names, if it names one; the others are strays.
+    auto kept = std::find(pids.begin(), pids.end(), r.qemu_pid);
+    for (int64_t pid : pids) {
+      if (kept == pids.end() || pid != *kept) driver_.KillStray({r.run_dir}, pid);
+    }
+    pids = kept == pids.end() ? std::vector<int64_t>{} : std::vector<int64_t>{*kept};
+  }
+  if (pids.empty()) return RecoverWithoutQemu(r);
+  const int64_t pid = pids.front();
+  // The console first: it waits for QEMU's socket by itself, and a viewer
+  // who attaches right after kumod restarted must not be told the server
+  // is not running while QMP is still being reconnected.
+  StartConsole(name, r.run_dir);
+  driver_.Attach(
+      MachineSpecOf(r), pid,
+      [this, alive = std::weak_ptr<bool>(alive_), name, pid](Result<std::shared_ptr<Machine>> m) {
+        if (alive.expired()) return;
+        auto r = ledger_.Get(name);
+        if (!r.ok()) return;
+        if (!m.ok()) {
+          // It runs but cannot be driven: a QEMU kumod cannot stop is worse
+          // than none, and the record must not say off while it runs.
+          driver_.KillStray({r->run_dir}, pid);
+          StopConsole(RuntimeOf(name));
+          Transition(name, "recovery",
+                     "QEMU (pid " + std::to_string(pid) +
+                         ") could not be reached after kumod restarted, so it was killed: " +
+                         m.status().message(),
+                     [](ServerRecord&) {});
+          if (auto again = ledger_.Get(name); again.ok()) RecoverWithoutQemu(*again);
+          return;
+        }
+        OnReattached(*r, *m);
+      });
+}
+
+void ServerCore::OnReattached(const ServerRecord& r, std::shared_ptr<Machine> machine) {
+  const std::string& name = r.name;
+  Adopt(name, machine);
+  if (r.qemu_pid != machine->pid() || r.power == Power::kOff) {
+    // Found through the process table: kumod died between starting QEMU and
+    // writing it down, or an earlier recovery took it for gone.
+    Transition(
+        name, "recovery",
+        "QEMU found running after kumod restarted (pid " + std::to_string(machine->pid()) + ")",
+        [&](ServerRecord& s) {
+          s.power = Power::kRunning;
+          s.qemu_pid = machine->pid();
+        });
+  }
+  // A reset may have happened while kumod was away: the reboot ends when the
+  // agent answers.
+  heartbeat_.NoteReset(name);
+  Runtime& rt = RuntimeOf(name);
+  if (r.task == Task::kDeleting) {
+    rt.delete_after_stop = true;
+    ForceStop(name);
+  } else if ((r.task == Task::kStarting || r.task == Task::kRescuing) && r.task_force) {
+    rt.launch_after_stop = true;  // a restart whose stop had not finished
+    heartbeat_.Pause(name);
+    ForceStop(name);
+  } else if (r.task == Task::kStopping && r.task_force) {
+    ForceStop(name);
+  } else if (r.task == Task::kStopping) {
+    // kumod may have died before the guest was asked: ask again (a second
+    // request to a guest already shutting down is harmless).
+    rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [](Status) {});
+  }
+}
+
+void ServerCore::RecoverWithoutQemu(const ServerRecord& r) {
+  const std::string name = r.name;
+  if (r.task == Task::kDeleting) return FinishDelete(name);
+  if (IsBootTask(r.task)) {
+    if (r.power != Power::kOff || r.task_force || r.qemu_pid != 0) {
+      // What ran is gone (or, for a restart, its stop had finished): boot.
+      Transition(name, "recovery", "QEMU was not running after kumod restarted; booting again",
+                 [](ServerRecord& s) {
+                   s.qemu_pid = 0;
+                   s.power = Power::kOff;
+                   s.task_force = false;
+                 });
+    }
+    return Launch(name);  // the launch never got as far as QEMU, or is redone
+  }
+  if (r.power == Power::kOff && r.task == Task::kNone) return;
+  if (r.power == Power::kOff) {
+    Transition(name, "recovery", "no QEMU was running after kumod restarted", [](ServerRecord& s) {
+      EndTask(s);
+      s.qemu_pid = 0;
+    });
+    return;
+  }
+  // QEMU ended while kumod was away: the console tells a power-off apart.
+  bool powered_off = TailContains(r.run_dir + "/console.log", "reboot: Power down", 4096) ||
+                     r.task == Task::kStopping;
+  Transition(name, "recovery",
+             powered_off ? "the guest powered off while kumod was not running"
+                         : "QEMU exited while kumod was not running",
+             [&](ServerRecord& s) {
+               EndTask(s);
+               s.qemu_pid = 0;
+               s.agent = AgentState::kUnknown;
+               s.power = powered_off ? Power::kOff : Power::kCrashed;
+             });
 }
 
 }  // namespace kumo::core

@@ -23,6 +23,8 @@ class EventQueue {
 
   void SetHandler(Machine::EventHandler handler);
   void Push(MachineEvent event);
+  // Forgets the events not yet delivered (kExited too: ended() stays).
+  void DropKept() { queue_.clear(); }
   // Whether kExited has been pushed.
   bool ended() const { return ended_; }
 

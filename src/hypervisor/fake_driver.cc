@@ -32,6 +32,11 @@ void FakeMachine::Emit(MachineEvent event) {
   });
 }
 
+void FakeMachine::Reattach() {
+  events_->SetHandler(nullptr);
+  events_->DropKept();
+}
+
 void FakeMachine::Quit(Done done) {
   ++quit_count_;
   if (fail_next_quit_) {
@@ -81,9 +86,15 @@ void FakeDriver::Launch(const MachineSpec& spec, MachineReady done) {
   if (validate_specs_) {
     if (Status s = ValidateSpec(spec); !s.ok()) return Finish(std::move(done), s);
   }
-  auto machine = FakeMachine::Create(io_, spec, next_pid_++);
-  machines_[spec.name] = machine;
-  Finish(std::move(done), std::shared_ptr<Machine>(machine));
+  asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), generation = generation_, spec,
+                   done = std::move(done)]() mutable {
+    // Gone with the driver (the whole "host"), or with the kumod that asked.
+    if (alive.expired() || generation != generation_) return;
+    auto machine = FakeMachine::Create(io_, spec, next_pid_++);
+    machines_[spec.name] = machine;
+    all_.push_back(machine);
+    Finish(std::move(done), std::shared_ptr<Machine>(machine));
+  });
 }
 
 void FakeDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done) {
@@ -91,15 +102,44 @@ void FakeDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done)
   if (fail_next_attach_) {
     return Finish(std::move(done), std::exchange(fail_next_attach_, std::nullopt).value());
   }
-  for (const auto& [name, machine] : machines_) {
-    if (machine->pid() == pid && !machine->alive()) {
+  for (auto it = all_.rbegin(); it != all_.rend(); ++it) {
+    if ((*it)->pid() != pid) continue;
+    if (!(*it)->alive()) {
       return Finish(std::move(done),
                     Status(codes::kNotFound, "no process with pid " + std::to_string(pid)));
     }
+    machines_[spec.name] = *it;
+    (*it)->Reattach();
+    return Finish(std::move(done), std::shared_ptr<Machine>(*it));
   }
   auto machine = FakeMachine::Create(io_, spec, pid);
   machines_[spec.name] = machine;
+  all_.push_back(machine);
   Finish(std::move(done), std::shared_ptr<Machine>(machine));
+}
+
+std::map<std::string, std::vector<int64_t>> FakeDriver::FindRunning(
+    const std::vector<MachinePaths>& machines) {
+  std::map<std::string, std::vector<int64_t>> found;
+  for (const MachinePaths& paths : machines) {
+    for (const auto& m : all_) {
+      if (m->alive() && m->paths().run_dir == paths.run_dir)
+        found[paths.run_dir].push_back(m->pid());
+    }
+  }
+  return found;
+}
+
+void FakeDriver::KillStray(const MachinePaths& paths, int64_t pid) {
+  for (const auto& m : all_) {
+    if (m->pid() == pid && m->paths().run_dir == paths.run_dir && m->alive()) m->Kill();
+  }
+}
+
+int FakeDriver::running_count(const std::string& name) const {
+  int n = 0;
+  for (const auto& m : all_) n += m->alive() && m->spec().name == name;
+  return n;
 }
 
 std::shared_ptr<FakeMachine> FakeDriver::machine(const std::string& name) const {

@@ -41,6 +41,9 @@ class FakeMachine : public Machine, public std::enable_shared_from_this<FakeMach
   // The next Quit / SystemReset fails with `status`, changing nothing.
   void fail_next_quit(Status status) { fail_next_quit_ = std::move(status); }
   void fail_next_reset(Status status) { fail_next_reset_ = std::move(status); }
+  // A new QMP connection to this process (after a kumod restart): the events
+  // the old one had not delivered are lost, as they are with QEMU.
+  void Reattach();
   // A wedged QEMU: Quit calls back ok but the process stays (only Kill ends it).
   void set_ignore_quit(bool ignore) { ignore_quit_ = ignore; }
 
@@ -68,11 +71,18 @@ class FakeDriver : public HypervisorDriver {
 
   // Calls back (from the loop) with a new running FakeMachine, unless
   // fail_next_launch was set (or, with set_validate_specs, ValidateSpec fails).
+  // Like QEMU, the machine exists one loop step before the callback: a kumod
+  // that dies in between leaves it running, known only to FindRunning.
   void Launch(const MachineSpec& spec, MachineReady done) override;
-  // Calls back with a new FakeMachine for `pid` (as after a kumod restart),
-  // unless fail_next_attach was set, or this driver's machine with that pid
-  // has exited (NotFound).
+  // Calls back with this driver's running machine of that pid (the process
+  // outlived the kumod that started it), or a new FakeMachine for `pid` (as
+  // after a restart of the whole host's test fixture), unless
+  // fail_next_attach was set, or that machine has exited (NotFound).
   void Attach(const MachineSpec& spec, int64_t pid, MachineReady done) override;
+  // This driver's machines that have not exited, by run_dir.
+  std::map<std::string, std::vector<int64_t>> FindRunning(
+      const std::vector<MachinePaths>& machines) override;
+  void KillStray(const MachinePaths& paths, int64_t pid) override;
 
   // --- for tests ---
   void fail_next_launch(Status status) { fail_next_launch_ = std::move(status); }
@@ -82,6 +92,12 @@ class FakeDriver : public HypervisorDriver {
   // The latest machine launched or attached under that name, or null.
   std::shared_ptr<FakeMachine> machine(const std::string& name) const;
   int launch_count() const { return launch_count_; }
+  // The kumod using this driver died: launches it asked for and that have
+  // not spawned their machine yet never will (the machines already spawned
+  // run on, like QEMU processes).
+  void AbandonLaunches() { ++generation_; }
+  // How many machines of that server have not exited.
+  int running_count(const std::string& name) const;
   int attach_count() const { return attach_count_; }
 
  private:
@@ -89,12 +105,15 @@ class FakeDriver : public HypervisorDriver {
 
   boost::asio::io_context& io_;
   int64_t next_pid_;
-  std::map<std::string, std::shared_ptr<FakeMachine>> machines_;
+  std::map<std::string, std::shared_ptr<FakeMachine>> machines_;  // the latest, by name
+  std::vector<std::shared_ptr<FakeMachine>> all_;                 // every one ever made
   std::optional<Status> fail_next_launch_;
   std::optional<Status> fail_next_attach_;
   int launch_count_ = 0;
   int attach_count_ = 0;
   bool validate_specs_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  int generation_ = 0;
 };
 
 }  // namespace kumo::hypervisor

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,16 @@ class HypervisorDriver {
   // Re-attaches to a machine started earlier, by its pid and run_dir, after a
   // kumod restart. NotFound if that process no longer runs (or is not QEMU).
   virtual void Attach(const MachineSpec& spec, int64_t pid, MachineReady done) = 0;
+  // Every process that is the machine of one of `machines`, keyed by run_dir
+  // (a run_dir with none is absent), whatever kumod wrote down: after a crash
+  // of kumod this is the truth a record is reconciled with. A machine still
+  // starting is found as soon as its process exists. Synchronous; meant for
+  // recovery, not for hot paths.
+  virtual std::map<std::string, std::vector<int64_t>> FindRunning(
+      const std::vector<MachinePaths>& machines) = 0;
+  // SIGKILL to `pid` if it is still the machine of `paths` (one FindRunning
+  // reported, that cannot be attached to).
+  virtual void KillStray(const MachinePaths& paths, int64_t pid) = 0;
 };
 
 }  // namespace kumo::hypervisor

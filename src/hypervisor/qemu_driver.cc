@@ -11,6 +11,7 @@
 #include "hypervisor/process_watch.h"
 #include "hypervisor/qemu_argv.h"
 #include "hypervisor/qemu_machine.h"
+#include "hypervisor/qemu_survey.h"
 #include "hypervisor/spawn.h"
 
 namespace kumo::hypervisor {
@@ -268,6 +269,17 @@ void QemuDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done)
     }
     QemuMachine::Connect(*io, spec.paths, static_cast<pid_t>(pid), ready);
   });
+}
+
+std::map<std::string, std::vector<int64_t>> QemuDriver::FindRunning(
+    const std::vector<MachinePaths>& machines) {
+  return FindQemus(machines);
+}
+
+void QemuDriver::KillStray(const MachinePaths& paths, int64_t pid) {
+  if (pid > 0 && pid <= INT32_MAX && CheckIsQemuOf(static_cast<pid_t>(pid), paths).ok()) {
+    kill(static_cast<pid_t>(pid), SIGKILL);
+  }
 }
 
 }  // namespace kumo::hypervisor

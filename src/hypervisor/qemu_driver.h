@@ -34,6 +34,9 @@ class QemuDriver : public HypervisorDriver {
   // Errors: InvalidArgument, NotFound (pid gone, or not this run_dir's QEMU),
   // HypervisorError (QMP does not answer).
   void Attach(const MachineSpec& spec, int64_t pid, MachineReady done) override;
+  std::map<std::string, std::vector<int64_t>> FindRunning(
+      const std::vector<MachinePaths>& machines) override;
+  void KillStray(const MachinePaths& paths, int64_t pid) override;
 
  private:
   boost::asio::io_context& io_;

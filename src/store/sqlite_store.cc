@@ -322,6 +322,16 @@ int SqliteStore::schema_version() const {
   return version.ok() ? *version : -1;
 }
 
+Status SqliteStore::CheckIntegrity() const {
+  std::vector<std::string> problems =
+      QueryAll(db_, "PRAGMA integrity_check", [](const Statement& s) { return s.Text(0); });
+  if (problems.size() == 1 && problems[0] == "ok") return Status::Ok();
+  std::string what;
+  for (const std::string& p : problems) what += (what.empty() ? "" : "; ") + p;
+  return Status(codes::kInternal, "the store failed its integrity check: " +
+                                      (what.empty() ? std::string("no answer") : what));
+}
+
 Result<Commit> SqliteStore::CreateServer(const ServerRecord& server, const EventRecord& event) {
   Transaction txn(db_);
   if (!txn.status().ok()) return txn.status();

@@ -22,6 +22,9 @@ class SqliteStore : public Store {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   int schema_version() const override;
+  // SQLite's own `PRAGMA integrity_check`: Ok, or DataLoss-like Internal with
+  // what it found.
+  Status CheckIntegrity() const;
   Result<Commit> CreateServer(const ServerRecord& server, const EventRecord& event) override;
   Result<Commit> SaveServer(const ServerRecord& server,
                             const std::optional<EventRecord>& event) override;

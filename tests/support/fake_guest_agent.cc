@@ -93,6 +93,7 @@ void FakeGuestAgent::Ping(Milliseconds timeout, std::function<void(bool)> done) 
 void FakeGuestAgent::Shutdown(ShutdownMode mode, Done done) {
   if (!Admit("guest-shutdown", guestlink::kShutdownGrace, done)) return;
   shutdowns_.push_back(mode);
+  if (on_shutdown_) on_shutdown_(mode);
   Post([done = std::move(done)] { done(Status()); });
 }
 

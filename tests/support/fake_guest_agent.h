@@ -55,6 +55,11 @@ class FakeGuestAgent : public guestlink::GuestAgent {
     command_replies_[name] = std::move(value);
   }
 
+  // What the guest does when a shutdown takes effect (powers off, reboots):
+  // called as the request is taken, before its answer is posted.
+  void set_on_shutdown(std::function<void(guestlink::ShutdownMode)> fn) {
+    on_shutdown_ = std::move(fn);
+  }
   // Every command asked, in order, answered or not.
   const std::vector<std::string>& commands() const { return commands_; }
   // What took effect (not what was frozen, failed or closed).
@@ -109,6 +114,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
 
   std::vector<std::string> commands_;
   std::vector<guestlink::ShutdownMode> shutdowns_;
+  std::function<void(guestlink::ShutdownMode)> on_shutdown_;
   std::map<std::string, std::string> passwords_;
   std::vector<guestlink::ExecCommand> execs_;
   std::set<int64_t> pids_;

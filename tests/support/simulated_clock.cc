@@ -46,6 +46,22 @@ void SimulatedClock::Advance(std::chrono::milliseconds by) {
   Poll();
 }
 
+bool SimulatedClock::Step(std::chrono::milliseconds horizon) {
+  io_.restart();
+  if (io_.poll_one() > 0) return true;
+  const int64_t end = now_ms_ + horizon.count();
+  if (alarms_.empty() || alarms_.begin()->first.first > end) {
+    now_ms_ = end;
+    return false;
+  }
+  auto it = alarms_.begin();
+  now_ms_ = std::max(now_ms_, it->first.first);
+  std::function<void()> fn = std::move(it->second);
+  alarms_.erase(it);
+  fn();
+  return true;
+}
+
 bool SimulatedClock::RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit,
                               std::chrono::milliseconds step) {
   const int64_t end = now_ms_ + limit.count();

@@ -28,6 +28,11 @@ class SimulatedClock : public Clock {
   // or `limit` of simulated time has passed. True if `pred` held.
   bool RunUntil(const std::function<bool()>& pred, std::chrono::milliseconds limit,
                 std::chrono::milliseconds step = std::chrono::milliseconds(10));
+  // The smallest move of a simulated kumod, for tests that stop it between
+  // any two: runs one ready event-loop handler; or, with none ready, moves
+  // time to the next alarm due within `horizon` and fires it. False when
+  // neither happened (time then moved by `horizon`).
+  bool Step(std::chrono::milliseconds horizon);
   size_t pending_alarms() const { return alarms_.size(); }
 
  private:
