@@ -1,5 +1,7 @@
 #include "core/heartbeat.h"
 
+#include <algorithm>
+
 #include "core/task.h"
 
 namespace kumo::core {
@@ -88,6 +90,7 @@ void Heartbeat::OnPing(const std::string& name, const std::shared_ptr<guestlink:
   int64_t now = clock_.NowMs();
   if (answered) {
     beat.missed = 0;
+    beat.last_answer_ms = now;
     bool boot_done = IsBootTask(r->task) || (r->task == Task::kRebooting && beat.reset_seen);
     if (r->agent != AgentState::kOk || boot_done) {
       std::string message = r->agent == AgentState::kUnresponsive ? "guest agent answering again"
@@ -111,9 +114,13 @@ void Heartbeat::OnPing(const std::string& name, const std::shared_ptr<guestlink:
   // the task's deadline tells a guest that hangs instead.
   if ((r->task == Task::kStopping || r->task == Task::kRebooting) && !r->task_force) return;
   if (beat.missed >= config_.missed_for_warning && r->agent == AgentState::kOk) {
-    std::string since = r->agent_last_seen_ms ? FormatUtc(r->agent_last_seen_ms) : "boot";
+    const int64_t last = std::max(beat.last_answer_ms, r->agent_last_seen_ms);
+    std::string since = last ? FormatUtc(last) : "boot";
     ledger_.Transition(name, "agent", "guest agent not responding since " + since,
-                       [](ServerRecord& s) { s.agent = AgentState::kUnresponsive; });
+                       [last](ServerRecord& s) {
+                         s.agent = AgentState::kUnresponsive;
+                         s.agent_last_seen_ms = last;
+                       });
   }
 }
 

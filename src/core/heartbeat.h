@@ -53,6 +53,9 @@ class Heartbeat {
     bool in_flight = false;
     bool paused = false;
     bool reset_seen = false;
+    // The last answer, exactly: the store's copy is refreshed only every
+    // few seconds, and "not responding since" must name the real one.
+    int64_t last_answer_ms = 0;
   };
 
   void Tick();

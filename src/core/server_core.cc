@@ -196,8 +196,13 @@ Result<ServerRecord> ServerCore::Stop(const std::string& name, bool force) {
   if (!r.ok()) return r;
   Runtime& rt = RuntimeOf(name);
   if (force) {
-    // The way out that always works: allowed while another task hangs.
-    if (r->task == Task::kDeleting || rt.force_stopping) return Busy(*r);
+    // The way out that always works: allowed while another task hangs, and
+    // asked again it kills at once.
+    CancelRelaunch(rt);
+    if (r->task == Task::kDeleting || rt.force_stopping) {
+      KillNow(name);
+      return r;
+    }
     auto stopping = Transition(name, "task", "force stop requested", [&](ServerRecord& s) {
       BeginTask(s, Task::kStopping, config_.force_kill_after + Milliseconds(3000), NowMs(), true);
     });
@@ -207,6 +212,13 @@ Result<ServerRecord> ServerCore::Stop(const std::string& name, bool force) {
   if (Status s = CheckIdle(*r); !s.ok()) return s;
   if (r->power == Power::kOff) {
     return Status(codes::kInvalidState, "server " + name + " is already stopped", "");
+  }
+  if (r->power == Power::kCrashed) {
+    return Status(codes::kInvalidState,
+                  "server " + name + " has crashed (" + r->status_reason +
+                      "), so its guest cannot shut down by itself",
+                  "force stop it (kumo stop --force " + name +
+                      "); its console log (kumo console-log " + name + ") shows what happened");
   }
   if (r->agent != AgentState::kOk || !rt.agent) {
     return AgentNotResponding(
@@ -316,7 +328,7 @@ Result<ServerRecord> ServerCore::Delete(const std::string& name, bool force) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r;
   Runtime& rt = RuntimeOf(name);
-  bool running = rt.machine && rt.machine->alive();
+  bool running = (rt.machine && rt.machine->alive()) || rt.launching;
   if (!force) {
     if (Status s = CheckIdle(*r); !s.ok()) return s;
     if (running) {
@@ -324,8 +336,10 @@ Result<ServerRecord> ServerCore::Delete(const std::string& name, bool force) {
                     "stop it first (kumo stop " + name + "), or delete with --force");
     }
   } else if (r->task == Task::kDeleting) {
-    return Busy(*r);
+    KillNow(name);  // asked again: finish it now
+    return r;
   }
+  CancelRelaunch(rt);
   auto deleting = Transition(name, "task", "delete requested", [&](ServerRecord& s) {
     BeginTask(s, Task::kDeleting, config_.delete_timeout, NowMs());
   });

@@ -145,6 +145,7 @@ class ServerCore {
 
   // Machines (server_machines.cc).
   void Launch(const std::string& name);
+  void OnLaunched(const std::string& name, Result<std::shared_ptr<hypervisor::Machine>> machine);
   // Recovery (server_recovery.cc): `pids` are the server's QEMUs found running.
   void RecoverServer(const ServerRecord& r, std::vector<int64_t> pids);
   void OnReattached(const ServerRecord& r, std::shared_ptr<hypervisor::Machine> machine);
@@ -153,6 +154,11 @@ class ServerCore {
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
   void ForceStop(const std::string& name);
+  // A force stop or delete asked again while one is under way: no more
+  // grace, SIGKILL now (or finish from the record if nothing runs).
+  void KillNow(const std::string& name);
+  // A stop or delete wins over the boot a rescue / unrescue had planned.
+  void CancelRelaunch(Runtime& rt);
   void PowerOffThenLaunch(const std::string& name);
   void FinishDelete(const std::string& name);
   Result<ServerRecord> Restart(const std::string& name, BootMode boot_mode);

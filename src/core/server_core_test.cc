@@ -435,6 +435,113 @@ TEST_F(ServerCoreTest, RescueForcesAGuestWhoseAgentIsDown) {
   ASSERT_TRUE(ReachStatus("hung", "running"));
 }
 
+int CountEvents(ServerCore& core, const std::string& name, const std::string& text) {
+  int n = 0;
+  auto events = core.Events(name, 0, 1000);
+  for (const auto& e : *events) n += e.message.find(text) != std::string::npos;
+  return n;
+}
+
+TEST_F(ServerCoreTest, APanicStaysTheReasonWhileTheAgentFallsSilent) {
+  CreateRunning("p");
+  driver_->machine("p")->Emit({MachineEvent::Kind::kPanicked, true, "guest panicked"});
+  ASSERT_TRUE(ReachStatus("p", "error"));
+  Freeze("p", true);  // a panicked guest's agent answers no more
+  ASSERT_TRUE(RunUntil([&] { return core_->Get("p")->agent == AgentState::kUnresponsive; }, 3s));
+  clock_.Advance(2s);
+  auto r = core_->Get("p");
+  EXPECT_EQ(StatusOf("p"), "error");
+  EXPECT_NE(r->status_reason.find("guest kernel panicked"), std::string::npos) << r->status_reason;
+  EXPECT_TRUE(HasEvent("p", "guest agent not responding since")) << "still news for the timeline";
+  auto stop = core_->Stop("p", false);
+  ASSERT_FALSE(stop.ok());
+  EXPECT_EQ(stop.status().code(), codes::kInvalidState);
+  EXPECT_NE(stop.status().message().find("has crashed (guest kernel panicked"), std::string::npos)
+      << stop.status().message();
+  EXPECT_NE(stop.status().hint().find("kumo stop --force p"), std::string::npos);
+  ASSERT_TRUE(core_->Stop("p", true).ok());
+  ASSERT_TRUE(ReachStatus("p", "stopped"));
+  EXPECT_EQ(core_->Get("p")->status_reason, "stopped (forced)") << "the error ended";
+}
+
+TEST_F(ServerCoreTest, NotRespondingSinceNamesTheRealLastAnswer) {
+  CreateRunning("quiet");
+  clock_.Advance(7s);  // answers all along; the store's copy is refreshed every 10 s only
+  const int64_t frozen_at = clock_.NowMs();
+  Freeze("quiet", true);
+  ASSERT_TRUE(ReachStatus("quiet", "warning", 3s));
+  auto r = core_->Get("quiet");
+  EXPECT_GE(r->agent_last_seen_ms, frozen_at - 150) << "more than one heartbeat early";
+  EXPECT_LE(r->agent_last_seen_ms, frozen_at);
+  EXPECT_NE(r->status_reason.find(FormatUtc(r->agent_last_seen_ms)), std::string::npos)
+      << r->status_reason;
+}
+
+TEST_F(ServerCoreTest, AGuestRebootIsOneEventAndNotAPowerOff) {
+  CreateRunning("rb");
+  auto machine = driver_->machine("rb");
+  // What QEMU reports when the guest reboots (and its kernel resets twice).
+  machine->Emit({MachineEvent::Kind::kShutdown, true, "guest-reset"});
+  machine->Emit({MachineEvent::Kind::kReset, true, "guest-reset"});
+  machine->Emit({MachineEvent::Kind::kReset, true, "guest-reset"});
+  ASSERT_TRUE(RunUntil([&] { return HasEvent("rb", "the guest rebooted"); }));
+  ASSERT_TRUE(ReachStatus("rb", "running"));
+  clock_.Advance(1s);
+  EXPECT_EQ(CountEvents(*core_, "rb", "the guest rebooted"), 1);
+  machine->Emit({MachineEvent::Kind::kExited, false, "QEMU exited"});
+  ASSERT_TRUE(ReachStatus("rb", "error")) << "an exit after a reboot is not a power-off";
+  EXPECT_TRUE(HasEvent("rb", "QEMU exited unexpectedly"));
+}
+
+// A delete or a force stop wins over the boot a rescue had planned, and a
+// force stop can always end what is under way.
+TEST_F(ServerCoreTest, ForceDeleteDuringARescueDeletesInsteadOfRelaunching) {
+  CreateRunning("r1");
+  ASSERT_TRUE(core_->Rescue("r1").ok());
+  auto deleting = core_->Delete("r1", true);
+  ASSERT_TRUE(deleting.ok()) << deleting.status().message();
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("r1") == "gone"; }, 5s)) << StatusOf("r1");
+  EXPECT_EQ(driver_->running_count("r1"), 0);
+  EXPECT_EQ(driver_->launch_count(), 1) << "the rescue boot must not happen";
+}
+
+TEST_F(ServerCoreTest, ForceStopDuringARescueStopsForGood) {
+  CreateRunning("r2");
+  ASSERT_TRUE(core_->Rescue("r2").ok());
+  ASSERT_TRUE(core_->Stop("r2", true).ok());
+  ASSERT_TRUE(ReachStatus("r2", "stopped", 5s));
+  clock_.Advance(3s);
+  EXPECT_EQ(StatusOf("r2"), "stopped");
+  EXPECT_EQ(driver_->running_count("r2"), 0);
+  EXPECT_EQ(driver_->launch_count(), 1) << "the rescue boot must not happen";
+}
+
+TEST_F(ServerCoreTest, ForceDeleteWhileQemuIsStillStartingLeavesNothingRunning) {
+  CreateRunning("r3");
+  ASSERT_TRUE(core_->Stop("r3", true).ok());
+  ASSERT_TRUE(ReachStatus("r3", "stopped"));
+  ASSERT_TRUE(core_->Start("r3").ok());  // the launch is under way, no machine yet
+  ASSERT_TRUE(core_->Delete("r3", true).ok());
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("r3") == "gone"; }, 5s)) << StatusOf("r3");
+  clock_.Advance(1s);
+  EXPECT_EQ(driver_->running_count("r3"), 0) << "the QEMU that arrived late was left running";
+}
+
+TEST_F(ServerCoreTest, ForceStopAskedAgainKillsAtOnceAndEndsADelete) {
+  CreateRunning("wedged");
+  driver_->machine("wedged")->set_ignore_quit(true);  // quit does nothing
+  config_.force_kill_after = 60s;                     // the grace would be long
+  NewCore();
+  ASSERT_TRUE(RunUntil([&] { return core_->Get("wedged")->agent == AgentState::kOk; }));
+  ASSERT_TRUE(core_->Delete("wedged", true).ok());
+  clock_.Advance(1s);
+  EXPECT_EQ(StatusOf("wedged"), "pending") << "still deleting, QEMU ignores quit";
+  auto again = core_->Stop("wedged", true);
+  ASSERT_TRUE(again.ok()) << "force stop must not answer busy: " << again.status().message();
+  ASSERT_TRUE(RunUntil([&] { return StatusOf("wedged") == "gone"; }, 2s)) << StatusOf("wedged");
+  EXPECT_EQ(driver_->running_count("wedged"), 0);
+}
+
 TEST_F(ServerCoreTest, UserDataWarningsAreInTheTimelineAndTheSeedIsMade) {
   ServerSpec spec = Spec("cc");
   spec.user_data = "#cloud-config\npackages: [nginx]\nhostname: web\n";
@@ -565,7 +672,8 @@ TEST_F(ServerCoreTest, InitScriptResultsReachTheTimelineOncePerBoot) {
   ASSERT_TRUE(ReachStatus("ud", "running"));
   clock_.Advance(10s);
   int reports = 0;
-  for (const auto& e : *core_->Events("ud", 0, 1000)) reports += e.kind == "init";
+  auto events = core_->Events("ud", 0, 1000);  // kept: the loop reads into it
+  for (const auto& e : *events) reports += e.kind == "init";
   EXPECT_EQ(reports, 1);
 }
 

@@ -150,7 +150,12 @@ Result<ServerRecord> ServerLedger::Transition(const std::string& name, const std
   change(after);
   int64_t now = clock_.NowMs();
   after.status = DeriveStatus(FactsOf(after, now));
-  if (!message.empty()) after.status_reason = message;
+  // An error's reason (the guest kernel panicked, say) stays while the
+  // server stays in error: what follows (its agent falling silent) is news
+  // for the timeline, not the cause.
+  const bool error_goes_on =
+      before.status == ServerStatus::kError && after.status == ServerStatus::kError;
+  if (!message.empty() && !error_goes_on) after.status_reason = message;
   after.updated_ms = now;
   std::optional<EventRecord> event;
   if (!message.empty() || after.status != before.status) {

@@ -11,33 +11,59 @@ namespace kumo::core {
 using hypervisor::Machine;
 using hypervisor::MachineEvent;
 
+namespace {
+// Resets this close together, with no agent answer between, are one reboot.
+constexpr int64_t kOneRebootMs = 5000;
+}  // namespace
+
 void ServerCore::Launch(const std::string& name) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return;
   Runtime& rt = RuntimeOf(name);
   rt.guest_powered_off = false;
   rt.force_stopping = false;
+  rt.launching = true;
   StartConsole(name, r->run_dir);
   driver_.Launch(MachineSpecOf(*r), [this, alive = std::weak_ptr<bool>(alive_),
                                      name](Result<std::shared_ptr<Machine>> m) {
     if (alive.expired()) return;
-    if (!m.ok()) {
-      if (auto it = runtime_.find(name); it != runtime_.end()) StopConsole(*it->second);
-      Transition(name, "qemu", "start failed: " + m.status().message(), [](ServerRecord& s) {
-        EndTask(s);
-        s.power = Power::kCrashed;
-        s.qemu_pid = 0;
-      });
-      return;
-    }
-    Transition(name, "qemu", "QEMU started (pid " + std::to_string((*m)->pid()) + ")",
-               [&](ServerRecord& s) {
-                 s.power = Power::kRunning;
-                 s.agent = AgentState::kUnknown;
-                 s.qemu_pid = (*m)->pid();
-               });
-    Adopt(name, *m);
+    OnLaunched(name, std::move(m));
   });
+}
+
+void ServerCore::OnLaunched(const std::string& name, Result<std::shared_ptr<Machine>> m) {
+  auto it = runtime_.find(name);
+  auto r = ledger_.Get(name);
+  if (it == runtime_.end() || !r.ok()) {
+    if (m.ok()) (*m)->Kill();  // the server was deleted meanwhile: nothing may run for it
+    return;
+  }
+  Runtime& rt = *it->second;
+  rt.launching = false;
+  if (!m.ok()) {
+    StopConsole(rt);
+    if (rt.delete_after_stop || r->task == Task::kDeleting) return FinishDelete(name);
+    const bool forced = rt.force_stopping;
+    rt.force_stopping = false;
+    Transition(
+        name, "qemu",
+        forced ? "stopped (forced) before QEMU started" : "start failed: " + m.status().message(),
+        [&](ServerRecord& s) {
+          EndTask(s);
+          s.power = forced ? Power::kOff : Power::kCrashed;
+          s.qemu_pid = 0;
+        });
+    return;
+  }
+  Transition(name, "qemu", "QEMU started (pid " + std::to_string((*m)->pid()) + ")",
+             [&](ServerRecord& s) {
+               s.power = Power::kRunning;
+               s.agent = AgentState::kUnknown;
+               s.qemu_pid = (*m)->pid();
+             });
+  Adopt(name, *m);
+  // A force stop or a delete came while QEMU was starting: it wins.
+  if (rt.force_stopping) ForceStop(name);
 }
 
 void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine) {
@@ -59,13 +85,23 @@ void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) 
   Runtime& rt = *it->second;
   switch (e.kind) {
     case MachineEvent::Kind::kShutdown:
-      if (e.guest_initiated) rt.guest_powered_off = true;
+      // A guest's reboot is a SHUTDOWN too (reason guest-reset), followed by a RESET.
+      if (e.guest_initiated && e.detail == "guest-shutdown") rt.guest_powered_off = true;
       return;
-    case MachineEvent::Kind::kReset:
+    case MachineEvent::Kind::kReset: {
       heartbeat_.NoteReset(name);
+      // One reboot may reset the machine more than once (the kernel trying
+      // one reset method after another): it is one reboot in the timeline.
+      const int64_t now = NowMs();
+      const bool same_reboot = rt.last_reset_ms && now - rt.last_reset_ms < kOneRebootMs;
+      rt.last_reset_ms = now;
+      if (auto r = ledger_.Get(name); same_reboot && r.ok() && r->agent == AgentState::kUnknown) {
+        return;
+      }
       Transition(name, "qemu", e.guest_initiated ? "the guest rebooted" : "the guest was reset",
                  [](ServerRecord& s) { s.agent = AgentState::kUnknown; });
       return;
+    }
     case MachineEvent::Kind::kPanicked:
       Transition(name, "qemu", "guest kernel panicked" + (e.detail.empty() ? "" : ": " + e.detail),
                  [](ServerRecord& s) {
@@ -97,7 +133,7 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
   bool wanted = rt.force_stopping;
   bool powered_off = rt.guest_powered_off;
   bool delete_after = rt.delete_after_stop;
-  bool launch_after = rt.launch_after_stop;
+  bool launch_after = rt.launch_after_stop && !delete_after;
   rt.launch_after_stop = false;
   rt.kill_alarm.reset();
   rt.restart_alarm.reset();
@@ -145,6 +181,7 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
 void ServerCore::ForceStop(const std::string& name) {
   Runtime& rt = RuntimeOf(name);
   rt.force_stopping = true;
+  if (rt.launching) return;  // OnLaunched stops it as it arrives
   if (!rt.machine || !rt.machine->alive()) {
     // Nothing runs: the record only needs to say so.
     if (rt.machine) return;  // its kExited is on the way
@@ -157,6 +194,25 @@ void ServerCore::ForceStop(const std::string& name) {
   machine->Quit([](Status) {});  // failure is fine: the alarm below kills
   rt.kill_alarm = clock_.After(config_.force_kill_after, [machine] {
     if (machine->alive()) machine->Kill();
+  });
+}
+
+void ServerCore::CancelRelaunch(Runtime& rt) {
+  rt.launch_after_stop = false;
+  rt.restart_alarm.reset();
+}
+
+void ServerCore::KillNow(const std::string& name) {
+  Runtime& rt = RuntimeOf(name);
+  if (rt.machine && rt.machine->alive()) return rt.machine->Kill();
+  if (rt.launching || rt.machine) return;  // its launch, or its exit, is on the way
+  // Nothing runs and nothing will report: finish from the record.
+  boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_), name] {
+    if (alive.expired()) return;
+    auto r = ledger_.Get(name);
+    if (!r.ok()) return;
+    if (r->task == Task::kDeleting) return FinishDelete(name);
+    OnMachineExited(name, "");
   });
 }
 

@@ -16,6 +16,10 @@ struct ServerCore::Runtime {
   bool force_stopping = false;
   bool delete_after_stop = false;
   bool launch_after_stop = false;  // rescue / unrescue: stop, then boot again
+  // A launch is under way: its machine is not known yet. A force stop or a
+  // delete asked meanwhile is carried out when it arrives.
+  bool launching = false;
+  int64_t last_reset_ms = 0;  // when QEMU last reported a reset
   std::unique_ptr<Alarm> kill_alarm;
   // Rescue / unrescue: forces the guest off if it has not powered off in time.
   std::unique_ptr<Alarm> restart_alarm;
