@@ -3,6 +3,7 @@
 #include <set>
 
 #include "api/console_endpoint.h"
+#include "common/disk_space.h"
 
 namespace kumo::api {
 namespace {
@@ -232,6 +233,7 @@ bool Router::TokenMatches(const std::string& given) const {
 const std::vector<Router::RouteEntry>& Router::Table() {
   static const std::vector<RouteEntry> kTable = {
       {{"GET", "/healthz", false}, &Router::GetHealth},
+      {{"GET", "/v1/host"}, &Router::GetHost},
       {{"GET", "/v1/images"}, &Router::ListImages},
       {{"GET", "/v1/servers"}, &Router::ListServers},
       {{"POST", "/v1/servers"}, &Router::CreateServer},
@@ -309,6 +311,18 @@ ApiResponse Router::HandleNow(const ApiRequest& req) {
 
 ApiResponse Router::GetHealth(const ApiRequest&, const std::string&) {
   return {200, {{"ok", true}}};
+}
+
+ApiResponse Router::GetHost(const ApiRequest&, const std::string&) {
+  const std::string& dir = core_.state_dir();
+  auto space = DiskSpaceOf(dir);
+  if (!space.ok()) return ErrorResponse(space.status());
+  json state_dir = {{"path", dir},
+                    {"free_bytes", space->free_bytes},
+                    {"total_bytes", space->total_bytes},
+                    {"low", space->low()},
+                    {"unsaved_changes", core_.unsaved_changes()}};
+  return {200, {{"state_dir", state_dir}}};
 }
 
 ApiResponse Router::ListImages(const ApiRequest&, const std::string&) {

@@ -75,6 +75,7 @@ class Router {
   // One handler per route; `name` is the {name} in the path ("" if none).
   ApiResponse GetHealth(const ApiRequest& request, const std::string& name);
   ApiResponse ListImages(const ApiRequest& request, const std::string& name);
+  ApiResponse GetHost(const ApiRequest& request, const std::string& name);
   ApiResponse ListServers(const ApiRequest& request, const std::string& name);
   ApiResponse CreateServer(const ApiRequest& request, const std::string& name);
   ApiResponse GetServer(const ApiRequest& request, const std::string& name);

@@ -205,6 +205,15 @@ TEST_F(RouterTest, HealthImagesAndServers) {
   ASSERT_EQ(images.body["images"].size(), 1u);
   EXPECT_EQ(images.body["images"][0]["name"], "kumo-guest");
   EXPECT_EQ(images.body["images"][0]["kernel_release"], "6.1");
+  // The state directory's disk space, the figure an operator watches before
+  // a full disk bites.
+  ApiResponse host = Call("GET", "/v1/host");
+  ASSERT_EQ(host.status, 200) << host.body.dump();
+  EXPECT_EQ(host.body["state_dir"]["path"], dir_.path().string());
+  EXPECT_GT(host.body["state_dir"]["total_bytes"].get<uint64_t>(), 0u);
+  EXPECT_LE(host.body["state_dir"]["free_bytes"].get<uint64_t>(),
+            host.body["state_dir"]["total_bytes"].get<uint64_t>());
+  EXPECT_EQ(host.body["state_dir"]["unsaved_changes"], 0);
 
   EXPECT_EQ(Call("GET", "/v1/servers").body, json({{"servers", json::array()}}));
   ApiResponse created = Call("POST", "/v1/servers",
@@ -492,6 +501,7 @@ TEST(HttpStatusFor, EveryCode) {
       {codes::kGuestCommandFailed, 502},
       {codes::kHypervisorError, 500},
       {codes::kStoreError, 500},
+      {codes::kStoreFull, 507},
       {codes::kInternal, 500},
       {"SomethingNew", 500},
   };

@@ -29,7 +29,10 @@ SseMessage ChangeMessage(const core::ServerChange& change) {
   if (change.event) data["event"] = EventJson(*change.event);
   data["changed"] = change.changed;
   data["deleted"] = change.deleted;
-  return {change.event ? std::to_string(change.event->id) : "", "server", Dump(data)};
+  // An event kept in memory while the store was full has no id yet: it
+  // cannot be resumed from.
+  const bool has_id = change.event && change.event->id > 0;
+  return {has_id ? std::to_string(change.event->id) : "", "server", Dump(data)};
 }
 
 SseMessage ReplayMessage(const EventRecord& e) {
@@ -100,8 +103,9 @@ void WatchEndpoint::Attach(uint64_t id, std::shared_ptr<EventStream> stream, std
   // is either in the store when the replay reads it or heard afterwards.
   w->subscription = ledger_.Subscribe([this, w, id](const core::ServerChange& change) {
     if (!w->server.empty() && change.server.name != w->server) return;
-    if (change.event && change.event->id <= w->last_id) return;  // replayed already
-    if (change.event) w->last_id = change.event->id;
+    const int64_t event_id = change.event ? change.event->id : 0;
+    if (event_id > 0 && event_id <= w->last_id) return;  // replayed already
+    if (event_id > 0) w->last_id = event_id;
     if (!w->stream->Send(ChangeMessage(change))) Drop(id);
   });
   if (!after) {

@@ -44,6 +44,7 @@ inline constexpr char kGuestCommandFailed[] = "GuestCommandFailed";
 inline constexpr char kConflict[] = "Conflict";  // a write based on a stale version
 inline constexpr char kHypervisorError[] = "HypervisorError";
 inline constexpr char kStoreError[] = "StoreError";
+inline constexpr char kStoreFull[] = "StoreFull";  // the state directory's filesystem is full
 inline constexpr char kInternal[] = "Internal";
 }  // namespace codes
 

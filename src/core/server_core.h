@@ -129,6 +129,9 @@ class ServerCore {
 
   Status RegisterImage(const ImageRecord& image);
   std::vector<ImageRecord> Images() const;
+  const std::string& state_dir() const { return config_.state_dir; }
+  // Changes the store could not write yet (its filesystem is full).
+  size_t unsaved_changes() const { return ledger_.unsaved(); }
 
  private:
   struct Runtime;

@@ -12,6 +12,8 @@ Status NoSuchServer(const std::string& name) {
   return Status(codes::kNotFound, "no server named '" + name + "'", "list servers: kumo list");
 }
 
+const std::string kNotRecorded = " (not recorded: the state directory is full)";
+
 Facts FactsOf(const ServerRecord& r, int64_t now_ms) {
   Facts f;
   f.power = r.power;
@@ -176,7 +178,16 @@ Status ServerLedger::Note(const std::string& name, const std::string& kind,
 
 Result<ServerRecord> ServerLedger::Commit(const ServerRecord& before, const ServerRecord& after,
                                           const std::optional<EventRecord>& event) {
+  // Changes waiting for space go first: the store keeps them in order.
+  if (!dirty_.empty()) return KeepUnsaved(before, after, event);
   auto commit = store_.SaveServer(after, event);
+  if (!commit.ok() && commit.status().code() == codes::kStoreFull && reserve_.release &&
+      reserve_.release()) {
+    commit = store_.SaveServer(after, event);  // into the space the reserve held
+  }
+  if (!commit.ok() && commit.status().code() == codes::kStoreFull) {
+    return KeepUnsaved(before, after, event);
+  }
   if (!commit.ok()) {
     // Another writer changed it: what it wrote is the truth from now on.
     if (commit.status().code() == codes::kConflict) {
@@ -187,6 +198,62 @@ Result<ServerRecord> ServerLedger::Commit(const ServerRecord& before, const Serv
   servers_[after.name] = commit->server;
   Publish({commit->server, commit->event, ChangedFields(before, commit->server), false});
   return commit->server;
+}
+
+Result<ServerRecord> ServerLedger::KeepUnsaved(const ServerRecord& before, ServerRecord after,
+                                               std::optional<EventRecord> event) {
+  if (event) {
+    // The store gets the event as it was; watchers and readers hear that it
+    // is not recorded yet.
+    if (unsaved_events_.size() >= kMaxUnsaved) unsaved_events_.pop_front();
+    unsaved_events_.push_back(*event);
+    if (!event->message.empty()) {
+      if (after.status_reason == event->message) after.status_reason += kNotRecorded;
+      event->message += kNotRecorded;
+    }
+  }
+  after.version = before.version;  // what the store still has
+  servers_[after.name] = after;
+  dirty_.insert(after.name);
+  if (!unsaved_alarm_) ScheduleWriteUnsaved();
+  Publish({after, event, ChangedFields(before, after), false});
+  return after;
+}
+
+void ServerLedger::ScheduleWriteUnsaved() {
+  unsaved_alarm_ = clock_.After(kUnsavedRetry, [this, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    unsaved_alarm_.reset();
+    WriteUnsaved();
+  });
+}
+
+void ServerLedger::WriteUnsaved() {
+  // Saves a server as it is now; once written, its reason is no longer
+  // "not recorded". False while the store is still full (a conflict: the
+  // store's version wins, nothing more to write).
+  auto save = [this](ServerRecord& r, const std::optional<EventRecord>& event) {
+    ServerRecord written = r;
+    std::string& reason = written.status_reason;
+    if (reason.ends_with(kNotRecorded)) reason.resize(reason.size() - kNotRecorded.size());
+    auto commit = store_.SaveServer(written, event);
+    if (commit.ok()) r = commit->server;
+    return commit.ok() || commit.status().code() != codes::kStoreFull;
+  };
+  while (!unsaved_events_.empty()) {
+    const EventRecord& event = unsaved_events_.front();
+    if (auto it = servers_.find(event.server); it != servers_.end()) {
+      if (!save(it->second, event)) return ScheduleWriteUnsaved();
+    }
+    unsaved_events_.pop_front();
+  }
+  while (!dirty_.empty()) {
+    if (auto it = servers_.find(*dirty_.begin()); it != servers_.end()) {
+      if (!save(it->second, std::nullopt)) return ScheduleWriteUnsaved();
+    }
+    dirty_.erase(dirty_.begin());
+  }
+  if (reserve_.restore) reserve_.restore();
 }
 
 Status ServerLedger::Delete(const std::string& name) {

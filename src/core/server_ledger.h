@@ -11,13 +11,22 @@
 // based on the version it read: a write that lost a race to another writer
 // is refused (codes::kConflict) and the ledger re-reads that server.
 //
+// When the store's filesystem is full (codes::kStoreFull), a Transition or a
+// Note is not lost and does not fail: the space reserve (if one is set) is
+// given up for it; failing that it is applied in memory, published (its
+// event without an id), said "not recorded: the state directory is full",
+// and written, in order, once space returns (retried every few seconds).
+// Create and Delete still fail: neither is a way out of trouble.
+//
 // Runs on kumod's event loop; not thread-safe.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -93,10 +102,26 @@ class ServerLedger {
 
   int64_t NowMs() const { return clock_.NowMs(); }
 
+  // Space the store may use when its filesystem is full; `release` frees it
+  // (true if there was some to free), `restore` takes it back.
+  struct SpaceReserve {
+    std::function<bool()> release;
+    std::function<void()> restore;
+  };
+  void SetSpaceReserve(SpaceReserve reserve) { reserve_ = std::move(reserve); }
+  // Changes applied in memory that the store does not have yet.
+  size_t unsaved() const { return dirty_.size() + unsaved_events_.size(); }
+  static constexpr std::chrono::milliseconds kUnsavedRetry{2000};
+  static constexpr size_t kMaxUnsaved = 1000;
+
  private:
   Result<ServerRecord> Commit(const ServerRecord& before, const ServerRecord& after,
                               const std::optional<EventRecord>& event);
   void Publish(ServerChange change);
+  Result<ServerRecord> KeepUnsaved(const ServerRecord& before, ServerRecord after,
+                                   std::optional<EventRecord> event);
+  void WriteUnsaved();
+  void ScheduleWriteUnsaved();
 
   store::Store& store_;
   Clock& clock_;
@@ -107,6 +132,10 @@ class ServerLedger {
   // have reached every listener.
   std::vector<ServerChange> pending_;
   bool publishing_ = false;
+  std::set<std::string> dirty_;             // servers whose record the store lacks
+  std::deque<EventRecord> unsaved_events_;  // in the order they happened (bounded)
+  std::unique_ptr<Alarm> unsaved_alarm_;
+  SpaceReserve reserve_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

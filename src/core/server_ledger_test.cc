@@ -180,5 +180,127 @@ TEST_F(ServerLedgerTest, AReopenedLedgerReadsWhatWasStored) {
   EXPECT_EQ(again.List().size(), 1u);
 }
 
+// A real store on a filesystem that can fill up: while `full`, every write
+// fails as SQLite's does on ENOSPC (codes::kStoreFull).
+class FillingStore : public store::Store {
+ public:
+  explicit FillingStore(store::Store& real) : real_(real) {}
+  bool full = false;
+
+  int schema_version() const override { return real_.schema_version(); }
+  Result<store::Commit> CreateServer(const ServerRecord& s, const EventRecord& e) override {
+    if (full) return Full();
+    return real_.CreateServer(s, e);
+  }
+  Result<store::Commit> SaveServer(const ServerRecord& s,
+                                   const std::optional<EventRecord>& e) override {
+    if (full) return Full();
+    return real_.SaveServer(s, e);
+  }
+  Result<EventRecord> DeleteServer(const std::string& n, const EventRecord& t) override {
+    if (full) return Full();
+    return real_.DeleteServer(n, t);
+  }
+  std::optional<ServerRecord> GetServer(const std::string& n) const override {
+    return real_.GetServer(n);
+  }
+  std::vector<ServerRecord> ListServers() const override { return real_.ListServers(); }
+  std::vector<EventRecord> Events(const std::string& s, int64_t a, int l) const override {
+    return real_.Events(s, a, l);
+  }
+  int64_t LastEventId() const override { return real_.LastEventId(); }
+  Status PutImage(const ImageRecord& i) override { return real_.PutImage(i); }
+  std::optional<ImageRecord> GetImage(const std::string& n) const override {
+    return real_.GetImage(n);
+  }
+  std::vector<ImageRecord> ListImages() const override { return real_.ListImages(); }
+  Status PutSetting(const std::string& k, const std::string& v) override {
+    return real_.PutSetting(k, v);
+  }
+  std::optional<std::string> GetSetting(const std::string& k) const override {
+    return real_.GetSetting(k);
+  }
+
+ private:
+  static Status Full() {
+    return Status(codes::kStoreFull, "the state directory's filesystem is full", "free space");
+  }
+  store::Store& real_;
+};
+
+class FullDiskTest : public ServerLedgerTest {
+ protected:
+  void SetUp() override {
+    ServerLedgerTest::SetUp();
+    filling_ = std::make_unique<FillingStore>(*store_);
+    ledger_ = std::make_unique<ServerLedger>(*filling_, clock_);
+    subscription_ = ledger_->Subscribe([this](const ServerChange& c) { heard_.push_back(c); });
+    ASSERT_TRUE(ledger_->Create(NewServer("web"), "created").ok());
+  }
+  std::unique_ptr<FillingStore> filling_;
+};
+
+TEST_F(FullDiskTest, AChangeIsKeptInMemorySaidNotRecordedAndWrittenWhenSpaceReturns) {
+  filling_->full = true;
+  auto stopped = ledger_->Transition("web", "qemu", "stopped (forced)", [](ServerRecord& s) {
+    s.task = Task::kNone;
+    s.power = Power::kOff;
+  });
+  ASSERT_TRUE(stopped.ok()) << "a full disk must not undo what happened: "
+                            << stopped.status().message();
+  EXPECT_EQ(ledger_->Get("web")->power, Power::kOff);
+  EXPECT_EQ(ledger_->Get("web")->status_reason,
+            "stopped (forced) (not recorded: the state directory is full)");
+  ASSERT_FALSE(heard_.empty());
+  EXPECT_EQ(heard_.back().event->message,
+            "stopped (forced) (not recorded: the state directory is full)");
+  EXPECT_NE(store_->GetServer("web")->status_reason, "stopped (forced)") << "not in the store yet";
+  ASSERT_TRUE(ledger_->Note("web", "agent", "later news").ok());
+  EXPECT_EQ(ledger_->unsaved(), 3u);  // the record and two events
+
+  clock_.Advance(5s);
+  EXPECT_GT(ledger_->unsaved(), 0u) << "still full";
+  filling_->full = false;
+  clock_.Advance(3s);
+  EXPECT_EQ(ledger_->unsaved(), 0u);
+  auto stored = store_->GetServer("web");
+  EXPECT_EQ(stored->power, Power::kOff);
+  EXPECT_EQ(stored->status_reason, "stopped (forced)") << "recorded now";
+  EXPECT_EQ(ledger_->Get("web")->status_reason, "stopped (forced)");
+  auto events = store_->Events("web", 0, 10);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].message, "stopped (forced)");
+  EXPECT_EQ(events[2].message, "later news") << "in the order they happened";
+  // The ledger and the store agree again: the next write is an ordinary one.
+  EXPECT_TRUE(ledger_->Transition("web", "task", "starting", [](ServerRecord&) {}).ok());
+  EXPECT_EQ(store_->GetServer("web")->status_reason, "starting");
+}
+
+TEST_F(FullDiskTest, TheSpaceReserveIsGivenUpSoTheChangeIsRecordedAtOnce) {
+  int released = 0, restored = 0;
+  ledger_->SetSpaceReserve({[&] {
+                              ++released;
+                              filling_->full = false;  // its megabytes make room
+                              return true;
+                            },
+                            [&] { ++restored; }});
+  filling_->full = true;
+  ASSERT_TRUE(ledger_
+                  ->Transition("web", "qemu", "stopped (forced)",
+                               [](ServerRecord& s) { s.power = Power::kOff; })
+                  .ok());
+  EXPECT_EQ(released, 1);
+  EXPECT_EQ(store_->GetServer("web")->status_reason, "stopped (forced)");
+  EXPECT_EQ(ledger_->unsaved(), 0u);
+}
+
+TEST_F(FullDiskTest, CreateStillFailsCleanly) {
+  filling_->full = true;
+  auto created = ledger_->Create(NewServer("db"), "created");
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), codes::kStoreFull);
+  EXPECT_FALSE(ledger_->Get("db").ok()) << "nothing half-made";
+}
+
 }  // namespace
 }  // namespace kumo::core

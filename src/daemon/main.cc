@@ -10,6 +10,7 @@
 #include "api/http_server.h"
 #include "api/router.h"
 #include "common/clock.h"
+#include "common/disk_space.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
 #include "guestlink/guest_agent.h"
@@ -42,6 +43,34 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
 }
 
 }  // namespace
+
+// Logs when the state directory's filesystem runs low on space, and when it
+// has room again (checked every 30 s; GET /v1/host has the figures).
+class DiskSpaceWatch {
+ public:
+  DiskSpaceWatch(kumo::Clock& clock, std::string dir) : clock_(clock), dir_(std::move(dir)) {
+    Check();
+  }
+
+ private:
+  void Check() {
+    if (auto space = kumo::DiskSpaceOf(dir_); space.ok() && space->low() != low_) {
+      low_ = space->low();
+      std::cerr << "kumod: " << (low_ ? "warning: " : "") << "the filesystem of " << dir_ << " has "
+                << (space->free_bytes >> 20) << " MiB free of " << (space->total_bytes >> 20)
+                << " MiB"
+                << (low_ ? "; when it is full, changes are kept in memory until space returns"
+                         : " again")
+                << std::endl;
+    }
+    alarm_ = clock_.After(std::chrono::seconds(30), [this] { Check(); });
+  }
+
+  kumo::Clock& clock_;
+  std::string dir_;
+  bool low_ = false;
+  std::unique_ptr<kumo::Alarm> alarm_;
+};
 
 int main(int argc, char** argv) {
   CLI::App app{"kumod: the kumo daemon (QEMU virtual servers, REST API)"};
@@ -110,6 +139,13 @@ int main(int argc, char** argv) {
   config.first_ssh_port = ssh_port_base;
   std::unique_ptr<kumo::Clock> clock = kumo::MakeSystemClock(io);
   kumo::core::ServerLedger ledger(**store, *clock);
+  // A full disk must not take force stop with it (docs/kumod.md, "Full disk").
+  kumo::SpaceReserve reserve(config.state_dir + "/kumod.reserve",
+                             kumo::SpaceReserve::kDefaultBytes);
+  if (Status s = reserve.Restore(); !s.ok()) std::cerr << "kumod: warning: " << s.message() << "\n";
+  ledger.SetSpaceReserve(
+      {[&reserve] { return reserve.Release(); }, [&reserve] { (void)reserve.Restore(); }});
+  DiskSpaceWatch disk_watch(*clock, config.state_dir);
   kumo::core::ServerCore core(kumo::core::CoreParts{io, *clock, ledger, **store, driver,
                                                     [&io](const std::string& socket) {
                                                       return kumo::guestlink::ConnectGuestAgent(

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 #include <type_traits>
@@ -21,6 +22,17 @@ namespace {
 constexpr int kBusyTimeoutMs = 5000;
 
 Status SqliteError(sqlite3* db, std::string_view what) {
+  const int code = sqlite3_errcode(db);
+  if (code == SQLITE_FULL || sqlite3_system_errno(db) == ENOSPC) {
+    // Said in the operator's words, with the directory, not SQLite's.
+    const char* file = sqlite3_db_filename(db, "main");
+    const std::string path = file && *file ? file : "the store";
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    return Status(codes::kStoreFull,
+                  "the state directory's filesystem is full: cannot write " + path + " (" +
+                      std::string(what) + ")",
+                  "free space on the filesystem of " + dir + " (df -h " + dir + ")");
+  }
   return Status(codes::kStoreError, std::string(what) + ": " + sqlite3_errmsg(db));
 }
 
