@@ -462,8 +462,8 @@ TEST_F(ConsoleBrokerTest, ManySmallWritesArriveInFewReads) {
   };
   next();
   ASSERT_TRUE(RunUntil([&] { return seen.size() == 800; })) << seen.size();
-  // Unbatched this is one read per write; with a 10 ms pause between reads
-  // it is about one per 10 ms of writing (at least 200 ms here).
+  // Unbatched this is one read per write; with a 5 ms pause between reads
+  // it is about one per 5 ms of writing (at least 200 ms here).
   EXPECT_LE(broker.reads(), 150u);
   EXPECT_TRUE(notes_.empty()) << "800 bytes are well within the budget";
 }
