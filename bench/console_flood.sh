@@ -6,21 +6,23 @@
 # `running` with its agent `ok` throughout. Prints the figures; see README.md.
 #
 # usage: bench/console_flood.sh [BUILD_DIR]   (default: build)
-# env:   FLOOD_SECONDS (default 30), IDLE_SECONDS (default 10)
+# env:   FLOOD_SECONDS (default 30), IDLE_SECONDS (default 10),
+#        KUMOD (default BUILD_DIR/bin/kumod: measure another kumod on this image)
 set -euo pipefail
 
 build=$(cd "${1:-build}" && pwd)
 flood_s=${FLOOD_SECONDS:-30}
 idle_s=${IDLE_SECONDS:-10}
 case "$flood_s$idle_s" in *[!0-9]*) echo "FLOOD_SECONDS and IDLE_SECONDS are whole seconds" >&2; exit 2 ;; esac
-for f in "$build/bin/kumod" "$build/bin/kumo" "$build/guest-image/image.json"; do
+kumod_bin=${KUMOD:-$build/bin/kumod}
+for f in "$kumod_bin" "$build/bin/kumo" "$build/guest-image/image.json"; do
   [ -e "$f" ] || { echo "missing $f (build kumod kumo guest-image)" >&2; exit 2; }
 done
 
 dir=$(mktemp -d /tmp/kumo-console-flood.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 kumo=("$build/bin/kumo" --url "http://127.0.0.1:$port" --state-dir "$dir/state")
-"$build/bin/kumod" --state-dir "$dir/state" --listen "127.0.0.1:$port" --accel tcg \
+"$kumod_bin" --state-dir "$dir/state" --listen "127.0.0.1:$port" --accel tcg \
   --image-dir "$build/guest-image" --ssh-port-base 0 >"$dir/kumod.log" 2>&1 &
 kumod=$!
 
@@ -30,7 +32,7 @@ cleanup() {
   wait "$kumod" 2>/dev/null || true
   for pidfile in "$dir"/state/servers/*/qemu.pid; do
     [ -f "$pidfile" ] || continue
-    pid=$(cat "$pidfile")
+    pid=$(cat "$pidfile" 2>/dev/null) || continue  # deleted meanwhile
     case "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" in *"$dir"*) kill -9 "$pid" ;; esac
   done
   rm -rf "$dir"
