@@ -9,8 +9,9 @@
 // ReadScrollback, which needs no broker.
 //
 // What one guest's console may cost kumod is bounded: output is read in
-// batches (after a read, the next waits `coalesce`, so a flood arrives in a
-// few large chunks a second rather than thousands of tiny ones), and at most
+// batches (after a read, the next waits `coalesce`, with the socket out of
+// the event loop meanwhile, so a flood arrives in a few hundred chunks a
+// second rather than tens of thousands of tiny wake-ups), and at most
 // `rate_bytes_per_sec` on average (ConsoleRateBudget, with a `burst_bytes`
 // allowance). Past that the broker stops reading for a while; QEMU's chardev
 // then holds back the guest's UART, the way a real serial line slows a
