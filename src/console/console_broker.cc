@@ -149,6 +149,7 @@ void ConsoleBroker::Impl::ReadMore() {
       std::clamp<uint64_t>(budget.rate() / 4, 1, std::max<uint64_t>(1, budget.burst() / 2));
   if (allowed < slice && !budget.Full(now)) {
     if (allowed == 0) Throttled();
+    if (stopped) return;  // the note's listener may have stopped us
     if (allowed == 0 || throttled) return ReadLater(budget.TimeUntil(slice, now));
   }
   size_t asked = static_cast<size_t>(std::min<uint64_t>(buffer.size(), allowed));
