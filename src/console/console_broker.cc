@@ -1,16 +1,24 @@
 #include "console/console_broker.h"
 
-#include <array>
+#include <unistd.h>
+
+#include <algorithm>
 #include <deque>
 #include <iostream>
 #include <map>
 #include <vector>
+
+#include "console/console_rate_budget.h"
 
 namespace kumo::console {
 
 namespace asio = boost::asio;
 using UnixSocket = asio::local::stream_protocol::socket;
 using UnixEndpoint = asio::local::stream_protocol::endpoint;
+using SteadyClock = std::chrono::steady_clock;
+
+// One read takes at most this much (a budget's worth of a few seconds).
+constexpr size_t kReadBufferBytes = 64 * 1024;
 
 struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   struct Subscriber {
@@ -20,7 +28,14 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   };
 
   Impl(asio::io_context& io, std::string name, Options options)
-      : io(io), name(std::move(name)), options(std::move(options)), socket(io), retry_timer(io) {
+      : io(io),
+        name(std::move(name)),
+        options(std::move(options)),
+        socket(io),
+        retry_timer(io),
+        read_timer(io),
+        budget(this->options.rate_bytes_per_sec, this->options.burst_bytes, SteadyClock::now()),
+        buffer(kReadBufferBytes) {
     if (!this->options.log) {
       this->options.log = [n = this->name](const std::string& line) {
         std::cerr << "kumod: console " << n << ": " << line << std::endl;
@@ -32,11 +47,17 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   void OnConnect(uint64_t gen, const boost::system::error_code& ec);
   void ScheduleRetry();
   void ReadMore();
-  void OnRead(uint64_t gen, const boost::system::error_code& ec, size_t n);
+  void ReadLater(std::chrono::milliseconds delay);
+  void OnRead(uint64_t gen, size_t asked, const boost::system::error_code& ec, size_t n);
+  void Throttled();
+  void Park();
+  void Unpark();
+  void CloseSocket();
   void Deliver(std::string_view bytes);
   void WriteMore();
   void Disconnected(const std::string& why);
   void CheckRotation();
+  void NoteRotation(const Status& s);
   void Shutdown(bool notify);
 
   asio::io_context& io;
@@ -46,15 +67,24 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   std::string log_path;
   UnixSocket socket;
   asio::steady_timer retry_timer;
+  asio::steady_timer read_timer;  // coalescing and throttle pauses
+  ConsoleRateBudget budget;
+  std::unique_ptr<ConsoleLogRotator> rotator;
 
   bool started = false;
   bool stopped = false;
   bool connected = false;
   bool writing = false;
+  bool reading = false;  // a read is pending
+  // While no read or write is pending, the socket is taken out of the event
+  // loop (released; this is its descriptor): QEMU's every small write would
+  // otherwise wake the loop even though nothing reads it yet.
+  int parked_fd = -1;
   bool ever_connected = false;
   bool waiting_logged = false;   // "waiting for the socket", once per outage
   bool dropping_logged = false;  // "input dropped", once until the queue drains
   bool rotation_error_logged = false;
+  bool throttled = false;  // in a flood episode
   // Bumped on every (re)connect, disconnect and stop: handlers of an older
   // connection see a different value and do nothing.
   uint64_t generation = 0;
@@ -64,13 +94,15 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   std::deque<std::string> input;
   size_t input_bytes = 0;
   uint64_t dropped_input = 0;
-  std::array<char, 16 * 1024> buffer{};
+  uint64_t output_bytes = 0;
+  uint64_t reads = 0;
+  uint64_t throttle_episodes = 0;
+  std::vector<char> buffer;
 };
 
 void ConsoleBroker::Impl::Connect() {
   if (stopped) return;
-  boost::system::error_code ignored;
-  socket.close(ignored);
+  CloseSocket();
   uint64_t gen = ++generation;
   socket.async_connect(UnixEndpoint(socket_path),
                        [self = shared_from_this(), gen](const boost::system::error_code& ec) {
@@ -86,8 +118,7 @@ void ConsoleBroker::Impl::OnConnect(uint64_t gen, const boost::system::error_cod
                   "); trying every " + std::to_string(options.retry_interval.count()) + " ms");
       waiting_logged = true;
     }
-    boost::system::error_code ignored;
-    socket.close(ignored);
+    CloseSocket();
     return ScheduleRetry();
   }
   if (ever_connected || waiting_logged) options.log("connected to " + socket_path);
@@ -108,19 +139,101 @@ void ConsoleBroker::Impl::ScheduleRetry() {
 }
 
 void ConsoleBroker::Impl::ReadMore() {
+  if (stopped || !connected) return;
+  auto now = SteadyClock::now();
+  uint64_t allowed = budget.Available(now);
+  // A throttled flood is read in slices of a quarter second's budget (at
+  // most half the burst, so the bucket is never full again while the flood
+  // lasts: a full bucket at a read ends the episode), not a trickle.
+  uint64_t slice =
+      std::clamp<uint64_t>(budget.rate() / 4, 1, std::max<uint64_t>(1, budget.burst() / 2));
+  if (allowed < slice && !budget.Full(now)) {
+    if (allowed == 0) Throttled();
+    if (stopped) return;  // the note's listener may have stopped us
+    if (allowed == 0 || throttled) return ReadLater(budget.TimeUntil(slice, now));
+  }
+  size_t asked = static_cast<size_t>(std::min<uint64_t>(buffer.size(), allowed));
+  Unpark();
+  reading = true;
   uint64_t gen = generation;
-  socket.async_read_some(asio::buffer(buffer),
-                         [self = shared_from_this(), gen](const boost::system::error_code& ec,
-                                                          size_t n) { self->OnRead(gen, ec, n); });
+  socket.async_read_some(
+      asio::buffer(buffer.data(), asked),
+      [self = shared_from_this(), gen, asked](const boost::system::error_code& ec, size_t n) {
+        self->OnRead(gen, asked, ec, n);
+      });
 }
 
-void ConsoleBroker::Impl::OnRead(uint64_t gen, const boost::system::error_code& ec, size_t n) {
+void ConsoleBroker::Impl::ReadLater(std::chrono::milliseconds delay) {
+  if (delay.count() <= 0) return ReadMore();
+  Park();
+  uint64_t gen = generation;
+  read_timer.expires_after(delay);
+  read_timer.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
+    if (ec || self->stopped || gen != self->generation) return;
+    self->ReadMore();
+  });
+}
+
+void ConsoleBroker::Impl::Park() {
+  if (parked_fd >= 0 || reading || writing || !connected) return;
+  boost::system::error_code ec;
+  int fd = socket.release(ec);
+  if (!ec) parked_fd = fd;
+}
+
+void ConsoleBroker::Impl::Unpark() {
+  if (parked_fd < 0) return;
+  boost::system::error_code ec;
+  socket.assign(asio::local::stream_protocol(), parked_fd, ec);
+  if (ec) close(parked_fd);  // the next read or write fails and reconnects
+  parked_fd = -1;
+}
+
+void ConsoleBroker::Impl::CloseSocket() {
+  reading = false;
+  if (parked_fd >= 0) close(parked_fd);
+  parked_fd = -1;
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
+
+void ConsoleBroker::Impl::Throttled() {
+  if (throttled) return;
+  throttled = true;
+  ++throttle_episodes;
+  std::string rate = std::to_string(budget.rate() / 1024) + " KiB/s";
+  options.log("console output throttled to " + rate + " (the guest writes faster)");
+  if (options.on_throttled) {
+    options.on_throttled("console output throttled: the guest writes more than " + rate +
+                         " to its serial console; kumod reads it at that pace, so the guest's "
+                         "writes to the console wait (nothing is lost)");
+  }
+}
+
+void ConsoleBroker::Impl::OnRead(uint64_t gen, size_t asked, const boost::system::error_code& ec,
+                                 size_t n) {
   if (stopped || gen != generation) return;
+  reading = false;
   if (ec) return Disconnected(ec.message());
+  ++reads;
+  output_bytes += n;
+  auto now = SteadyClock::now();
+  if (throttled && budget.Full(now)) {  // the whole burst came back: a quiet spell
+    throttled = false;
+    options.log("console output back under " + std::to_string(budget.rate() / 1024) +
+                " KiB/s: no longer throttled");
+  }
+  budget.Spend(n, now);
   Deliver(std::string_view(buffer.data(), n));
   if (stopped || gen != generation) return;
-  CheckRotation();
-  ReadMore();
+  if (rotator) {
+    Status s = rotator->Appended(n);
+    NoteRotation(s);
+  }
+  // A full read means more is waiting: read on. Otherwise let output
+  // gather for a moment, so a flood costs a few reads a second.
+  if (n == asked) return ReadMore();
+  ReadLater(options.coalesce);
 }
 
 void ConsoleBroker::Impl::Deliver(std::string_view bytes) {
@@ -136,6 +249,7 @@ void ConsoleBroker::Impl::Deliver(std::string_view bytes) {
 
 void ConsoleBroker::Impl::WriteMore() {
   if (writing || !connected || input.empty()) return;
+  Unpark();
   writing = true;
   uint64_t gen = generation;
   asio::async_write(socket, asio::buffer(input.front()),
@@ -147,6 +261,7 @@ void ConsoleBroker::Impl::WriteMore() {
                       self->input.pop_front();
                       if (self->input.empty()) self->dropping_logged = false;
                       self->WriteMore();
+                      self->Park();  // unless a read (or the next write) is pending
                     });
 }
 
@@ -155,15 +270,16 @@ void ConsoleBroker::Impl::Disconnected(const std::string& why) {
   ++generation;
   connected = false;
   writing = false;  // the front of the input queue is sent again, whole
-  boost::system::error_code ignored;
-  socket.close(ignored);
+  CloseSocket();
   waiting_logged = true;  // just said so
   ScheduleRetry();
 }
 
 void ConsoleBroker::Impl::CheckRotation() {
-  if (log_path.empty()) return;
-  Status s = RotateConsoleLogIfLarger(log_path, options.rotate_bytes, nullptr);
+  if (rotator) NoteRotation(rotator->Check());
+}
+
+void ConsoleBroker::Impl::NoteRotation(const Status& s) {
   if (!s.ok() && !rotation_error_logged) {
     options.log("cannot rotate the console log: " + s.message());
     rotation_error_logged = true;
@@ -177,9 +293,9 @@ void ConsoleBroker::Impl::Shutdown(bool notify) {
   stopped = true;
   ++generation;
   connected = false;
-  boost::system::error_code ignored;
-  socket.close(ignored);
+  CloseSocket();
   retry_timer.cancel();
+  read_timer.cancel();
   input.clear();
   input_bytes = 0;
   auto ending = std::move(subscribers);
@@ -204,6 +320,9 @@ void ConsoleBroker::Start(const std::string& console_socket, const std::string& 
   impl_->started = true;
   impl_->socket_path = console_socket;
   impl_->log_path = console_log;
+  if (!console_log.empty()) {
+    impl_->rotator = std::make_unique<ConsoleLogRotator>(console_log, impl_->options.rotate_bytes);
+  }
   impl_->CheckRotation();
   impl_->Connect();
 }
@@ -251,6 +370,13 @@ bool ConsoleBroker::connected() const { return impl_->connected; }
 bool ConsoleBroker::stopped() const { return impl_->stopped; }
 size_t ConsoleBroker::subscriber_count() const { return impl_->subscribers.size(); }
 uint64_t ConsoleBroker::dropped_input_bytes() const { return impl_->dropped_input; }
+uint64_t ConsoleBroker::output_bytes() const { return impl_->output_bytes; }
+uint64_t ConsoleBroker::reads() const { return impl_->reads; }
+uint64_t ConsoleBroker::throttle_episodes() const { return impl_->throttle_episodes; }
+bool ConsoleBroker::throttled() const { return impl_->throttled; }
+uint64_t ConsoleBroker::log_file_checks() const {
+  return impl_->rotator ? impl_->rotator->file_checks() : 0;
+}
 const std::string& ConsoleBroker::console_log() const { return impl_->log_path; }
 
 std::string ConsoleBroker::Scrollback(size_t tail_lines) const {

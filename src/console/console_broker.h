@@ -8,6 +8,16 @@
 // as output arrives; the scrollback itself is read from disk with
 // ReadScrollback, which needs no broker.
 //
+// What one guest's console may cost kumod is bounded: output is read in
+// batches (after a read, the next waits `coalesce`, with the socket out of
+// the event loop meanwhile, so a flood arrives in a few hundred chunks a
+// second rather than tens of thousands of tiny wake-ups), and at most
+// `rate_bytes_per_sec` on average (ConsoleRateBudget, with a `burst_bytes`
+// allowance). Past that the broker stops reading for a while; QEMU's chardev
+// then holds back the guest's UART, the way a real serial line slows a
+// writer. Viewers see everything read, input still goes through, and
+// `on_throttled` hears of each flood episode once.
+//
 // Runs on kumod's event loop; not thread-safe. Callbacks are invoked on the
 // loop, never from inside Subscribe, and never after Stop() has returned or
 // the broker is destroyed.
@@ -25,6 +35,10 @@
 
 namespace kumo::console {
 
+// A real 115200-baud serial line carries 11.25 KiB/s; a boot log is ~50 KiB.
+inline constexpr uint64_t kConsoleRateBytesPerSec = 16 * 1024;
+inline constexpr uint64_t kConsoleBurstBytes = 128 * 1024;
+
 class ConsoleBroker {
  public:
   using SubscriptionId = uint64_t;
@@ -39,6 +53,16 @@ class ConsoleBroker {
     size_t max_pending_input = 64 * 1024;
     // console.log is rotated past this size (console_log.h).
     uint64_t rotate_bytes = kConsoleLogRotateBytes;
+    // The next read waits this long after one that did not fill the buffer.
+    // QEMU writes a UART's output a byte per send, so its socket holds only
+    // ~280 bytes before QEMU waits: 5 ms still lets ~50 KB/s through.
+    std::chrono::milliseconds coalesce{5};
+    // Output read, on average (0: no limit), and at most at once.
+    uint64_t rate_bytes_per_sec = kConsoleRateBytesPerSec;
+    uint64_t burst_bytes = kConsoleBurstBytes;
+    // Called once per flood episode (the budget ran out; the episode ends
+    // when the whole burst has come back), with a line for the timeline.
+    std::function<void(const std::string& message)> on_throttled;
     // Where the broker reports trouble; default: "kumod: console NAME: ..." on stderr.
     std::function<void(const std::string&)> log;
   };
@@ -54,7 +78,7 @@ class ConsoleBroker {
   // Connects to QEMU's console socket, trying again every retry_interval
   // while it does not exist yet or refuses, and again whenever the
   // connection drops, until Stop(). Rotates console_log when it is too big
-  // (now, after each read, and on every retry).
+  // (now, when the output read since passes the limit, and on every retry).
   // REQUIRES: called once, before Stop().
   void Start(const std::string& console_socket, const std::string& console_log);
 
@@ -82,6 +106,11 @@ class ConsoleBroker {
   bool stopped() const;
   size_t subscriber_count() const;
   uint64_t dropped_input_bytes() const;
+  uint64_t output_bytes() const;  // read from QEMU since Start
+  uint64_t reads() const;         // reads that returned output
+  uint64_t throttle_episodes() const;
+  bool throttled() const;            // in a flood episode now
+  uint64_t log_file_checks() const;  // ConsoleLogRotator::file_checks
   const std::string& console_log() const;
   // ReadScrollback(console_log(), tail_lines).
   std::string Scrollback(size_t tail_lines = 0) const;

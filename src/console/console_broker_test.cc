@@ -130,9 +130,11 @@ class ConsoleBrokerTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  ConsoleBroker& NewBroker() {
+  ConsoleBroker& NewBroker(const std::function<void(ConsoleBroker::Options&)>& tune = nullptr) {
     ConsoleBroker::Options options;
     options.log = [this](const std::string& line) { log_.push_back(line); };
+    options.on_throttled = [this](const std::string& message) { notes_.push_back(message); };
+    if (tune) tune(options);
     broker_.emplace(io_, "web", options);
     return *broker_;
   }
@@ -151,6 +153,7 @@ class ConsoleBrokerTest : public ::testing::Test {
   std::optional<FakeQemuConsole> qemu_;
   std::optional<ConsoleBroker> broker_;
   std::vector<std::string> log_;
+  std::vector<std::string> notes_;  // on_throttled
 };
 
 TEST_F(ConsoleBrokerTest, FansOutToEverySubscriber) {
@@ -222,7 +225,7 @@ TEST_F(ConsoleBrokerTest, WaitsForTheSocketAndReconnectsWhenItDrops) {
 
 TEST_F(ConsoleBrokerTest, RotationKeepsAtLeastOneMebibyteAndBoundsTheFiles) {
   qemu_->Listen();
-  ConsoleBroker& broker = NewBroker();
+  ConsoleBroker& broker = NewBroker([](auto& o) { o.rate_bytes_per_sec = 0; });
   size_t seen = 0;
   broker.Subscribe([&](std::string_view s) { seen += s.size(); });
   broker.Start(socket_path_, log_path_);
@@ -264,6 +267,9 @@ TEST_F(ConsoleBrokerTest, RotationKeepsAtLeastOneMebibyteAndBoundsTheFiles) {
   EXPECT_NE(ReadScrollback(log_path_, 1).find(last), std::string::npos);
   std::string three = ReadScrollback(log_path_, 3);
   EXPECT_EQ(std::count(three.begin(), three.end(), '\n'), 3);
+  // The size is counted, not looked up per read: the file was opened at
+  // start and once per rotation (three of them) and little more.
+  EXPECT_LE(broker.log_file_checks(), 8u) << broker.reads() << " reads";
 }
 
 TEST_F(ConsoleBrokerTest, RotatesAnOversizedLogAtStart) {
@@ -373,6 +379,93 @@ TEST_F(ConsoleBrokerTest, InputBeyondTheBoundIsDroppedWithALogLine) {
   size_t lines = 0;
   for (const auto& l : log_) lines += l.find("dropping input") != std::string::npos;
   EXPECT_EQ(lines, 1u) << "one log line per burst";
+}
+
+// The rate budget runs on the real clock here, so the bounds are generous.
+TEST_F(ConsoleBrokerTest, AFloodIsReadAtTheBudgetNotedOnceAndInputStillGoesThrough) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker([](auto& o) {
+    o.rate_bytes_per_sec = 64 * 1024;
+    o.burst_bytes = 16 * 1024;
+  });
+  std::string seen;
+  broker.Subscribe([&](std::string_view s) { seen += s; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+
+  std::string fed;
+  for (int i = 0; fed.size() < 1024 * 1024; ++i) fed += "y " + std::to_string(i) + "\n";
+  auto start = std::chrono::steady_clock::now();
+  qemu_->Guest(fed);  // QEMU's write waits on the socket as the broker holds back
+  RunFor(milliseconds(500));
+  EXPECT_TRUE(broker.Write("typed\n")) << "input is taken during a flood";
+  ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "typed\n"; }, milliseconds(1000)))
+      << "and reaches the guest";
+  RunFor(milliseconds(1000));
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // burst + rate * elapsed, plus one read's slack; and not stalled either.
+  EXPECT_LE(seen.size(), 16 * 1024 + 64 * 1024 * elapsed + 64 * 1024) << elapsed << " s";
+  EXPECT_GE(seen.size(), 16 * 1024 + 64 * 1024 * 0.5) << elapsed << " s";
+  EXPECT_EQ(seen, fed.substr(0, seen.size())) << "everything read reaches viewers, in order";
+  EXPECT_LE(broker.reads(), 100u) << "a flood is read in a few large chunks";
+  EXPECT_EQ(broker.log_file_checks(), 1u) << "no look at console.log below the bound";
+  EXPECT_TRUE(broker.throttled());
+  ASSERT_EQ(notes_.size(), 1u) << "once per episode, not once per pause";
+  EXPECT_NE(notes_[0].find("console output throttled"), std::string::npos) << notes_[0];
+  EXPECT_NE(notes_[0].find("more than 64 KiB/s"), std::string::npos) << notes_[0];
+  EXPECT_EQ(broker.throttle_episodes(), 1u);
+}
+
+TEST_F(ConsoleBrokerTest, AQuietSpellEndsTheEpisodeAndTheNextFloodIsNotedAgain) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker([](auto& o) {
+    o.rate_bytes_per_sec = 256 * 1024;
+    o.burst_bytes = 16 * 1024;
+  });
+  size_t seen = 0;
+  broker.Subscribe([&](std::string_view s) { seen += s.size(); });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+
+  std::string flood(128 * 1024, 'y');
+  qemu_->Guest(flood);
+  ASSERT_TRUE(RunUntil([&] { return seen == flood.size(); }));
+  EXPECT_EQ(notes_.size(), 1u);
+  RunFor(milliseconds(300));  // the burst comes back in 1/16 s
+  qemu_->Guest("login: ");
+  ASSERT_TRUE(RunUntil([&] { return seen == flood.size() + 7; }));
+  EXPECT_FALSE(broker.throttled());
+  qemu_->Guest(flood);
+  ASSERT_TRUE(RunUntil([&] { return seen == 2 * flood.size() + 7; }));
+  EXPECT_EQ(notes_.size(), 2u);
+  EXPECT_EQ(broker.throttle_episodes(), 2u);
+}
+
+TEST_F(ConsoleBrokerTest, ManySmallWritesArriveInFewReads) {
+  qemu_->Listen();
+  ConsoleBroker& broker = NewBroker();
+  std::string seen;
+  broker.Subscribe([&](std::string_view s) { seen += s; });
+  broker.Start(socket_path_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  // 400 writes of a few bytes, one every 0.5 ms: the shape of a UART flood.
+  asio::steady_timer tick(io_);
+  int writes = 0;
+  std::function<void()> next = [&] {
+    qemu_->Guest("y\n");
+    if (++writes == 400) return;
+    tick.expires_after(std::chrono::microseconds(500));
+    tick.async_wait([&](boost::system::error_code ec) {
+      if (!ec) next();
+    });
+  };
+  next();
+  ASSERT_TRUE(RunUntil([&] { return seen.size() == 800; })) << seen.size();
+  // Unbatched this is one read per write; with a 5 ms pause between reads
+  // it is about one per 5 ms of writing (at least 200 ms here).
+  EXPECT_LE(broker.reads(), 150u);
+  EXPECT_TRUE(notes_.empty()) << "800 bytes are well within the budget";
 }
 
 }  // namespace

@@ -93,14 +93,17 @@ std::string ReadScrollback(const std::string& console_log, size_t tail_lines) {
   return std::string(TailLines(text, tail_lines));
 }
 
-Status RotateConsoleLogIfLarger(const std::string& console_log, uint64_t limit, bool* rotated) {
+Status RotateConsoleLogIfLarger(const std::string& console_log, uint64_t limit, bool* rotated,
+                                uint64_t* size) {
   if (rotated) *rotated = false;
+  if (size) *size = 0;
   Fd in(open(console_log.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) {
     return errno == ENOENT ? Status::Ok() : IoError("cannot open", console_log, errno);
   }
   struct stat st {};
   if (fstat(in.get(), &st) != 0) return IoError("cannot stat", console_log, errno);
+  if (size) *size = static_cast<uint64_t>(st.st_size);
   if (static_cast<uint64_t>(st.st_size) <= limit) return Status::Ok();
 
   const std::string target = RotatedLogPath(console_log);
@@ -122,7 +125,30 @@ Status RotateConsoleLogIfLarger(const std::string& console_log, uint64_t limit, 
   if (Status s = CopyToEnd(in.get(), &offset, out.get(), console_log, target); !s.ok()) return s;
   if (truncate(console_log.c_str(), 0) != 0) return IoError("cannot truncate", console_log, errno);
   if (rotated) *rotated = true;
+  if (size) *size = 0;
   return Status::Ok();
+}
+
+ConsoleLogRotator::ConsoleLogRotator(std::string console_log, uint64_t limit)
+    : path_(std::move(console_log)), limit_(limit) {}
+
+Status ConsoleLogRotator::Appended(uint64_t n) {
+  size_ += n;
+  if (size_ <= limit_) return Status::Ok();
+  return Check();
+}
+
+Status ConsoleLogRotator::Check() {
+  if (path_.empty()) return Status::Ok();
+  ++checks_;
+  bool rotated = false;
+  uint64_t size = 0;
+  Status s = RotateConsoleLogIfLarger(path_, limit_, &rotated, &size);
+  if (rotated) ++rotations_;
+  // After a failure, the count goes on from where it was: the next chunk
+  // tries again (the broker logs the failure once).
+  if (s.ok()) size_ = size;
+  return s;
 }
 
 }  // namespace kumo::console

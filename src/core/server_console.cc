@@ -1,6 +1,7 @@
 // ServerCore's serial consoles: one ConsoleBroker per running QEMU, started
 // at launch (it waits for QEMU's console socket) or when kumod re-attaches,
 // stopped when QEMU exits, so that every viewer learns the console is gone.
+// A console flood is throttled by the broker and noted in the timeline.
 #include "core/server_runtime.h"
 
 namespace kumo::core {
@@ -9,7 +10,13 @@ void ServerCore::StartConsole(const std::string& name, const std::string& run_di
   Runtime& rt = RuntimeOf(name);
   if (rt.console) return;  // StopConsole drops a stopped one
   hypervisor::MachinePaths paths{run_dir};
-  rt.console = std::make_shared<console::ConsoleBroker>(io_, name);
+  console::ConsoleBroker::Options options;
+  // A guest flooding its console is slowed to the broker's budget; the
+  // timeline says so once per flood, so the operator knows why output lags.
+  options.on_throttled = [this, name](const std::string& message) {
+    ledger_.Note(name, "console", message);
+  };
+  rt.console = std::make_shared<console::ConsoleBroker>(io_, name, std::move(options));
   rt.console->Start(paths.console_socket(), paths.console_log());
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "support/io_loop.h"
@@ -84,6 +85,47 @@ TEST_F(AgentLinkTest, ClosingFailsEveryQueuedOperationOnce) {
   RunUntil([] { return false; }, 2500ms);  // no timer fires a second time
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(pings, 1);
+}
+
+// A guest whose agent channel spews garbage (here: one JSON object that never
+// ends, the framer's worst case) gets a clear failure, and kumod's memory
+// stays flat however much it sends.
+TEST_F(AgentLinkTest, AChannelSpewingGarbageFailsClearlyWithBoundedMemory) {
+  auto rss_kib = [] {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return 0L;
+  };
+  auto link = AgentLink::Create(io_, path_);
+  std::optional<bool> ping;
+  std::optional<QgaReply> call;
+  link->Ping(1500ms, [&](bool ok) { ping = ok; });
+  link->Call("guest-info", json::object(), true, 1500ms, [&](QgaReply r) { call = r; });
+  ASSERT_TRUE(RunUntil([&] { return peer_.has_value(); }, 2s));
+  const long rss_before = rss_kib();
+
+  const std::string junk = "{\"return\": \"" + std::string(64 * 1024 - 13, 'x');
+  uint64_t sent = 0;
+  bool done = false;
+  std::function<void()> spew = [&] {
+    if (done || !peer_) return;
+    asio::async_write(*peer_, asio::buffer(junk), [&](boost::system::error_code ec, size_t n) {
+      sent += n;
+      if (!ec) spew();
+    });
+  };
+  spew();
+  ASSERT_TRUE(RunUntil([&] { return ping.has_value() && call.has_value(); }, 5s));
+  done = true;
+  EXPECT_FALSE(*ping);
+  EXPECT_FALSE(call->ok);
+  EXPECT_TRUE(call->timed_out) << call->error_desc;
+  EXPECT_FALSE(call->error_desc.empty());
+  EXPECT_GE(sent, 16u * 1024 * 1024) << "the link took the garbage in";
+  EXPECT_LT(rss_kib() - rss_before, 8 * 1024) << sent / (1024 * 1024) << " MiB of garbage";
 }
 
 // What a guest sends in "error" is untrusted: a non-string class or desc used
