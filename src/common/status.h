@@ -45,6 +45,8 @@ inline constexpr char kConflict[] = "Conflict";  // a write based on a stale ver
 inline constexpr char kHypervisorError[] = "HypervisorError";
 inline constexpr char kStoreError[] = "StoreError";
 inline constexpr char kInternal[] = "Internal";
+// kumod is at its cap of concurrent API connections (--max-connections).
+inline constexpr char kTooManyConnections[] = "TooManyConnections";
 }  // namespace codes
 
 template <typename T>
