@@ -2,6 +2,7 @@
 // the server core (tasks, heartbeat) and drives QEMU. See README.md.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -60,6 +61,9 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Everything kumod and its children (qemu-img, QEMU) create in the state
+  // directory is private: files 0600, directories 0700, sockets included.
+  umask(077);
   CLI::App app{"kumod: the kumo daemon (QEMU virtual servers, REST API)"};
   std::string state_dir = kumo::DefaultStateDir();
   std::string listen = "127.0.0.1:8470";
@@ -113,7 +117,8 @@ int main(int argc, char** argv) {
   }
   auto token = kumo::LoadOrCreateToken(state_dir);
   if (!token.ok()) {
-    std::cerr << "kumod: " << token.status().message() << "\n";
+    std::cerr << "kumod: " << token.status().message() << "\nhint: " << token.status().hint()
+              << "\n";
     return 1;
   }
   auto store = kumo::store::SqliteStore::Open(state_dir + "/kumod.db");
