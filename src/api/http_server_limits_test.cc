@@ -195,5 +195,26 @@ TEST(HttpServerLimits, AStateChangingRequestWhoseClientHasGoneIsNotHandled) {
   EXPECT_NE(server.log().find("dropped DELETE /v1/servers/x"), std::string::npos) << server.log();
 }
 
+TEST(HttpServerLimits, Above80PercentOfTheCapIdleConnectionsAreClosedWithinSeconds) {
+  LimitedServer server(10);
+  std::vector<int> fds;
+  bool closed = false;
+  for (int i = 0; i < 9; ++i) {  // the 9th crosses 80%
+    fds.push_back(Connect(server.port()));
+    Send(fds.back(), "GET", "/idle");
+    ASSERT_NE(ReadFor(fds.back(), 2000ms, &closed).find("200 OK"), std::string::npos);
+  }
+  auto start = std::chrono::steady_clock::now();
+  for (int fd : fds) {
+    ReadFor(fd, 15000ms, &closed);
+    EXPECT_TRUE(closed) << "an idle connection outlived the short timeout";
+    close(fd);
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  // Generous bounds around the 5 s short timeout, far below the usual 60 s.
+  EXPECT_GT(took, 3s);
+  EXPECT_LT(took, 15s);
+}
+
 }  // namespace
 }  // namespace kumo::api
