@@ -20,6 +20,7 @@ int HttpStatusFor(const std::string& code) {
   // in the guest, like a gateway's — neither a malformed request (4xx) nor a
   // fault of kumod (500).
   if (code == codes::kGuestCommandFailed) return 502;
+  if (code == codes::kTooManyConnections) return 503;
   if (code == codes::kStoreFull) return 507;  // Insufficient Storage
   return 500;
 }

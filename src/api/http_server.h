@@ -5,6 +5,17 @@
 // the connection into a Server-Sent Events stream (BeastEventStream,
 // sse_stream.h). WebSocket upgrade requests go to the upgrade handler, when
 // one is set.
+//
+// Overload: at most max_connections() connections are open at once, event
+// streams and WebSockets included (ConnectionLimit, connection_limit.h: at
+// the cap the connection idle the longest is closed to make room, and with
+// none idle the new one is answered 503 TooManyConnections with
+// "Connection: close"). When accept itself fails (EMFILE, ENFILE, ...), the
+// accept loop backs off (50 ms doubling to 1 s) instead of spinning, and logs
+// once per episode. A state-changing request (POST, PUT, PATCH, DELETE)
+// whose client has already closed or reset the connection when it is read is
+// dropped, logged and never handed to Handler: a request is either answered
+// or not acted upon.
 #pragma once
 
 #include <functional>
@@ -13,11 +24,14 @@
 #include <string>
 
 #include "api/api_types.h"
+#include "api/connection_limit.h"
 #include "api/sse_stream.h"
 #include "api/websocket_channel.h"
 #include "common/asio.h"
 
 namespace kumo::api {
+
+struct ServerConnections;  // http_server.cc
 
 class HttpServer {
  public:
@@ -45,6 +59,14 @@ class HttpServer {
   // now on.
   void SetEventStreamOptions(EventStreamOptions options);
 
+  // The cap on open connections (default: DefaultMaxConnections of the
+  // process's open-files limit). Set it before Listen().
+  void SetMaxConnections(size_t cap);
+  size_t max_connections() const;
+  // Where overload and dropped requests are logged, one line each (default:
+  // standard error, prefixed "kumod: ").
+  void SetLog(std::function<void(const std::string&)> log);
+
   // Binds and listens; "127.0.0.1:8470" style. Returns an error status if the
   // address is malformed or taken.
   Status Listen(const std::string& address);
@@ -53,11 +75,10 @@ class HttpServer {
  private:
   void Accept();
 
-  boost::asio::io_context& io_;
-  Handler handler_;
-  UpgradeHandler upgrade_handler_;
-  EventStreamOptions stream_options_;
+  std::shared_ptr<ServerConnections> shared_;  // with the sessions, which may outlive the server
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer accept_retry_;
+  AcceptBackoff backoff_;
 };
 
 // Splits "/v1/x?a=1&b=%20" into path and decoded query parameters.

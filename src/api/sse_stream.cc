@@ -204,6 +204,7 @@ void BeastEventStream::Finish() {
   state_ = State::kEnded;
   beast::error_code ignored;
   socket_.close(ignored);  // a pending write or read ends with operation_aborted
+  hold_.reset();
   heartbeat_.cancel();
   write_deadline_.cancel();
   for (const auto& bytes : queue_) queued_bytes_ -= bytes.size();

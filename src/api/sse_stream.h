@@ -53,6 +53,10 @@ class BeastEventStream final : public EventStream,
   // watching the peer. REQUIRES: called once, first.
   void Start();
 
+  // Keeps `hold` (e.g. the connection's place under HttpServer's cap) until
+  // the connection closes.
+  void HoldWhileConnected(std::shared_ptr<void> hold) { hold_ = std::move(hold); }
+
   bool Send(const SseMessage& message) override;
   void SetCloseHandler(std::function<void()> handler) override;
   void Close() override;
@@ -101,6 +105,7 @@ class BeastEventStream final : public EventStream,
   std::array<char, 1024> read_buffer_{};
   bool dropped_ = false;
   std::function<void()> on_close_;
+  std::shared_ptr<void> hold_;
   bool close_notified_ = false;   // the call of on_close_ is posted
   bool close_delivered_ = false;  // ... and has run
 };

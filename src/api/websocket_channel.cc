@@ -149,6 +149,7 @@ void BeastWebSocketChannel::Finish() {
     beast::error_code ignored;
     beast::get_lowest_layer(*ws_).socket().close(ignored);
   }
+  hold_.reset();
   queue_.clear();
   queued_bytes_ = 0;
   auto on_close = std::move(on_close_);

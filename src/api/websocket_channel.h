@@ -68,6 +68,10 @@ class BeastWebSocketChannel final : public WebSocketChannel,
   // REQUIRES: called once.
   void Accept(boost::beast::tcp_stream stream, Request request);
 
+  // Keeps `hold` (e.g. the connection's place under HttpServer's cap) until
+  // the connection closes.
+  void HoldWhileConnected(std::shared_ptr<void> hold) { hold_ = std::move(hold); }
+
   bool Send(std::string bytes) override;
   void OnMessage(std::function<void(std::string)> handler) override;
   void OnClose(std::function<void()> handler) override;
@@ -90,6 +94,7 @@ class BeastWebSocketChannel final : public WebSocketChannel,
   boost::beast::flat_buffer read_buffer_;
   std::function<void(std::string)> on_message_;
   std::function<void()> on_close_;
+  std::shared_ptr<void> hold_;
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;  // queue_ plus the message being written
   std::string writing_;

@@ -24,20 +24,97 @@ std::string DefaultStateDir() {
   return std::string(home ? home : "/tmp") + "/.local/state/kumo";
 }
 
+namespace {
+
+std::string Octal(mode_t mode) {
+  char buf[8];
+  snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Whether kumod may take `dir`, which exists: why not, or ok.
+Status CheckExistingDir(const std::string& dir, const struct stat& st) {
+  const std::string hint =
+      "give --state-dir a directory that does not exist yet (kumod creates it) or an empty one, "
+      "e.g. " +
+      dir + "/kumo";
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(codes::kInvalidArgument, "the state directory " + dir + " is not a directory",
+                  hint);
+  }
+  if (st.st_uid != geteuid()) {
+    return Status(codes::kInvalidArgument,
+                  "the state directory " + dir + " belongs to another user (uid " +
+                      std::to_string(st.st_uid) + "), not to kumod's (uid " +
+                      std::to_string(geteuid()) + ")",
+                  hint);
+  }
+  std::error_code ec;
+  bool empty = std::filesystem::is_empty(dir, ec);
+  if (ec) {
+    return Status(codes::kInvalidArgument,
+                  "cannot read the state directory " + dir + ": " + ec.message(), hint);
+  }
+  if (empty) return Status::Ok();
+  for (const char* mark : {"kumod.lock", "kumod.db", "token"}) {
+    if (std::filesystem::exists(dir + "/" + mark, ec)) return Status::Ok();
+  }
+  return Status(codes::kInvalidArgument,
+                dir +
+                    " is an existing directory that kumo did not create (it holds other files "
+                    "and no kumod.db, token or kumod.lock); kumod would make it private (0700) "
+                    "and keep its servers in it",
+                hint);
+}
+
+}  // namespace
+
 Status PrepareStateDir(const std::string& dir) {
+  struct stat st {};
+  if (stat(dir.c_str(), &st) == 0) {
+    if (Status s = CheckExistingDir(dir, st); !s.ok()) return s;
+  } else if (errno != ENOENT) {
+    return Status(codes::kInvalidArgument,
+                  "cannot use the state directory " + dir + ": " + strerror(errno),
+                  "choose another with --state-dir");
+  }
   std::error_code ec;
   std::filesystem::create_directories(dir + "/servers", ec);
   if (ec) {
     return Status(codes::kInternal, "cannot create state directory " + dir + ": " + ec.message(),
                   "choose another with --state-dir");
   }
-  chmod(dir.c_str(), 0700);
-  chmod((dir + "/servers").c_str(), 0700);
+  for (const std::string& d : {dir, dir + "/servers"}) {
+    if (chmod(d.c_str(), 0700) != 0) {
+      return Status(codes::kInternal, "cannot chmod " + d + ": " + strerror(errno));
+    }
+  }
   return Status::Ok();
 }
 
 Result<std::string> LoadOrCreateToken(const std::string& dir) {
   const std::string path = dir + "/token";
+  int existing = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (existing >= 0) {
+    struct stat st {};
+    fstat(existing, &st);
+    close(existing);
+    if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+      std::string why = st.st_uid != geteuid()
+                            ? "belongs to another user (uid " + std::to_string(st.st_uid) + ")"
+                            : "is open to other users (mode " + Octal(st.st_mode) + ")";
+      return Status(codes::kInvalidState,
+                    "the API token " + path + " " + why +
+                        ": someone else may have read or replaced it; kumod will not use it",
+                    "if no one else could have used it: chown to kumod's user and chmod 600 " +
+                        path +
+                        "; otherwise delete it, and kumod makes a new token at start "
+                        "(clients then need the new one)");
+    }
+  } else if (errno == ELOOP) {
+    return Status(codes::kInvalidState, "the API token " + path + " is a symbolic link",
+                  "delete it; kumod makes a new token at start");
+  }
   std::ifstream in(path);
   std::string token;
   if (in && std::getline(in, token) && token.size() >= 32) return token;
@@ -52,7 +129,7 @@ Result<std::string> LoadOrCreateToken(const std::string& dir) {
     token += kHex[b >> 4];
     token += kHex[b & 15];
   }
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Status(codes::kInternal, "cannot write " + path + ": " + strerror(errno));
   fchmod(fd, 0600);
   std::string line = token + "\n";

@@ -12,7 +12,14 @@ namespace kumo {
 // ~/.local/state/kumo.
 std::string DefaultStateDir();
 
-// Creates the directory (0700) if needed.
+// Makes `dir` kumod's state directory, 0700 with servers/ inside, or refuses
+// (InvalidArgument, nothing changed). It takes:
+//   - a directory that does not exist yet (created, with its parents);
+//   - an empty directory owned by kumod's user;
+//   - a state directory of kumo's (owned by kumod's user, holding kumod.lock,
+//     kumod.db or token).
+// It refuses anything else, e.g. `--state-dir /tmp` or a home directory:
+// kumod would make it private (0700), breaking whatever else lives there.
 Status PrepareStateDir(const std::string& dir);
 
 // The exclusive hold of one kumod on a state directory: two kumods on one
@@ -38,7 +45,10 @@ class StateDirLock {
 Result<StateDirLock> LockStateDir(const std::string& dir);
 
 // Reads STATE_DIR/token, creating it (32 random bytes, hex, mode 0600) on
-// first start.
+// first start. Refuses (InvalidState) a token that other users can read or
+// write (any group/other bits) or that another user owns: it may have been
+// copied, and only the operator can tell whether to tighten it or replace
+// it; the message says which file and mode, the hint how to do either.
 Result<std::string> LoadOrCreateToken(const std::string& dir);
 
 }  // namespace kumo

@@ -46,6 +46,8 @@ inline constexpr char kHypervisorError[] = "HypervisorError";
 inline constexpr char kStoreError[] = "StoreError";
 inline constexpr char kStoreFull[] = "StoreFull";  // the state directory's filesystem is full
 inline constexpr char kInternal[] = "Internal";
+// kumod is at its cap of concurrent API connections (--max-connections).
+inline constexpr char kTooManyConnections[] = "TooManyConnections";
 }  // namespace codes
 
 template <typename T>

@@ -1,6 +1,8 @@
 // kumod: the kumo daemon. One Boost.Asio event loop serves the REST API, runs
 // the server core (tasks, heartbeat) and drives QEMU. See README.md.
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -20,6 +22,21 @@
 namespace {
 
 using kumo::Status;
+
+// Raises the soft limit on open files to the hard limit: every API
+// connection and every server's sockets and console take descriptors, and
+// the usual soft limit (1024) is far below what the host allows. Returns the
+// limit in force.
+uint64_t RaiseOpenFilesLimit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return 1024;
+  if (files.rlim_cur < files.rlim_max) {
+    rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  return files.rlim_cur;
+}
 
 // Registers the image described by DIR/image.json (as built by guest/).
 Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, int64_t now_ms) {
@@ -73,6 +90,9 @@ class DiskSpaceWatch {
 };
 
 int main(int argc, char** argv) {
+  // Everything kumod and its children (qemu-img, QEMU) create in the state
+  // directory is private: files 0600, directories 0700, sockets included.
+  umask(077);
   CLI::App app{"kumod: the kumo daemon (QEMU virtual servers, REST API)"};
   std::string state_dir = kumo::DefaultStateDir();
   std::string listen = "127.0.0.1:8470";
@@ -83,6 +103,8 @@ int main(int argc, char** argv) {
   int boot_timeout_s = 180;
   int ssh_port_base = 2222;
   int watch_queue_kib = 1024;
+  const uint64_t open_files = RaiseOpenFilesLimit();
+  int max_connections = static_cast<int>(kumo::api::DefaultMaxConnections(open_files));
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -105,6 +127,12 @@ int main(int argc, char** argv) {
                  "per watcher of /v1/watch: KiB of messages queued for a client that does not "
                  "read before it is dropped (default 1024)")
       ->check(CLI::Range(16, 65536));
+  app.add_option("--max-connections", max_connections,
+                 "concurrent API connections, watch streams and consoles included; more are "
+                 "answered 503 (default: half of the open-files limit after 64, at most 4096; "
+                 "here " +
+                     std::to_string(max_connections) + ")")
+      ->check(CLI::Range(1, 1 << 20));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -118,7 +146,8 @@ int main(int argc, char** argv) {
   }
   auto token = kumo::LoadOrCreateToken(state_dir);
   if (!token.ok()) {
-    std::cerr << "kumod: " << token.status().message() << "\n";
+    std::cerr << "kumod: " << token.status().message() << "\nhint: " << token.status().hint()
+              << "\n";
     return 1;
   }
   auto store = kumo::store::SqliteStore::Open(state_dir + "/kumod.db");
@@ -170,6 +199,16 @@ int main(int argc, char** argv) {
   kumo::api::EventStreamOptions stream_options;
   stream_options.max_queued_bytes = static_cast<size_t>(watch_queue_kib) * 1024;
   server.SetEventStreamOptions(stream_options);
+  server.SetMaxConnections(static_cast<size_t>(max_connections));
+  std::cout << "kumod: open files limit " << open_files << ", at most " << max_connections
+            << " API connections" << std::endl;
+  if (static_cast<uint64_t>(max_connections) + 64 > open_files) {
+    std::cerr << "kumod: warning: --max-connections " << max_connections
+              << " leaves too few of the " << open_files
+              << " open files allowed for the servers and kumod itself; when they run out, new "
+                 "connections wait in the listen backlog"
+              << std::endl;
+  }
   server.SetUpgradeHandler([&router](const kumo::api::ApiRequest& r, auto channel) {
     return router.HandleUpgrade(r, std::move(channel));
   });

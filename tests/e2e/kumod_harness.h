@@ -22,6 +22,9 @@ class KumodHarness {
   // Starts kumod (with `extra_flags` after the harness's own) and waits for
   // /healthz.
   bool Start(std::string* err, const std::vector<std::string>& extra_flags = {});
+  // kumod started from now on gets RLIMIT_NOFILE `n`, soft and hard (it
+  // raises its soft limit to the hard one itself).
+  void LimitOpenFiles(uint64_t n) { kumod_.LimitOpenFiles(n); }
   void Kill9();  // SIGKILL, like a crash
   void Stop();   // SIGTERM
 

@@ -2,8 +2,10 @@
 // guest image; the tests drive it through the REST API like an operator
 // would, and check what the operator would check.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "e2e/kumod_harness.h"
@@ -64,6 +66,32 @@ TEST_F(Kumod, CliCreatesAServerThatGoesFromPendingToRunning) {
   EXPECT_EQ(kumod_.RunCli({"exec", "cli", "--", "/bin/cat", "/etc/os-release"}, &out), 0) << out;
   EXPECT_NE(out.find("kumo guest"), std::string::npos) << out;
   EXPECT_EQ(kumod_.RunCli({"exec", "cli", "--", "/bin/sh", "-c", "exit 3"}, &out), 3) << out;
+
+  // The state directory is private: the disk, seed, console log, pidfile,
+  // sockets, database (with -wal, -shm) and token are 0600 or stricter, every
+  // directory 0700.
+  std::vector<std::string> loose;
+  size_t seen = 0;
+  auto check = [&](const std::filesystem::path& p) {
+    struct stat st {};
+    ASSERT_EQ(lstat(p.c_str(), &st), 0) << p;
+    mode_t mode = st.st_mode & 07777;
+    bool ok =
+        S_ISDIR(st.st_mode) ? mode == 0700 : (mode & (S_ISSOCK(st.st_mode) ? 077 : 0177)) == 0;
+    ++seen;
+    if (!ok)
+      loose.push_back(p.string() + " " + std::to_string(mode >> 6) +
+                      std::to_string((mode >> 3) & 7) + std::to_string(mode & 7));
+  };
+  check(kumod_.state_dir());
+  for (const auto& e : std::filesystem::recursive_directory_iterator(kumod_.state_dir())) {
+    check(e.path());
+  }
+  EXPECT_TRUE(loose.empty()) << ::testing::PrintToString(loose);
+  for (const char* file : {"kumod.db-wal", "servers/cli/disk.qcow2", "servers/cli/console.log"}) {
+    EXPECT_TRUE(std::filesystem::exists(kumod_.state_dir() + "/" + file)) << file;
+  }
+  EXPECT_GT(seen, 10u);
 
   // Errors come with a hint and an exit code scripts can rely on.
   EXPECT_EQ(kumod_.RunCli({"create", "cli"}, &out), 5) << out;  // name taken: conflict

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +37,10 @@ bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string
     }
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
+    if (open_files_ > 0) {
+      rlimit files{open_files_, open_files_};
+      if (setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(126);
+    }
     execv(args[0], args.data());
     _exit(127);
   }

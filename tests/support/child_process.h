@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ class ChildProcess {
   // Starts argv[0] (a path) with stdout and stderr appended to `log_path`
   // ("" keeps the test's own).
   bool Start(const std::vector<std::string>& argv, const std::string& log_path, std::string* err);
+  // Processes started from now on get RLIMIT_NOFILE `n` (soft and hard),
+  // set between fork and exec; 0: inherited.
+  void LimitOpenFiles(uint64_t n) { open_files_ = n; }
 
   pid_t pid() const { return pid_; }
   bool running();
@@ -33,6 +37,7 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
+  uint64_t open_files_ = 0;
 };
 
 class TempDir {
