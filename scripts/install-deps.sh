@@ -30,10 +30,16 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# kumod, as root, runs QEMU as this unprivileged system user (docs/kumod.md).
+if ! getent passwd kumo-qemu >/dev/null; then
+  echo "install-deps: creating the system user kumo-qemu"
+  "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin kumo-qemu
+fi

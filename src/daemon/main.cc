@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
+#include "daemon/qemu_user.h"
 #include "guestlink/guest_agent.h"
 #include "hypervisor/qemu_driver.h"
 #include "store/sqlite_store.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   int boot_timeout_s = 180;
   int ssh_port_base = 2222;
   int watch_queue_kib = 1024;
+  std::string qemu_user = kumo::daemon::kDefaultQemuUser;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
                  "per watcher of /v1/watch: KiB of messages queued for a client that does not "
                  "read before it is dropped (default 1024)")
       ->check(CLI::Range(16, 65536));
+  app.add_option("--qemu-user", qemu_user,
+                 "when kumod runs as root, run QEMU as this unprivileged user (default kumo-qemu)");
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -98,8 +102,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  auto qemu = kumo::daemon::SetUpQemuUser(
+      qemu_user, std::filesystem::absolute(state_dir).lexically_normal().string());
+  if (!qemu.ok()) {
+    std::cerr << "kumod: " << qemu.status().message() << "\nhint: " << qemu.status().hint() << "\n";
+    return 1;
+  }
+  std::cout << kumo::daemon::Describe(*qemu) << std::endl;
+
   boost::asio::io_context io;
-  kumo::hypervisor::QemuDriver driver(io);
+  kumo::hypervisor::QemuDriver driver(io, "qemu-system-x86_64", "qemu-img", qemu->run_as);
   kumo::core::CoreConfig config;
   config.state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
   config.accel = accel;
