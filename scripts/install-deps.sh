@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev
   # hypervisor and guest image recipe
   qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
+  # kumod's host firewall for guests; the isolation test's network namespace
+  nftables iproute2
   # end-to-end tests log in over SSH with a key made by ssh-keygen
   openssh-client
   # user data: #cloud-config parsing and the NoCloud seed ISO

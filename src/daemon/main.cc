@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
+#include "daemon/guest_isolation.h"
 #include "daemon/qemu_user.h"
 #include "guestlink/guest_agent.h"
 #include "hypervisor/qemu_driver.h"
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   int ssh_port_base = 2222;
   int watch_queue_kib = 1024;
   std::string qemu_user = kumo::daemon::kDefaultQemuUser;
+  std::string guest_isolation;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -80,6 +82,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(16, 65536));
   app.add_option("--qemu-user", qemu_user,
                  "when kumod runs as root, run QEMU as this unprivileged user (default kumo-qemu)");
+  app.add_option("--guest-isolation", guest_isolation,
+                 "on: guests reach nothing on the host but their forwards (nftables); off: they "
+                 "reach its loopback (default on as root)")
+      ->check(CLI::IsMember({"on", "off"}));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -109,6 +115,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << kumo::daemon::Describe(*qemu) << std::endl;
+  auto isolation = kumo::daemon::SetUpGuestIsolation(guest_isolation, *qemu);
+  if (!isolation.ok()) {
+    std::cerr << "kumod: " << isolation.status().message()
+              << "\nhint: " << isolation.status().hint() << "\n";
+    return 1;
+  }
+  std::cout << *isolation << std::endl;
 
   boost::asio::io_context io;
   kumo::hypervisor::QemuDriver driver(io, "qemu-system-x86_64", "qemu-img", qemu->run_as);
