@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev
   # hypervisor and guest image recipe
   qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
+  # kumod's host firewall for guests; the isolation test's network namespace
+  nftables iproute2
   # end-to-end tests log in over SSH with a key made by ssh-keygen
   openssh-client
   # user data: #cloud-config parsing and the NoCloud seed ISO
@@ -30,10 +32,16 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# kumod, as root, runs QEMU as this unprivileged system user (docs/kumod.md).
+if ! getent passwd kumo-qemu >/dev/null; then
+  echo "install-deps: creating the system user kumo-qemu"
+  "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin kumo-qemu
+fi

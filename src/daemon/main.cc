@@ -15,6 +15,8 @@
 #include "common/disk_space.h"
 #include "common/state_dir.h"
 #include "core/server_core.h"
+#include "daemon/guest_isolation.h"
+#include "daemon/qemu_user.h"
 #include "guestlink/guest_agent.h"
 #include "hypervisor/qemu_driver.h"
 #include "store/sqlite_store.h"
@@ -105,6 +107,8 @@ int main(int argc, char** argv) {
   int watch_queue_kib = 1024;
   const uint64_t open_files = RaiseOpenFilesLimit();
   int max_connections = static_cast<int>(kumo::api::DefaultMaxConnections(open_files));
+  std::string qemu_user = kumo::daemon::kDefaultQemuUser;
+  std::string guest_isolation;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -133,6 +137,12 @@ int main(int argc, char** argv) {
                  "here " +
                      std::to_string(max_connections) + ")")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--qemu-user", qemu_user,
+                 "when kumod runs as root, run QEMU as this unprivileged user (default kumo-qemu)");
+  app.add_option("--guest-isolation", guest_isolation,
+                 "on: guests reach nothing on the host but their forwards (nftables); off: they "
+                 "reach its loopback (default on as root)")
+      ->check(CLI::IsMember({"on", "off"}));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -156,8 +166,23 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  auto qemu = kumo::daemon::SetUpQemuUser(
+      qemu_user, std::filesystem::absolute(state_dir).lexically_normal().string());
+  if (!qemu.ok()) {
+    std::cerr << "kumod: " << qemu.status().message() << "\nhint: " << qemu.status().hint() << "\n";
+    return 1;
+  }
+  std::cout << kumo::daemon::Describe(*qemu) << std::endl;
+  auto isolation = kumo::daemon::SetUpGuestIsolation(guest_isolation, *qemu);
+  if (!isolation.ok()) {
+    std::cerr << "kumod: " << isolation.status().message()
+              << "\nhint: " << isolation.status().hint() << "\n";
+    return 1;
+  }
+  std::cout << *isolation << std::endl;
+
   boost::asio::io_context io;
-  kumo::hypervisor::QemuDriver driver(io);
+  kumo::hypervisor::QemuDriver driver(io, "qemu-system-x86_64", "qemu-img", qemu->run_as);
   kumo::core::CoreConfig config;
   config.state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
   config.accel = accel;

@@ -97,6 +97,10 @@ std::string SocketChardev(const std::string& id, const std::string& path) {
   return "socket,id=" + id + ",path=" + path + ",server=on,wait=off";
 }
 
+std::string FileOf(int fd, const std::string& path) {
+  return fd >= 0 ? "/proc/self/fd/" + std::to_string(fd) : path;
+}
+
 }  // namespace
 
 Status ValidateSpec(const MachineSpec& spec) {
@@ -109,34 +113,39 @@ Status ValidateSpec(const MachineSpec& spec) {
   return ValidatePaths(spec.paths);
 }
 
-std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec) {
+std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec,
+                                       const InheritedFiles& files) {
   const MachinePaths& paths = spec.paths;
   std::vector<std::string> argv = {
       qemu_binary, "-name", "guest=" + spec.name, "-machine", "q35", "-accel", spec.accel,
   };
   // TCG emulates its default model; under KVM the host's own CPU is fastest.
   if (spec.accel == "kvm") argv.insert(argv.end(), {"-cpu", "host"});
-  argv.insert(argv.end(),
-              {
-                  "-m",
-                  std::to_string(spec.memory_mib),
-                  "-smp",
-                  std::to_string(spec.vcpus),
-                  "-nodefaults",
-                  "-no-user-config",
-                  "-display",
-                  "none",
-                  // spawn and elevateprivileges stay allowed: -daemonize forks and setsid()s.
-                  "-sandbox",
-                  "on,obsolete=deny,resourcecontrol=deny",
-                  "-daemonize",
-                  "-pidfile",
-                  paths.pidfile(),
-              });
+  argv.insert(argv.end(), {
+                              "-m",
+                              std::to_string(spec.memory_mib),
+                              "-smp",
+                              std::to_string(spec.vcpus),
+                              "-nodefaults",
+                              "-no-user-config",
+                              "-display",
+                              "none",
+                              "-sandbox",
+                              kSandbox,
+                              "-pidfile",
+                              paths.pidfile(),
+                          });
   if (!spec.kernel.empty()) {
-    argv.insert(argv.end(), {"-kernel", spec.kernel});
-    if (!spec.initrd.empty()) argv.insert(argv.end(), {"-initrd", spec.initrd});
+    argv.insert(argv.end(), {"-kernel", FileOf(files.kernel, spec.kernel)});
+    if (!spec.initrd.empty()) {
+      argv.insert(argv.end(), {"-initrd", FileOf(files.initrd, spec.initrd)});
+    }
     if (!spec.cmdline.empty()) argv.insert(argv.end(), {"-append", spec.cmdline});
+  }
+  std::string disk = "file=" + paths.disk() + ",if=virtio,format=qcow2";
+  // The overlay names the image by its path; QEMU reads it from the descriptor.
+  if (files.base_disk >= 0) {
+    disk += ",backing.driver=qcow2,backing.file.filename=" + FileOf(files.base_disk, "");
   }
   std::string netdev = "user,id=net0";
   if (spec.ssh_host_port > 0) {
@@ -145,7 +154,7 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
   argv.insert(argv.end(),
               {
                   "-drive",
-                  "file=" + paths.disk() + ",if=virtio,format=qcow2",
+                  disk,
                   "-netdev",
                   netdev,
                   "-device",
@@ -175,8 +184,8 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
               });
   if (!spec.seed_image.empty()) {
     // The second virtio disk (/dev/vdb): the guest finds it by its label, cidata.
-    argv.insert(argv.end(),
-                {"-drive", "file=" + spec.seed_image + ",if=virtio,format=raw,readonly=on"});
+    argv.insert(argv.end(), {"-drive", "file=" + FileOf(files.seed_image, spec.seed_image) +
+                                           ",if=virtio,format=raw,readonly=on"});
   }
   return argv;
 }
@@ -185,6 +194,7 @@ std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const Mac
   return {qemu_img,
           "create",
           "-q",
+          "-u",
           "-f",
           "qcow2",
           "-F",

@@ -31,13 +31,34 @@ Status ValidateSpec(const MachineSpec& spec);
 // re-attaching to a running machine needs).
 Status ValidatePaths(const MachinePaths& paths);
 
-// The argv (argv[0] = qemu_binary) that starts `spec` daemonized: QMP, agent
-// and serial console on unix sockets in spec.paths.run_dir, console output
-// also appended to console.log, a pvpanic device whose panic pauses the guest.
-// REQUIRES: ValidateSpec(spec).ok()
-std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec);
+// The image's files as the QEMU process inherits them from kumod (its
+// descriptor numbers), read through /proc/self/fd/N: an unprivileged QEMU
+// then needs no way through the image's directories. -1: QEMU opens the
+// spec's path itself.
+struct InheritedFiles {
+  int kernel = -1;
+  int initrd = -1;
+  int base_disk = -1;
+  int seed_image = -1;
+};
 
-// The argv that creates the machine's copy-on-write disk over the image.
+// The strict seccomp sandbox QEMU runs in: no obsolete system calls, no
+// setuid/setgid/setsid, no fork/exec, no scheduler or CPU-affinity changes.
+inline constexpr const char* kSandbox =
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+
+// The argv (argv[0] = qemu_binary) that starts `spec` in the foreground (the
+// sandbox forbids -daemonize's fork and setsid; the caller starts QEMU in its
+// own session): QMP, agent and serial console on unix sockets in
+// spec.paths.run_dir, console output also appended to console.log, a pidfile,
+// a pvpanic device whose panic pauses the guest.
+// REQUIRES: ValidateSpec(spec).ok()
+std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec,
+                                       const InheritedFiles& files = {});
+
+// The argv that creates the machine's copy-on-write disk over the image,
+// without opening the image (-u: the size is given, and the user qemu-img
+// runs as may not reach the image; QEMU gets the image as an inherited file).
 // REQUIRES: ValidateSpec(spec).ok()
 std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec);
 

@@ -59,7 +59,8 @@ TEST(ValidateSpec, Table) {
       {"commas in the kernel command line are fine",
        [](MachineSpec& s) { s.cmdline = "console=ttyS0,115200"; }, true, ""},
       {"ssh port", [](MachineSpec& s) { s.ssh_host_port = 2222; }, true, ""},
-      {"seed with a comma", [](MachineSpec& s) { s.seed_image = "/a,b/seed.iso"; }, false, "seed_image"},
+      {"seed with a comma", [](MachineSpec& s) { s.seed_image = "/a,b/seed.iso"; }, false,
+       "seed_image"},
       {"empty name", [](MachineSpec& s) { s.name = ""; }, false, "name"},
       {"upper case name", [](MachineSpec& s) { s.name = "Web"; }, false, "a-z"},
       {"name with comma", [](MachineSpec& s) { s.name = "a,b"; }, false, "a-z"},
@@ -130,7 +131,7 @@ TEST(BuildQemuArgv, FullSpec) {
       {"-m", "512"},
       {"-smp", "2"},
       {"-display", "none"},
-      {"-sandbox", "on,obsolete=deny,resourcecontrol=deny"},
+      {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"},
       {"-pidfile", "/run/kumo/web-1/qemu.pid"},
       {"-kernel", "/img/vmlinuz"},
       {"-initrd", "/img/initrd.img"},
@@ -154,9 +155,13 @@ TEST(BuildQemuArgv, FullSpec) {
   for (const Pair& p : expected) {
     EXPECT_TRUE(HasPair(argv, p.option, p.value)) << p.option << " " << p.value;
   }
-  for (const char* flag : {"-nodefaults", "-no-user-config", "-daemonize"}) {
+  for (const char* flag : {"-nodefaults", "-no-user-config"}) {
     EXPECT_TRUE(Has(argv, flag)) << flag;
   }
+  // The sandbox forbids the fork and setsid of -daemonize (kumod starts QEMU
+  // in its own session), and the setuid of -runas (QEMU starts unprivileged).
+  EXPECT_FALSE(Has(argv, "-daemonize"));
+  EXPECT_FALSE(Has(argv, "-runas"));
   // Reboots must work: a guest reboot and system_reset reset the machine.
   EXPECT_FALSE(Has(argv, "-no-reboot"));
   EXPECT_FALSE(Has(argv, "-cpu"));  // TCG keeps its default model
@@ -213,7 +218,27 @@ TEST(BuildQemuArgv, SeedImageIsASecondReadOnlyDisk) {
   ASSERT_TRUE(ValidateSpec(spec).ok());
   auto with_seed = drives(BuildQemuArgv("qemu-system-x86_64", spec));
   ASSERT_EQ(with_seed.size(), 2u);
-  EXPECT_EQ(with_seed[1], "file=/var/lib/kumo/servers/web/seed.iso,if=virtio,format=raw,readonly=on");
+  EXPECT_EQ(with_seed[1],
+            "file=/var/lib/kumo/servers/web/seed.iso,if=virtio,format=raw,readonly=on");
+}
+
+TEST(BuildQemuArgv, InheritedFilesAreReadThroughProcSelfFd) {
+  MachineSpec spec = GoodSpec();
+  spec.seed_image = "/run/kumo/web-1/seed.iso";
+  InheritedFiles files;
+  files.kernel = 3;
+  files.initrd = 4;
+  files.base_disk = 5;
+  files.seed_image = 6;
+  auto argv = BuildQemuArgv("qemu-system-x86_64", spec, files);
+  EXPECT_EQ(ValueOf(argv, "-kernel"), "/proc/self/fd/3");
+  EXPECT_EQ(ValueOf(argv, "-initrd"), "/proc/self/fd/4");
+  // The overlay names the image by its path; QEMU opens the inherited one.
+  EXPECT_EQ(ValueOf(argv, "-drive"),
+            "file=/run/kumo/web-1/disk.qcow2,if=virtio,format=qcow2,backing.driver=qcow2,"
+            "backing.file.filename=/proc/self/fd/5");
+  EXPECT_EQ(ValueOf(argv, "-drive", 1), "file=/proc/self/fd/6,if=virtio,format=raw,readonly=on");
+  for (const std::string& a : argv) EXPECT_EQ(a.find("/img/"), std::string::npos) << a;
 }
 
 TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
@@ -221,6 +246,7 @@ TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
   std::vector<std::string> expected = {"qemu-img",
                                        "create",
                                        "-q",
+                                       "-u",
                                        "-f",
                                        "qcow2",
                                        "-F",

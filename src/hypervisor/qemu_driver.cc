@@ -1,13 +1,16 @@
 #include "hypervisor/qemu_driver.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
+#include "hypervisor/launch_files.h"
 #include "hypervisor/process_watch.h"
 #include "hypervisor/qemu_argv.h"
 #include "hypervisor/qemu_machine.h"
@@ -23,27 +26,6 @@ namespace {
 
 Status HypervisorError(const std::string& message, const std::string& hint = "") {
   return Status(codes::kHypervisorError, message, hint);
-}
-
-// mkdir -p, every directory it creates 0700; the last one is made 0700 even
-// if it existed, and must belong to us.
-Status MakeRunDir(const std::string& dir) {
-  for (size_t slash = 1; slash != std::string::npos;) {
-    slash = dir.find('/', slash + 1);
-    std::string prefix = dir.substr(0, slash);
-    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return HypervisorError("cannot create " + prefix + ": " + strerror(errno));
-    }
-  }
-  struct stat st {};
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return HypervisorError(dir + " is not a directory");
-  }
-  if (st.st_uid != geteuid()) return HypervisorError(dir + " belongs to another user");
-  if (chmod(dir.c_str(), 0700) != 0) {
-    return HypervisorError("cannot chmod " + dir + ": " + strerror(errno));
-  }
-  return Status::Ok();
 }
 
 Status CheckReadable(const std::string& what, const std::string& path) {
@@ -90,12 +72,15 @@ void KillLeftover(const MachinePaths& paths) {
 // through the callbacks it has pending.
 class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
  public:
+  static constexpr std::chrono::milliseconds kConnectRetry{50};
+
   LaunchOperation(asio::io_context& io, MachineSpec spec, std::string qemu_binary,
-                  std::string qemu_img, Ready done)
+                  std::string qemu_img, std::optional<RunAs> run_as, Ready done)
       : io_(io),
         spec_(std::move(spec)),
         qemu_binary_(std::move(qemu_binary)),
         qemu_img_(std::move(qemu_img)),
+        run_as_(run_as),
         timer_(io),
         done_(std::move(done)) {}
 
@@ -113,7 +98,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
     if (Status s = CheckReadable("kernel", spec_.kernel); !s.ok()) return s;
     if (Status s = CheckReadable("initrd", spec_.initrd); !s.ok()) return s;
     if (Status s = CheckReadable("disk", spec_.base_disk); !s.ok()) return s;
-    if (Status s = MakeRunDir(paths().run_dir); !s.ok()) return s;
+    if (Status s = PrepareRunDir(paths().run_dir, run_as_); !s.ok()) return s;
     pid_t running = ReadPidfile(paths().pidfile());
     if (running > 0 && CheckIsQemuOf(running, paths()).ok()) {
       return Status(
@@ -126,9 +111,11 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
 
   // Runs argv with its output appended to qemu.log; `exited` gets the wait
   // status, or -1 if it was not our child to reap.
-  void RunHelper(const std::vector<std::string>& argv, std::function<void(int)> exited) {
+  void RunHelper(const std::vector<std::string>& argv, SpawnOptions options,
+                 std::function<void(int)> exited) {
     log_offset_ = FileSize(paths().qemu_log());
-    Result<pid_t> pid = SpawnProcess(argv, paths().qemu_log());
+    options.run_as = run_as_;
+    Result<pid_t> pid = SpawnProcess(argv, paths().qemu_log(), options);
     if (!pid.ok()) return Finish(pid.status());
     Result<std::shared_ptr<ProcessWatch>> watch = ProcessWatch::Open(io_, *pid);
     if (!watch.ok()) {
@@ -160,7 +147,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
   }
 
   void CreateOverlay() {
-    RunHelper(BuildOverlayArgv(qemu_img_, spec_), [this](int status) {
+    RunHelper(BuildOverlayArgv(qemu_img_, spec_), {}, [this](int status) {
       if (status == 0) return StartQemu();
       unlink(paths().disk().c_str());  // a partial overlay would be reused
       Finish(FailureWithLog("cannot create the disk overlay (" + DescribeWaitStatus(status) + ")"));
@@ -169,41 +156,50 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
 
   void StartQemu() {
     unlink(paths().pidfile().c_str());  // so a stale pid is never read back
-    RunHelper(BuildQemuArgv(qemu_binary_, spec_), [this](int status) {
-      // -daemonize: this parent exits 0 once the daemon is ready; the daemon
-      // has written the pidfile by then. -1: reaped elsewhere, trust the pidfile.
-      if (status != 0 && status != -1) {
-        KillLeftover(paths());
-        return Finish(FailureWithLog("QEMU failed to start (" + DescribeWaitStatus(status) + ")"));
-      }
-      OnQemuDaemonized();
-    });
+    Result<ImageFiles> files = ImageFiles::Open(spec_, run_as_);
+    if (!files.ok()) return Finish(files.status());
+    // Detached: QEMU is never kumod's child, and outlives it.
+    SpawnOptions options;
+    options.inherit_fds = files->fds();
+    options.detach = true;
+    RunHelper(BuildQemuArgv(qemu_binary_, spec_, files->inherited()), options,
+              [this](int) { Finish(FailureWithLog("QEMU exited before it was ready")); });
+    if (!helper_) return;  // it could not be started
+    qemu_pid_ = helper_->pid();
+    ConnectQmp();
   }
 
-  void OnQemuDaemonized() {
-    pid_t pid = ReadPidfile(paths().pidfile());
-    if (pid <= 0) return Finish(FailureWithLog("QEMU started but wrote no pidfile"));
+  // QEMU runs in the foreground: its QMP socket appears once it has set up
+  // its devices. Until then (or the start timeout), try again.
+  void ConnectQmp() {
+    QemuMachine::Connect(io_, paths(), qemu_pid_,
+                         [self = shared_from_this()](Result<std::shared_ptr<Machine>> m) {
+                           if (self->finished_) return;
+                           if (m.ok()) return self->OnConnected(std::move(*m));
+                           self->retry_timer_.expires_after(kConnectRetry);
+                           self->retry_timer_.async_wait([self](boost::system::error_code ec) {
+                             if (!ec && !self->finished_ && self->helper_) self->ConnectQmp();
+                           });
+                         });
+  }
+
+  void OnConnected(std::shared_ptr<Machine> machine) {
+    // The machine watches and reaps QEMU from now on.
+    helper_.reset();
     if (Status s = SecureFiles(); !s.ok()) {
-      KillLeftover(paths());
+      machine->Kill();
       return Finish(s);
     }
-    QemuMachine::Connect(
-        io_, paths(), pid, [self = shared_from_this(), pid](Result<std::shared_ptr<Machine>> m) {
-          if (!m.ok()) {
-            KillLeftover(self->paths());
-            return self->Finish(self->FailureWithLog("QEMU (pid " + std::to_string(pid) +
-                                                     ") started but " + m.status().message()));
-          }
-          self->Finish(std::move(*m));
-        });
+    Finish(std::move(machine));
   }
 
-  // run_dir is 0700 already; the sockets and the console log are made 0600
-  // as well, whatever kumod's umask was.
+  // run_dir is 0700 already, and QEMU runs with umask 077; the sockets and
+  // the console log are made 0600 explicitly, without following a symlink
+  // (the run_dir may belong to QEMU's user).
   Status SecureFiles() {
     for (const std::string& path : {paths().qmp_socket(), paths().agent_socket(),
                                     paths().console_socket(), paths().console_log()}) {
-      if (chmod(path.c_str(), 0600) != 0) {
+      if (fchmodat(AT_FDCWD, path.c_str(), 0600, AT_SYMLINK_NOFOLLOW) != 0) {
         return HypervisorError("cannot chmod " + path + ": " + strerror(errno));
       }
     }
@@ -220,6 +216,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
+    retry_timer_.cancel();
     Ready done = std::move(done_);
     done(std::move(result));
   }
@@ -228,13 +225,35 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
   MachineSpec spec_;
   std::string qemu_binary_;
   std::string qemu_img_;
+  std::optional<RunAs> run_as_;
   asio::steady_timer timer_;
+  asio::steady_timer retry_timer_{io_};
+  pid_t qemu_pid_ = -1;
   Ready done_;
   std::shared_ptr<ProcessWatch> helper_;
   std::string helper_name_;
   off_t log_offset_ = 0;
   bool finished_ = false;
 };
+
+// Ok if `pid` runs as a user a QEMU of ours runs as: `run_as`, kumod's own,
+// or root (started by a kumod before QEMU ran unprivileged). A pidfile in a
+// run_dir QEMU's user controls cannot then name another user's process.
+Status CheckQemuUser(pid_t pid, const std::optional<RunAs>& run_as) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with("Uid:")) continue;
+    long uid = std::strtol(line.c_str() + 4, nullptr, 10);
+    if (uid == 0 || uid == static_cast<long>(geteuid()) ||
+        (run_as && uid == static_cast<long>(run_as->uid))) {
+      return Status::Ok();
+    }
+    return Status(codes::kNotFound, "pid " + std::to_string(pid) + " runs as uid " +
+                                        std::to_string(uid) + ", not as a QEMU of kumod's");
+  }
+  return Status(codes::kNotFound, "no process with pid " + std::to_string(pid));
+}
 
 // Wraps `done` so it is not called once the driver is gone.
 Ready Guarded(const std::shared_ptr<bool>& alive, Ready done) {
@@ -246,27 +265,30 @@ Ready Guarded(const std::shared_ptr<bool>& alive, Ready done) {
 
 }  // namespace
 
-QemuDriver::QemuDriver(asio::io_context& io, std::string qemu_binary, std::string qemu_img)
+QemuDriver::QemuDriver(asio::io_context& io, std::string qemu_binary, std::string qemu_img,
+                       std::optional<RunAs> run_as)
     : io_(io),
       qemu_binary_(std::move(qemu_binary)),
       qemu_img_(std::move(qemu_img)),
+      run_as_(run_as),
       alive_(std::make_shared<bool>(true)) {}
 
 QemuDriver::~QemuDriver() = default;
 
 void QemuDriver::Launch(const MachineSpec& spec, MachineReady done) {
-  auto op = std::make_shared<LaunchOperation>(io_, spec, qemu_binary_, qemu_img_,
+  auto op = std::make_shared<LaunchOperation>(io_, spec, qemu_binary_, qemu_img_, run_as_,
                                               Guarded(alive_, std::move(done)));
   asio::post(io_, [op]() { op->Run(); });
 }
 
 void QemuDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done) {
   Ready ready = Guarded(alive_, std::move(done));
-  asio::post(io_, [io = &io_, spec, pid, ready = std::move(ready)]() {
+  asio::post(io_, [io = &io_, spec, pid, run_as = run_as_, ready = std::move(ready)]() {
     if (Status s = ValidatePaths(spec.paths); !s.ok()) return ready(s);
     if (pid <= 0 || pid > INT32_MAX) {
       return ready(Status(codes::kNotFound, "no process with pid " + std::to_string(pid)));
     }
+    if (Status s = CheckQemuUser(static_cast<pid_t>(pid), run_as); !s.ok()) return ready(s);
     QemuMachine::Connect(*io, spec.paths, static_cast<pid_t>(pid), ready);
   });
 }

@@ -18,7 +18,9 @@
 #include <thread>
 
 #include "guestlink/qga_client.h"
+#include "hypervisor/qemu_argv.h"
 #include "hypervisor/qemu_machine.h"
+#include "hypervisor/spawn.h"
 #include "support/child_process.h"
 #include "support/io_loop.h"
 
@@ -425,6 +427,42 @@ TEST_F(QemuDriverTest, AttachToSomethingElseIsNotFound) {
   auto dead = Attach(driver, spec, gone);
   EXPECT_EQ(dead.status().code(), codes::kNotFound) << dead.status().ToString();
   EXPECT_EQ(Attach(driver, spec, -1).status().code(), codes::kNotFound);
+}
+
+TEST_F(QemuDriverTest, AttachRefusesAProcessOfAnotherUserThatPassesForQemu) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a process as another user";
+  MachineSpec spec = Spec("e2e-uid");
+  ASSERT_TRUE(std::filesystem::create_directories(spec.paths.run_dir));
+  // A process of another user whose command line passes for this run_dir's
+  // QEMU (as a stale pidfile in a run_dir that user controls could name).
+  testing::TempDir dir;
+  ASSERT_EQ(chown(dir.path().c_str(), 65534, 65534), 0);
+  ASSERT_EQ(mkfifo((dir / "wait").c_str(), 0600), 0);
+  ASSERT_EQ(chown((dir / "wait").c_str(), 65534, 65534), 0);
+  SpawnOptions options;
+  options.run_as = RunAs{65534, 65534};
+  options.detach = true;
+  // The shell blocks opening the fifo (no child process), its command line
+  // holding the QMP chardev of spec's run_dir.
+  Result<pid_t> impostor =
+      SpawnProcess({"/bin/sh", "-c", "read x < " + (dir / "wait"),
+                    "socket,id=qmp,path=" + spec.paths.qmp_socket() + ",server=on,wait=off"},
+                   dir / "out", options);
+  ASSERT_TRUE(impostor.ok()) << impostor.status().ToString();
+  std::string cmdline = ReadAll("/proc/" + std::to_string(*impostor) + "/cmdline");
+  EXPECT_TRUE(IsQemuCmdlineOf(cmdline, spec.paths)) << cmdline;
+
+  QemuDriver driver(io_, "qemu-system-x86_64", "qemu-img", RunAs{4242, 4242});
+  auto other_user = Attach(driver, spec, *impostor);
+  EXPECT_EQ(other_user.status().code(), codes::kNotFound) << other_user.status().ToString();
+  EXPECT_NE(other_user.status().message().find("runs as uid 65534"), std::string::npos)
+      << other_user.status().ToString();
+  // Had it been the QEMU user's, it would have been taken for QEMU (and
+  // failed only at QMP): the user is what refused it.
+  QemuDriver as_that_user(io_, "qemu-system-x86_64", "qemu-img", RunAs{65534, 65534});
+  auto same_user = Attach(as_that_user, spec, *impostor);
+  EXPECT_EQ(same_user.status().code(), codes::kHypervisorError) << same_user.status().ToString();
+  kill(*impostor, SIGKILL);
 }
 
 TEST_F(QemuDriverTest, BadSpecStartsAndCreatesNothing) {

@@ -2,8 +2,9 @@
 // pidfd on its process (see ProcessWatch). It reports QMP events as
 // MachineEvents and the end of the process as kExited, once and last.
 //
-// The process is not a child of kumod (QEMU daemonizes), so dropping the
-// machine object leaves QEMU running; Attach() finds it again later.
+// The process is not a child of kumod (it is started detached, in its own
+// session), so dropping the machine object leaves QEMU running; Attach()
+// finds it again later.
 #pragma once
 
 #include <sys/types.h>

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,13 +11,36 @@
 
 namespace kumo::hypervisor {
 
+// An unprivileged identity a child runs as: exactly this uid and gid, and no
+// supplementary groups.
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct SpawnOptions {
+  // Set: the child changes to this identity before exec, so the program
+  // never holds kumod's privileges (not even while it opens its files).
+  std::optional<RunAs> run_as;
+  // Descriptors of kumod the child inherits, as 3, 4, … in this order.
+  std::vector<int> inherit_fds;
+  // Set: the program runs as a grandchild (the child forks after setsid and
+  // exits), so it is never kumod's child: it outlives kumod like a daemon,
+  // and kumod cannot reap it (nor learn its exit status).
+  bool detach = false;
+};
+
 // Starts argv[0] (looked up in PATH when it has no '/') in a new session, with
-// stdin on /dev/null, stdout and stderr appended to `output_path` (created
-// 0600), every other descriptor of kumod closed (a daemonized QEMU outlives
-// kumod and must not hold its sockets), default signal dispositions and an
-// empty signal mask. Returns the child's pid; the caller reaps it.
-// Errors: HypervisorError (e.g. the binary does not exist).
-Result<pid_t> SpawnProcess(const std::vector<std::string>& argv, const std::string& output_path);
+// umask 077, stdin on /dev/null, stdout and stderr appended to `output_path`
+// (created 0600 by the child, after it changed identity; a symlink there is
+// refused), every other descriptor of kumod closed (QEMU outlives kumod and
+// must not hold its sockets) but the inherited ones, default signal
+// dispositions and an empty signal mask. Returns the program's pid once it
+// has exec'd; the caller reaps it unless it was detached.
+// Errors: HypervisorError (the binary does not exist, the identity cannot be
+// taken, the output file cannot be opened).
+Result<pid_t> SpawnProcess(const std::vector<std::string>& argv, const std::string& output_path,
+                           const SpawnOptions& options = {});
 
 // The last `max_bytes` of the file from byte `offset` on, trimmed, starting at
 // a line boundary when it was cut; "" if it cannot be read.

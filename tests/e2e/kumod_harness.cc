@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +29,11 @@ int FreePort() {
 }  // namespace
 
 KumodHarness::KumodHarness()
-    : state_dir_(dir_ / "state"), port_(FreePort()), ssh_port_base_(FreePort()) {}
+    : state_dir_(dir_ / "state"), port_(FreePort()), ssh_port_base_(FreePort()) {
+  // As root, kumod runs QEMU as kumo-qemu, which must pass through to the
+  // servers' run directories (it may not list or read this one).
+  chmod(dir_.path().c_str(), 0711);
+}
 
 KumodHarness::~KumodHarness() {
   if (kumod_.running()) {
