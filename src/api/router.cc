@@ -394,18 +394,29 @@ ApiResponse Router::RunAction(const ApiRequest& req, const std::string& name) {
                     "actions: start, stop, reboot, rescue, unrescue");
 }
 
+// The newest events by default; `before` pages back, `after` forward.
+// `more`: there are further events in the direction read.
 ApiResponse Router::ListEvents(const ApiRequest& req, const std::string& name) {
-  int64_t after = 0, limit = 100;
+  int64_t after = 0, before = INT64_MAX, limit = 100;
   ApiResponse error;
   if (!ParseQueryInt(req, "after", 0, INT64_MAX, &after, &error) ||
+      !ParseQueryInt(req, "before", 1, INT64_MAX, &before, &error) ||
       !ParseQueryInt(req, "limit", 1, 1000, &limit, &error)) {
     return error;
   }
-  auto events = core_.Events(name, after, static_cast<int>(limit));
+  const bool forward = req.query.count("after") > 0;
+  if (forward && req.query.count("before")) {
+    return BadRequest("give 'after' (page forward) or 'before' (page back), not both");
+  }
+  const int want = static_cast<int>(limit) + 1;  // one more tells whether there is more
+  auto events = forward ? core_.Events(name, after, want) : core_.EventsBefore(name, before, want);
   if (!events.ok()) return ErrorResponse(events.status());
+  const bool more = events->size() > static_cast<size_t>(limit);
+  if (more && forward) events->pop_back();
+  if (more && !forward) events->erase(events->begin());
   json list = json::array();
   for (const auto& e : *events) list.push_back(EventJson(e));
-  return {200, {{"events", list}}};
+  return {200, {{"events", list}, {"more", more}}};
 }
 
 // The console itself is served by HandleUpgrade.

@@ -155,6 +155,41 @@ class RouterTest : public ::testing::Test {
   return ::testing::AssertionSuccess();
 }
 
+TEST_F(RouterTest, EventsAreTheNewestByDefaultAndPageBothWays) {
+  CreateStopped("log");
+  for (int i = 0; i < 150; ++i) {
+    ASSERT_TRUE(core_.ledger->Note("log", "test", "note " + std::to_string(i)).ok());
+  }
+  ApiResponse newest = Call("GET", "/v1/servers/log/events");
+  ASSERT_EQ(newest.status, 200) << newest.body.dump();
+  const json& page = newest.body["events"];
+  ASSERT_EQ(page.size(), 100u);
+  EXPECT_EQ(page.back()["message"], "note 149") << "the newest is there";
+  EXPECT_EQ(page.front()["message"], "note 50");
+  EXPECT_EQ(newest.body["more"], true);
+
+  // Back: what came before the page, down to the first event.
+  ApiResponse back = Call("GET", "/v1/servers/log/events?limit=1000&before=" +
+                                     std::to_string(page.front()["id"].get<int64_t>()));
+  ASSERT_EQ(back.status, 200);
+  EXPECT_EQ(back.body["more"], false);
+  EXPECT_EQ(back.body["events"].back()["message"], "note 49");
+  EXPECT_EQ(back.body["events"].front()["message"].get<std::string>().rfind("created", 0), 0u);
+
+  // Forward from an id: the oldest after it.
+  const int64_t first = back.body["events"].front()["id"];
+  ApiResponse forward =
+      Call("GET", "/v1/servers/log/events?limit=2&after=" + std::to_string(first));
+  ASSERT_EQ(forward.body["events"].size(), 2u);
+  EXPECT_EQ(forward.body["more"], true);
+  EXPECT_GT(forward.body["events"][0]["id"].get<int64_t>(), first);
+
+  EXPECT_TRUE(IsError(Call("GET", "/v1/servers/log/events?after=1&before=5"), 400,
+                      codes::kInvalidArgument));
+  EXPECT_TRUE(
+      IsError(Call("GET", "/v1/servers/log/events?before=0"), 400, codes::kInvalidArgument));
+}
+
 std::string Concrete(const std::string& pattern) {
   std::string path = pattern;
   if (auto at = path.find("{name}"); at != std::string::npos) path.replace(at, 6, "web");
@@ -353,9 +388,9 @@ TEST_F(RouterTest, QueryParametersAreValidated) {
                 e.contains("status") && e.contains("message"))
         << e.dump();
   }
-  ApiResponse first = Call("GET", "/v1/servers/web/events?limit=1");
-  ASSERT_EQ(first.body["events"].size(), 1u);
-  EXPECT_EQ(first.body["events"][0]["id"], events[0]["id"]);
+  ApiResponse newest = Call("GET", "/v1/servers/web/events?limit=1");
+  ASSERT_EQ(newest.body["events"].size(), 1u);
+  EXPECT_EQ(newest.body["events"][0]["id"], events.back()["id"]);
   int64_t after = events[0]["id"];
   ApiResponse rest = Call("GET", "/v1/servers/web/events?after=" + std::to_string(after));
   EXPECT_EQ(rest.body["events"].size(), events.size() - 1);
@@ -488,22 +523,14 @@ TEST_F(RouterTest, TheConsoleIsAWebSocket) {
 
 TEST(HttpStatusFor, EveryCode) {
   const std::pair<const char*, int> cases[] = {
-      {codes::kInvalidArgument, 400},
-      {codes::kUnauthorized, 401},
-      {codes::kNotFound, 404},
-      {codes::kMethodNotAllowed, 405},
-      {codes::kAlreadyExists, 409},
-      {codes::kServerBusy, 409},
-      {codes::kInvalidState, 409},
-      {codes::kGuestAgentNotResponding, 409},
-      {codes::kConflict, 409},
-      {codes::kPayloadTooLarge, 413},
-      {codes::kGuestCommandFailed, 502},
-      {codes::kHypervisorError, 500},
-      {codes::kStoreError, 500},
-      {codes::kStoreFull, 507},
-      {codes::kInternal, 500},
-      {"SomethingNew", 500},
+      {codes::kInvalidArgument, 400},    {codes::kUnauthorized, 401},
+      {codes::kNotFound, 404},           {codes::kMethodNotAllowed, 405},
+      {codes::kAlreadyExists, 409},      {codes::kServerBusy, 409},
+      {codes::kInvalidState, 409},       {codes::kGuestAgentNotResponding, 409},
+      {codes::kConflict, 409},           {codes::kPayloadTooLarge, 413},
+      {codes::kGuestCommandFailed, 502}, {codes::kHypervisorError, 500},
+      {codes::kStoreError, 500},         {codes::kStoreFull, 507},
+      {codes::kInternal, 500},           {"SomethingNew", 500},
   };
   for (const auto& [code, status] : cases) EXPECT_EQ(HttpStatusFor(code), status) << code;
 }

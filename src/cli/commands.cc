@@ -257,8 +257,10 @@ int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOp
 
 int ShowEvents(Context& ctx, const EventsOptions& options) {
   if (options.follow) return FollowEvents(ctx, options);
-  std::string target = ServerPath(options.name) + "/events?after=" + std::to_string(options.after);
-  if (options.limit) target += "&limit=" + std::to_string(*options.limit);
+  std::string target =
+      ServerPath(options.name) + "/events?limit=" + std::to_string(options.limit.value_or(100));
+  if (options.after > 0) target += "&after=" + std::to_string(options.after);
+  if (options.before > 0) target += "&before=" + std::to_string(options.before);
   auto reply = ctx.api.Call("GET", target);
   if (!reply.ok()) return Fail(ctx, reply.error());
   if (ctx.json) {
@@ -266,11 +268,23 @@ int ShowEvents(Context& ctx, const EventsOptions& options) {
     return kExitOk;
   }
   ctx.out << EventHeader();
-  if (reply->body.is_object() && reply->body.contains("events") &&
-      reply->body["events"].is_array()) {
-    for (const auto& e : reply->body["events"]) ctx.out << EventLine(e);
+  const json* events =
+      reply->body.is_object() && reply->body.contains("events") && reply->body["events"].is_array()
+          ? &reply->body["events"]
+          : nullptr;
+  if (events) {
+    for (const auto& e : *events) ctx.out << EventLine(e);
   }
   ctx.out.flush();
+  // Where the rest is: older events unless paging forward.
+  if (events && !events->empty() && reply->body.value("more", false)) {
+    const json& edge = options.after > 0 ? events->back() : events->front();
+    if (edge.contains("id") && edge["id"].is_number_integer()) {
+      ctx.err << (options.after > 0 ? "newer events: kumo events " + options.name + " --after "
+                                    : "older events: kumo events " + options.name + " --before ")
+              << edge["id"].get<int64_t>() << "\n";
+    }
+  }
   return kExitOk;
 }
 

@@ -38,7 +38,8 @@ struct CreateOptions {
 
 struct EventsOptions {
   std::string name;
-  int64_t after = 0;
+  int64_t after = 0;   // > 0: the events after this id (paging forward)
+  int64_t before = 0;  // > 0: the events before this id (paging back); neither: the newest
   std::optional<int> limit;
   bool follow = false;
 };

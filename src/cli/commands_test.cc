@@ -290,7 +290,20 @@ TEST(Commands, EventsPrintsLinesWithQuery) {
   EXPECT_EQ(run.out.str(),
             "TIME                      STATUS       KIND      MESSAGE\n"
             "2024-05-01T10:00:00.000Z  pending      task      stop requested\n");
-  EXPECT_EQ(server.requests()[0].target, "/v1/servers/web/events?after=2&limit=5");
+  EXPECT_EQ(server.requests()[0].target, "/v1/servers/web/events?limit=5&after=2");
+}
+
+TEST(Commands, EventsShowTheNewestAndSayWhereTheOlderOnesAre) {
+  FakeApiServer server([](const FakeRequest&) {
+    return FakeResponse{200, R"({"more":true,"events":[{"id":41,"time":"2024-05-01T10:00:00.000Z",)"
+                             R"("kind":"agent","status":"running","message":"answering"}]})"};
+  });
+  CliRun run(server);
+  EventsOptions options;
+  options.name = "web";
+  EXPECT_EQ(ShowEvents(run.ctx, options), kExitOk);
+  EXPECT_EQ(server.requests()[0].target, "/v1/servers/web/events?limit=100");
+  EXPECT_EQ(run.err.str(), "older events: kumo events web --before 41\n");
 }
 
 class TempFile {

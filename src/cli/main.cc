@@ -193,11 +193,16 @@ int main(int argc, char** argv) {
 
   EventsOptions events;
   int events_limit = 0;
-  auto* events_cmd =
-      app.add_subcommand("events", "Show a server's event timeline: TIME STATUS KIND MESSAGE");
+  auto* events_cmd = app.add_subcommand(
+      "events",
+      "Show a server's event timeline, the newest 100 by default: TIME STATUS KIND MESSAGE");
   events_cmd->add_option("name", events.name, "the server")->required();
-  events_cmd->add_option("--after", events.after, "only events with an id above this")
-      ->check(CLI::NonNegativeNumber);
+  auto* after_opt =
+      events_cmd->add_option("--after", events.after, "the events after this id (paging forward)")
+          ->check(CLI::NonNegativeNumber);
+  events_cmd->add_option("--before", events.before, "the events before this id (paging back)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(after_opt);
   auto* limit_opt =
       events_cmd->add_option("--limit", events_limit, "at most this many (1-1000, default 100)")
           ->check(CLI::Range(1, 1000));

@@ -99,6 +99,12 @@ Result<std::vector<EventRecord>> ServerCore::Events(const std::string& name, int
   return ledger_.Events(name, after_id, limit);
 }
 
+Result<std::vector<EventRecord>> ServerCore::EventsBefore(const std::string& name,
+                                                          int64_t before_id, int limit) const {
+  if (auto r = ledger_.Get(name); !r.ok()) return r.status();
+  return ledger_.EventsBefore(name, before_id, limit);
+}
+
 Status ServerCore::RegisterImage(const ImageRecord& image) { return store_.PutImage(image); }
 std::vector<ImageRecord> ServerCore::Images() const { return store_.ListImages(); }
 

@@ -124,6 +124,9 @@ class ServerCore {
 
   Result<ServerRecord> Get(const std::string& name) const;
   std::vector<ServerRecord> List() const;
+  // The newest `limit` events with id < before_id, oldest first.
+  Result<std::vector<EventRecord>> EventsBefore(const std::string& name, int64_t before_id,
+                                                int limit) const;
   Result<std::vector<EventRecord>> Events(const std::string& name, int64_t after_id,
                                           int limit) const;
 

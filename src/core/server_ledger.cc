@@ -120,6 +120,11 @@ std::vector<EventRecord> ServerLedger::Events(const std::string& server, int64_t
   return store_.Events(server, after_id, limit);
 }
 
+std::vector<EventRecord> ServerLedger::EventsBefore(const std::string& server, int64_t before_id,
+                                                    int limit) const {
+  return store_.EventsBefore(server, before_id, limit);
+}
+
 int64_t ServerLedger::LastEventId() const { return store_.LastEventId(); }
 
 // --- writing -----------------------------------------------------------------

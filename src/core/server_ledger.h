@@ -94,6 +94,9 @@ class ServerLedger {
 
   // The timeline: events with id > after_id of one server ("" for all).
   std::vector<EventRecord> Events(const std::string& server, int64_t after_id, int limit) const;
+  // The newest `limit` events of one server with id < before_id, oldest first.
+  std::vector<EventRecord> EventsBefore(const std::string& server, int64_t before_id,
+                                        int limit) const;
   int64_t LastEventId() const;
 
   // `listener` hears every change committed from now on, in commit order,

@@ -208,6 +208,9 @@ class FillingStore : public store::Store {
   std::vector<EventRecord> Events(const std::string& s, int64_t a, int l) const override {
     return real_.Events(s, a, l);
   }
+  std::vector<EventRecord> EventsBefore(const std::string& s, int64_t b, int l) const override {
+    return real_.EventsBefore(s, b, l);
+  }
   int64_t LastEventId() const override { return real_.LastEventId(); }
   Status PutImage(const ImageRecord& i) override { return real_.PutImage(i); }
   std::optional<ImageRecord> GetImage(const std::string& n) const override {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -451,6 +452,19 @@ std::vector<EventRecord> SqliteStore::Events(const std::string& server, int64_t 
   if (!server.empty()) stmt.Bind(server);
   stmt.Bind(after_id).Bind(int64_t{limit});
   while (stmt.Step() == SQLITE_ROW) events.push_back(ReadEvent(stmt));
+  return events;
+}
+
+std::vector<EventRecord> SqliteStore::EventsBefore(const std::string& server, int64_t before_id,
+                                                   int limit) const {
+  std::vector<EventRecord> events;
+  if (limit <= 0) return events;
+  Statement stmt(db_,
+                 "SELECT id, server, time_ms, kind, status, message FROM events "
+                 "WHERE server = ? AND id < ? ORDER BY id DESC LIMIT ?");
+  stmt.Bind(server).Bind(before_id).Bind(int64_t{limit});
+  while (stmt.Step() == SQLITE_ROW) events.push_back(ReadEvent(stmt));
+  std::reverse(events.begin(), events.end());
   return events;
 }
 

@@ -33,6 +33,8 @@ class SqliteStore : public Store {
   std::vector<ServerRecord> ListServers() const override;
   std::vector<EventRecord> Events(const std::string& server, int64_t after_id,
                                   int limit) const override;
+  std::vector<EventRecord> EventsBefore(const std::string& server, int64_t before_id,
+                                        int limit) const override;
   int64_t LastEventId() const override;
   Status PutImage(const ImageRecord& image) override;
   std::optional<ImageRecord> GetImage(const std::string& name) const override;

@@ -57,6 +57,10 @@ class Store {
   // or of every server (tombstones included) when `server` is empty.
   virtual std::vector<EventRecord> Events(const std::string& server, int64_t after_id,
                                           int limit) const = 0;
+  // The newest `limit` events of one server with id < before_id, returned
+  // oldest first (paging back through a timeline from its end).
+  virtual std::vector<EventRecord> EventsBefore(const std::string& server, int64_t before_id,
+                                                int limit) const = 0;
   // The newest event id (0: none yet).
   virtual int64_t LastEventId() const = 0;
 

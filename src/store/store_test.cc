@@ -303,6 +303,20 @@ TEST_F(StoreTest, EventsAreOrderedAndPaged) {
   EXPECT_TRUE(store->Events("web", all[4].id, 1000).empty());
   EXPECT_TRUE(store->Events("web", 0, 0).empty());
 
+  // Paging back from the end: the newest first, each page oldest first.
+  auto newest = store->EventsBefore("web", INT64_MAX, 2);
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].message, "e3");
+  EXPECT_EQ(newest[1].message, "e4");
+  auto older = store->EventsBefore("web", newest[0].id, 2);
+  ASSERT_EQ(older.size(), 2u);
+  EXPECT_EQ(older[0].message, "e1");
+  EXPECT_EQ(older[1].message, "e2");
+  auto oldest = store->EventsBefore("web", older[0].id, 2);
+  ASSERT_EQ(oldest.size(), 1u);
+  EXPECT_EQ(oldest[0].message, "e0") << "db's events are not web's";
+  EXPECT_TRUE(store->EventsBefore("web", all[0].id, 10).empty());
+
   auto db_events = store->Events("db", 0, 1000);
   ASSERT_EQ(db_events.size(), 1u);
   EXPECT_EQ(db_events[0].message, "db0");
