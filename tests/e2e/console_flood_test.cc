@@ -54,6 +54,13 @@ TEST(ConsoleFlood, KumodStaysCheapTheServerHealthyAndTheTimelineSaysWhy) {
   ASSERT_EQ(created.status, 201) << created.body;
   json s = kumod.WaitStatus("flood", "running", 180);
   ASSERT_EQ(s["status"], "running") << s.dump();
+  // The password is set by the init script, which runs beside the agent:
+  // log in once it has finished.
+  for (int i = 0; i < 150 && !kumod.HasEvent("flood", "init script exited"); ++i) {
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(kumod.HasEvent("flood", "init script exited with status 0"))
+      << kumod.Events("flood").dump(1);
   ConsoleClient viewer;
   ASSERT_TRUE(viewer.Connect(kumod.port(), "flood", kumod.token(), &err)) << err;
   ASSERT_TRUE(viewer.Login("root", "Flood-Pass-1", 60s)) << viewer.output();

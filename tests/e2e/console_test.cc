@@ -122,6 +122,17 @@ TEST_F(Console, SshWithTheKeyGivenAtCreate) {
 
 TEST_F(Console, SetPasswordThroughTheAgentThenConsoleLogin) {
   Create({{"name", "pw"}});
+  // Before any password is set, the console says so and how to set one
+  // (busybox's login alone says "login: bad salt").
+  {
+    auto early = Attach("pw");
+    ASSERT_TRUE(early->Send("\r"));
+    ASSERT_TRUE(early->WaitFor("login: ", 60s)) << early->output();
+    ASSERT_TRUE(early->Send("root\r"));
+    EXPECT_TRUE(early->WaitFor("root has no password yet", 20s)) << early->output();
+    EXPECT_TRUE(early->WaitFor("kumo set-password SERVER root", 5s)) << early->output();
+    EXPECT_EQ(early->output().find("bad salt"), std::string::npos) << early->output();
+  }
   auto r = kumod_.Call("POST", "/v1/servers/pw/password",
                        {{"user", "root"}, {"password", "Agent-set-3"}});
   ASSERT_EQ(r.status, 200) << r.body;
