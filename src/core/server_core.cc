@@ -66,8 +66,16 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
                  Heartbeat::Config{config_.heartbeat, config_.missed_pings_for_warning}),
       init_follower_(parts.clock, parts.ledger) {
   heartbeat_.SetBootHandler([this](const ServerRecord& r) {
+    auto agent = AgentOf(r.name);
+    if (!agent) return;
+    // The agent's pid, so that a restart of it can be told with both pids.
+    agent->Health([this, alive = std::weak_ptr<bool>(alive_), name = r.name](auto h) {
+      if (auto it = runtime_.find(name); !alive.expired() && it != runtime_.end()) {
+        it->second->agent_pid = AgentPidOf(h);
+      }
+    });
     if (r.boot_mode == BootMode::kRescue) return;
-    if (auto agent = AgentOf(r.name)) init_follower_.Follow(r.name, agent);
+    init_follower_.Follow(r.name, agent);
   });
 }
 

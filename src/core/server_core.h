@@ -159,6 +159,7 @@ class ServerCore {
   void Adopt(const std::string& name, std::shared_ptr<hypervisor::Machine> machine);
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
+  void OnAgentChannel(const std::string& name, bool open);
   void ForceStop(const std::string& name);
   // A force stop or delete asked again while one is under way: no more
   // grace, SIGKILL now (or finish from the record if nothing runs).

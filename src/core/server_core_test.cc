@@ -493,6 +493,29 @@ TEST_F(ServerCoreTest, AGuestRebootIsOneEventAndNotAPowerOff) {
   EXPECT_TRUE(HasEvent("rb", "QEMU exited unexpectedly"));
 }
 
+TEST_F(ServerCoreTest, AnAgentRespawnedWithinAHeartbeatLeavesATrace) {
+  CreateRunning("ag");
+  auto machine = driver_->machine("ag");
+  auto respawn = [&](int64_t pid) {
+    Agent("ag").set_health({{"agent_pid", pid}});
+    machine->Emit({MachineEvent::Kind::kAgentChannel, true, "closed"});
+    machine->Emit({MachineEvent::Kind::kAgentChannel, true, "open"});
+  };
+  respawn(300);
+  ASSERT_TRUE(RunUntil([&] { return HasEvent("ag", "guest agent restarted in the guest"); }));
+  respawn(301);
+  ASSERT_TRUE(RunUntil([&] { return HasEvent("ag", "(pid 300 → 301)"); }));
+  EXPECT_EQ(StatusOf("ag"), "running");
+
+  // A reboot closes and reopens the channel too: that is the reboot's news.
+  machine->Emit({MachineEvent::Kind::kAgentChannel, true, "closed"});
+  machine->Emit({MachineEvent::Kind::kReset, true, "guest-reset"});
+  machine->Emit({MachineEvent::Kind::kAgentChannel, true, "open"});
+  ASSERT_TRUE(RunUntil([&] { return HasEvent("ag", "the guest rebooted"); }));
+  clock_.Advance(1s);
+  EXPECT_EQ(CountEvents(*core_, "ag", "guest agent restarted"), 2);
+}
+
 // A delete or a force stop wins over the boot a rescue had planned, and a
 // force stop can always end what is under way.
 TEST_F(ServerCoreTest, ForceDeleteDuringARescueDeletesInsteadOfRelaunching) {

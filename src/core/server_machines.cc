@@ -2,6 +2,7 @@
 // events mean for the server's facts, forcing them off, and the end of a
 // server once its machine is gone.
 #include <filesystem>
+#include <utility>
 
 #include "core/server_runtime.h"
 #include "core/task.h"
@@ -15,6 +16,12 @@ namespace {
 // Resets this close together, with no agent answer between, are one reboot.
 constexpr int64_t kOneRebootMs = 5000;
 }  // namespace
+
+int64_t AgentPidOf(const Result<nlohmann::json>& health) {
+  if (!health.ok() || !health->is_object()) return 0;
+  auto it = health->find("agent_pid");
+  return it != health->end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
 
 void ServerCore::Launch(const std::string& name) {
   auto r = ledger_.Get(name);
@@ -125,7 +132,41 @@ void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) 
     case MachineEvent::Kind::kExited:
       OnMachineExited(name, e.detail);
       return;
+    case MachineEvent::Kind::kAgentChannel:
+      OnAgentChannel(name, e.detail == "open");
+      return;
   }
+}
+
+// An agent that dies and is respawned within a heartbeat (busybox init takes
+// about a second) would leave no trace: the guest closing and reopening its
+// channel tells, a reboot aside.
+void ServerCore::OnAgentChannel(const std::string& name, bool open) {
+  Runtime& rt = RuntimeOf(name);
+  if (!open) {
+    rt.agent_channel_closed_ms = NowMs();
+    return;
+  }
+  const int64_t closed = std::exchange(rt.agent_channel_closed_ms, 0);
+  auto r = ledger_.Get(name);
+  if (!closed || rt.last_reset_ms >= closed || !r.ok() || r->power != Power::kRunning ||
+      r->task != Task::kNone || !rt.agent) {
+    return;
+  }
+  rt.agent->Health([this, alive = std::weak_ptr<bool>(alive_), name](Result<nlohmann::json> h) {
+    if (alive.expired()) return;
+    auto it = runtime_.find(name);
+    if (it == runtime_.end()) return;
+    const int64_t before = it->second->agent_pid;
+    const int64_t now = AgentPidOf(h);
+    std::string pids;
+    if (before && now)
+      pids = " (pid " + std::to_string(before) + " → " + std::to_string(now) + ")";
+    else if (now)
+      pids = " (now pid " + std::to_string(now) + ")";
+    if (now) it->second->agent_pid = now;
+    ledger_.Note(name, "agent", "guest agent restarted in the guest" + pids);
+  });
 }
 
 void ServerCore::OnMachineExited(const std::string& name, const std::string& detail) {

@@ -20,12 +20,19 @@ struct ServerCore::Runtime {
   // delete asked meanwhile is carried out when it arrives.
   bool launching = false;
   int64_t last_reset_ms = 0;  // when QEMU last reported a reset
+  // The guest's agent: when it last closed its channel (0: open), and its
+  // pid as kumo-health last told (0: unknown, or a stock agent).
+  int64_t agent_channel_closed_ms = 0;
+  int64_t agent_pid = 0;
   std::unique_ptr<Alarm> kill_alarm;
   // Rescue / unrescue: forces the guest off if it has not powered off in time.
   std::unique_ptr<Alarm> restart_alarm;
   // The serial console while QEMU runs (server_console.cc).
   std::shared_ptr<console::ConsoleBroker> console;
 };
+
+// kumo-health's agent_pid, or 0 (no answer, a stock agent).
+int64_t AgentPidOf(const Result<nlohmann::json>& health);
 
 // "The guest agent of web is not responding (last answer …), so CONSEQUENCE":
 // the one error for every operation that needs the agent.

@@ -31,6 +31,9 @@ struct MachinePaths {
   std::string qemu_log() const { return run_dir + "/qemu.log"; }
 };
 
+// The device id of the agent's virtio-serial port (QMP names it in VSERPORT_CHANGE).
+inline constexpr char kAgentPortId[] = "agent-port";
+
 struct MachineSpec {
   std::string name;
   int vcpus = 1;
@@ -56,6 +59,9 @@ struct MachineEvent {
     kStopped,   // QMP STOP (paused)
     kResumed,   // QMP RESUME
     kExited,    // the QEMU process is gone; detail says how, if known
+    // QMP VSERPORT_CHANGE of the agent's port: the guest opened ("open") or
+    // closed ("closed") it — its agent started, or ended.
+    kAgentChannel,
   };
   Kind kind;
   bool guest_initiated = false;  // SHUTDOWN/RESET: the guest asked for it

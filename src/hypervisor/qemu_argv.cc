@@ -166,7 +166,8 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
                   "-chardev",
                   SocketChardev("agent", paths.agent_socket()),
                   "-device",
-                  "virtserialport,chardev=agent,name=org.qemu.guest_agent.0",
+                  "virtserialport,chardev=agent,name=org.qemu.guest_agent.0,id=" +
+                      std::string(kAgentPortId),
                   "-chardev",
                   SocketChardev("console", paths.console_socket()) +
                       ",logfile=" + paths.console_log() + ",logappend=on",

@@ -142,7 +142,7 @@ TEST(BuildQemuArgv, FullSpec) {
       {"-device", "virtio-rng-pci"},
       {"-device", "virtio-serial-pci"},
       {"-chardev", "socket,id=agent,path=/run/kumo/web-1/agent.sock,server=on,wait=off"},
-      {"-device", "virtserialport,chardev=agent,name=org.qemu.guest_agent.0"},
+      {"-device", "virtserialport,chardev=agent,name=org.qemu.guest_agent.0,id=agent-port"},
       {"-chardev",
        "socket,id=console,path=/run/kumo/web-1/console.sock,server=on,wait=off,"
        "logfile=/run/kumo/web-1/console.log,logappend=on"},

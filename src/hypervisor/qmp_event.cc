@@ -48,6 +48,12 @@ std::optional<MachineEvent> MachineEventFromQmp(const json& message) {
   }
   if (name == "STOP") return MachineEvent{MachineEvent::Kind::kStopped, false, ""};
   if (name == "RESUME") return MachineEvent{MachineEvent::Kind::kResumed, false, ""};
+  if (name == "VSERPORT_CHANGE" && data.value("id", json()) == kAgentPortId) {
+    auto open = data.find("open");
+    if (open == data.end() || !open->is_boolean()) return std::nullopt;
+    return MachineEvent{MachineEvent::Kind::kAgentChannel, true,
+                        open->get<bool>() ? "open" : "closed"};
+  }
   return std::nullopt;
 }
 

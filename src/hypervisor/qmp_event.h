@@ -15,6 +15,7 @@ namespace kumo::hypervisor {
 //   RESET          → kReset, likewise
 //   GUEST_PANICKED → kPanicked, detail = the action and the panic information
 //   STOP / RESUME  → kStopped / kResumed
+//   VSERPORT_CHANGE of the agent's port → kAgentChannel, detail "open" | "closed"
 std::optional<MachineEvent> MachineEventFromQmp(const nlohmann::json& message);
 
 // The detail of kExited: how the process ended, as far as the driver knows.

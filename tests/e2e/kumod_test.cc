@@ -172,6 +172,28 @@ TEST_F(Kumod, AgentHangTurnsWarningGracefulStopRefusedForceStopWorks) {
   EXPECT_TRUE(kumod_.HasEvent("hang", "guest agent not responding since"));
 }
 
+// busybox init respawns a killed agent within about a second, inside one
+// heartbeat: the timeline must still say it happened, with both pids.
+TEST_F(Kumod, AnAgentKilledAndRespawnedInTheGuestLeavesATrace) {
+  CreateRunning("respawn");
+  auto pid_of_agent = [&] {
+    auto r = kumod_.Exec("respawn", {"/bin/pidof", "kumo-agent"});
+    return r.status == 200 ? r.json()["stdout"].get<std::string>() : std::string();
+  };
+  std::string before = pid_of_agent();
+  ASSERT_FALSE(before.empty());
+  before.erase(before.find_last_not_of("\n ") + 1);
+  kumod_.Exec("respawn", {"/bin/sh", "-c", "kill -9 " + before});  // its answer dies with it
+  bool traced = false;
+  for (int i = 0; i < 100 && !traced; ++i) {
+    std::this_thread::sleep_for(200ms);
+    traced =
+        kumod_.HasEvent("respawn", "guest agent restarted in the guest (pid " + before + " → ");
+  }
+  EXPECT_TRUE(traced) << kumod_.Events("respawn").dump(1);
+  EXPECT_EQ(kumod_.WaitStatus("respawn", "running", 20)["status"], "running");
+}
+
 TEST_F(Kumod, GuestKernelPanicIsAnError) {
   CreateRunning("panic");
   auto exec = kumod_.Exec(
