@@ -20,6 +20,7 @@ for f in "$kumod_bin" "$build/bin/kumo" "$build/guest-image/image.json"; do
 done
 
 dir=$(mktemp -d /tmp/kumo-console-flood.XXXXXX)
+chmod 0711 "$dir"  # QEMU's user must pass through to the state directory
 port=$((20000 + RANDOM % 20000))
 kumo=("$build/bin/kumo" --url "http://127.0.0.1:$port" --state-dir "$dir/state")
 "$kumod_bin" --state-dir "$dir/state" --listen "127.0.0.1:$port" --accel tcg \

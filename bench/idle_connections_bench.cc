@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,28 +27,18 @@
 #include <thread>
 #include <vector>
 
+#include "support/fake_api_server.h"
+#include "support/host_probe.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 // Milliseconds until a GET /healthz on a new connection is answered; -1 if
 // it is not within 5 s.
 double HealthzMs(int port) {
   auto start = Clock::now();
-  int fd = Connect(port);
+  int fd = kumo::testing::ConnectLoopback(port);
   if (fd < 0) return -1;
   std::string r = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   if (write(fd, r.data(), r.size()) != static_cast<ssize_t>(r.size())) {
@@ -60,30 +51,6 @@ double HealthzMs(int port) {
             std::string(buf, 12) == "HTTP/1.1 200";
   close(fd);
   return ok ? std::chrono::duration<double, std::milli>(Clock::now() - start).count() : -1;
-}
-
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 }  // namespace
@@ -116,7 +83,8 @@ int main(int argc, char** argv) {
   }
   char tmpl[] = "/tmp/kumo-bench-XXXXXX";
   std::string dir = mkdtemp(tmpl);
-  int port = FreePort();
+  chmod(dir.c_str(), 0711);  // QEMU's user must pass through to the state directory
+  int port = kumo::testing::UnusedPort();
   std::vector<std::string> args = {kumod,
                                    "--state-dir",
                                    dir + "/state",
@@ -152,15 +120,15 @@ int main(int argc, char** argv) {
   }
   std::vector<int> fds;
   for (int i = 0; i < idle; ++i) {
-    int fd = Connect(port);
+    int fd = kumo::testing::ConnectLoopback(port);
     if (fd >= 0) fds.push_back(fd);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  double cpu0 = CpuSeconds(pid);
+  double cpu0 = kumo::testing::CpuSeconds(pid);
   auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(window_s));
-  double share =
-      (CpuSeconds(pid) - cpu0) / std::chrono::duration<double>(Clock::now() - t0).count();
+  double share = (kumo::testing::CpuSeconds(pid) - cpu0) /
+                 std::chrono::duration<double>(Clock::now() - t0).count();
   std::vector<double> ms;
 
   for (int i = 0; i < requests; ++i) {

@@ -13,6 +13,7 @@
 #include "hypervisor/fake_driver.h"
 #include "store/sqlite_store.h"
 #include "support/child_process.h"
+#include "support/core_fixtures.h"
 
 namespace kumo::api {
 namespace {
@@ -50,9 +51,7 @@ TestCore NewCore(boost::asio::io_context& io, hypervisor::FakeDriver& driver,
       config);
   out.core->Recover();
   out.watch = std::make_unique<WatchEndpoint>(*out.ledger);
-  ImageRecord image{
-      "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
-  EXPECT_TRUE(out.core->RegisterImage(image).ok());
+  EXPECT_TRUE(out.core->RegisterImage(testing::TestImage()).ok());
   return out;
 }
 

@@ -153,7 +153,7 @@ class ServerCore {
   void Launch(const std::string& name);
   void OnLaunched(const std::string& name, Result<std::shared_ptr<hypervisor::Machine>> machine);
   // Recovery (server_recovery.cc): `pids` are the server's QEMUs found running.
-  void RecoverServer(const ServerRecord& r, std::vector<int64_t> pids);
+  void RecoverServer(const ServerRecord& r, const std::vector<int64_t>& pids);
   void OnReattached(const ServerRecord& r, std::shared_ptr<hypervisor::Machine> machine);
   void RecoverWithoutQemu(const ServerRecord& r);
   void Adopt(const std::string& name, std::shared_ptr<hypervisor::Machine> machine);

@@ -14,6 +14,7 @@
 #include "hypervisor/fake_driver.h"
 #include "store/sqlite_store.h"
 #include "support/child_process.h"
+#include "support/core_fixtures.h"
 #include "support/fake_guest_agent.h"
 #include "support/simulated_clock.h"
 
@@ -32,17 +33,9 @@ class ServerCoreTest : public ::testing::Test {
     auto opened = store::SqliteStore::Open(dir_ / "kumod.db");
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     store_ = std::move(*opened);
-    config_.state_dir = dir_.path().string();
-    config_.heartbeat = 100ms;
-    config_.stop_timeout = 2s;
-    config_.boot_timeout = 5s;
-    config_.reboot_timeout = 5s;
-    config_.force_kill_after = 300ms;
-    config_.restart_grace = 1s;
+    config_ = testing::SimulatedCoreConfig(dir_.path().string());
     NewCore();
-    ImageRecord image{
-        "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
-    ASSERT_TRUE(core_->RegisterImage(image).ok());
+    ASSERT_TRUE(core_->RegisterImage(testing::TestImage()).ok());
   }
 
   // A new kumod on the same store; `before_recover` may set up its driver.

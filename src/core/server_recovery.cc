@@ -1,8 +1,7 @@
 // ServerCore::Recover: after kumod (re)starts, every server's record is
 // reconciled with what runs: QEMUs that outlived the old kumod are adopted
-// again (found in the process table, whatever the record says), and tasks that were under way are
-// finished the way they would have been.
-#include <algorithm>
+// again (found in the process table, whatever the record says), and tasks
+// that were under way are finished the way they would have been.
 #include <fstream>
 
 #include "core/server_runtime.h"
@@ -46,19 +45,21 @@ void ServerCore::Recover() {
   heartbeat_.Start();
 }
 
-void ServerCore::RecoverServer(const ServerRecord& r, std::vector<int64_t> pids) {
+void ServerCore::RecoverServer(const ServerRecord& r, const std::vector<int64_t>& pids) {
   const std::string name = r.name;
+  // More than one: a launch was cut short (a QEMU still starting, say). The
+  // one the record names is kept, if it names one; the others are strays.
+  int64_t pid = pids.size() == 1 ? pids.front() : 0;
   if (pids.size() > 1) {
-    // A launch was cut short (a QEMU still daemonizing, say): keep the one
-    // the record names, if it names one; the others are strays.
-    auto kept = std::find(pids.begin(), pids.end(), r.qemu_pid);
-    for (int64_t pid : pids) {
-      if (kept == pids.end() || pid != *kept) driver_.KillStray({r.run_dir}, pid);
+    for (int64_t found : pids) {
+      if (found == r.qemu_pid) {
+        pid = found;
+      } else {
+        driver_.KillStray({r.run_dir}, found);
+      }
     }
-    pids = kept == pids.end() ? std::vector<int64_t>{} : std::vector<int64_t>{*kept};
   }
-  if (pids.empty()) return RecoverWithoutQemu(r);
-  const int64_t pid = pids.front();
+  if (pid == 0) return RecoverWithoutQemu(r);
   // The console first: it waits for QEMU's socket by itself, and a viewer
   // who attaches right after kumod restarted must not be told the server
   // is not running while QMP is still being reconnected.

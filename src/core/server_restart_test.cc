@@ -17,6 +17,7 @@
 #include "hypervisor/fake_driver.h"
 #include "store/sqlite_store.h"
 #include "support/child_process.h"
+#include "support/core_fixtures.h"
 #include "support/fake_guest_agent.h"
 #include "support/simulated_clock.h"
 
@@ -36,18 +37,10 @@ constexpr char kName[] = "s";
 class Host {
  public:
   Host() {
-    config_.state_dir = dir_.path().string();
-    config_.heartbeat = 100ms;
-    config_.stop_timeout = 2s;
-    config_.boot_timeout = 5s;
-    config_.reboot_timeout = 5s;
-    config_.force_kill_after = 300ms;
-    config_.restart_grace = 1s;
+    config_ = testing::SimulatedCoreConfig(dir_.path().string());
     config_.delete_timeout = 5s;
     StartKumod();
-    ImageRecord image{
-        "kumo-guest", "/img/vmlinuz", "/img/initrd", "/img/disk.qcow2", "console=ttyS0", "6.1", 1};
-    EXPECT_TRUE(core_->RegisterImage(image).ok());
+    EXPECT_TRUE(core_->RegisterImage(testing::TestImage()).ok());
   }
 
   void StartKumod() {

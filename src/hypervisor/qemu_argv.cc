@@ -206,20 +206,25 @@ std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const Mac
           std::to_string(spec.disk_gib) + "G"};
 }
 
-bool IsQemuCmdlineOf(std::string_view proc_cmdline, const MachinePaths& paths) {
-  const std::string qmp = ",path=" + paths.qmp_socket() + ",";
+std::string QmpSocketOfCmdline(std::string_view proc_cmdline) {
   size_t start = 0;
   while (start < proc_cmdline.size()) {
     size_t end = proc_cmdline.find('\0', start);
     if (end == std::string_view::npos) end = proc_cmdline.size();
     std::string_view arg = proc_cmdline.substr(start, end - start);
-    if (arg.starts_with("socket,") && arg.find(",id=qmp,") != std::string_view::npos &&
-        arg.find(qmp) != std::string_view::npos) {
-      return true;
-    }
     start = end + 1;
+    if (!arg.starts_with("socket,") || arg.find(",id=qmp,") == std::string_view::npos) continue;
+    size_t at = arg.find(",path=");
+    if (at == std::string_view::npos) continue;
+    at += 6;
+    size_t stop = arg.find(',', at);
+    return std::string(arg.substr(at, stop == std::string_view::npos ? arg.npos : stop - at));
   }
-  return false;
+  return "";
+}
+
+bool IsQemuCmdlineOf(std::string_view proc_cmdline, const MachinePaths& paths) {
+  return QmpSocketOfCmdline(proc_cmdline) == paths.qmp_socket();
 }
 
 }  // namespace kumo::hypervisor

@@ -66,5 +66,8 @@ std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const Mac
 // of the QEMU BuildQemuArgv starts for `paths`: it has a socket chardev on
 // paths.qmp_socket().
 bool IsQemuCmdlineOf(std::string_view proc_cmdline, const MachinePaths& paths);
+// The QMP socket path a kumo QEMU command line (/proc/PID/cmdline: NUL
+// separated) names, or "" if it is not one.
+std::string QmpSocketOfCmdline(std::string_view proc_cmdline);
 
 }  // namespace kumo::hypervisor

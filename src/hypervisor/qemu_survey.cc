@@ -5,24 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-namespace kumo::hypervisor {
+#include "hypervisor/qemu_argv.h"
 
-std::string QmpSocketOfCmdline(std::string_view proc_cmdline) {
-  size_t start = 0;
-  while (start < proc_cmdline.size()) {
-    size_t end = proc_cmdline.find('\0', start);
-    if (end == std::string_view::npos) end = proc_cmdline.size();
-    std::string_view arg = proc_cmdline.substr(start, end - start);
-    start = end + 1;
-    if (!arg.starts_with("socket,") || arg.find(",id=qmp,") == std::string_view::npos) continue;
-    size_t at = arg.find(",path=");
-    if (at == std::string_view::npos) continue;
-    at += 6;
-    size_t stop = arg.find(',', at);
-    return std::string(arg.substr(at, stop == std::string_view::npos ? arg.npos : stop - at));
-  }
-  return "";
-}
+namespace kumo::hypervisor {
 
 std::map<std::string, std::vector<int64_t>> FindQemus(const std::vector<MachinePaths>& machines,
                                                       const std::string& proc_root) {

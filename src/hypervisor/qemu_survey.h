@@ -6,16 +6,11 @@
 
 #include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "hypervisor/machine.h"
 
 namespace kumo::hypervisor {
-
-// The QMP socket path a kumo QEMU command line (/proc/PID/cmdline: NUL
-// separated) names, or "" if it is not one (see BuildQemuArgv).
-std::string QmpSocketOfCmdline(std::string_view proc_cmdline);
 
 // Every process under `proc_root` (/proc in production) whose command line
 // names the QMP socket of one of `machines`, keyed by their run_dir. One pass

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "e2e/kumod_harness.h"
+#include "support/host_probe.h"
 
 namespace kumo {
 namespace {
@@ -24,19 +25,6 @@ using testing::json;
 using testing::KumodHarness;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 void CloseAll(std::vector<int>* fds) {
   for (int fd : *fds) close(fd);
@@ -93,26 +81,13 @@ json BodyOf(const std::string& response) {
   return json::parse(response.substr(end + 4), nullptr, false);
 }
 
-// kumod's CPU time (user + system) in seconds, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // The share of one core kumod used over `window`.
 double CpuShare(pid_t pid, std::chrono::milliseconds window) {
-  double before = CpuSeconds(pid);
+  double before = testing::CpuSeconds(pid);
   auto start = Clock::now();
   std::this_thread::sleep_for(window);
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return (CpuSeconds(pid) - before) / seconds;
+  return (testing::CpuSeconds(pid) - before) / seconds;
 }
 
 bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
@@ -134,7 +109,7 @@ TEST(ConnectionLimit, IdleConnectionsBeyondTheOpenFilesLimitLeaveTheApiAnswering
 
   std::vector<int> idle;
   for (int i = 0; i < 400; ++i) {
-    int fd = Connect(kumod.port());
+    int fd = testing::ConnectLoopback(kumod.port());
     ASSERT_GE(fd, 0) << "connection " << i;
     idle.push_back(fd);
   }
@@ -145,7 +120,7 @@ TEST(ConnectionLimit, IdleConnectionsBeyondTheOpenFilesLimitLeaveTheApiAnswering
             << "% of a core\n";
   EXPECT_LT(share, 0.3) << "kumod spins";
 
-  int fd = Connect(kumod.port());
+  int fd = testing::ConnectLoopback(kumod.port());
   auto start = Clock::now();
   std::string request = Request("GET", "/v1/servers", kumod.token());
   ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
@@ -167,7 +142,7 @@ TEST(ConnectionLimit, ExcessConnectionsAreAnswered503NamingTheCap) {
   // Watch streams are long-lived and busy: they hold their places.
   std::vector<int> watches;
   for (int i = 0; i < 4; ++i) {
-    int fd = Connect(kumod.port());
+    int fd = testing::ConnectLoopback(kumod.port());
     std::string request = Request("GET", "/v1/watch", kumod.token());
     ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
     std::string head = ReadResponse(fd, 5000ms);
@@ -175,7 +150,7 @@ TEST(ConnectionLimit, ExcessConnectionsAreAnswered503NamingTheCap) {
     watches.push_back(fd);
   }
 
-  int fd = Connect(kumod.port());
+  int fd = testing::ConnectLoopback(kumod.port());
   std::string request = Request("GET", "/v1/servers", kumod.token());
   ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
   bool closed = false;
@@ -207,7 +182,7 @@ TEST(ConnectionLimit, ARequestWhoseClientLeftWhileKumodHadNoFreeDescriptorIsNotC
 
   std::vector<int> idle;
   for (int i = 0; i < 200; ++i) {
-    int fd = Connect(kumod.port());
+    int fd = testing::ConnectLoopback(kumod.port());
     ASSERT_GE(fd, 0) << "connection " << i;
     idle.push_back(fd);
   }
@@ -220,10 +195,10 @@ TEST(ConnectionLimit, ARequestWhoseClientLeftWhileKumodHadNoFreeDescriptorIsNotC
   // Both wait in the listen backlog; the first one's client gives up.
   std::string create =
       Request("POST", "/v1/servers", kumod.token(), R"({"name":"ghost","memory_mib":192})");
-  int gone = Connect(kumod.port());
+  int gone = testing::ConnectLoopback(kumod.port());
   ASSERT_EQ(write(gone, create.data(), create.size()), static_cast<ssize_t>(create.size()));
   std::string remove = Request("DELETE", "/v1/servers/nobody", kumod.token());
-  int waiting = Connect(kumod.port());
+  int waiting = testing::ConnectLoopback(kumod.port());
   ASSERT_EQ(write(waiting, remove.data(), remove.size()), static_cast<ssize_t>(remove.size()));
   std::this_thread::sleep_for(1000ms);
   close(gone);

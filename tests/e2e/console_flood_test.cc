@@ -13,6 +13,7 @@
 
 #include "e2e/kumod_harness.h"
 #include "support/console_client.h"
+#include "support/host_probe.h"
 
 namespace kumo {
 namespace {
@@ -24,18 +25,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kFloodSeconds = 20;
-
-// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "(comm) "
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;
-  long utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 uint64_t SizeOr0(const std::string& path) {
   std::error_code ec;
@@ -67,7 +56,7 @@ TEST(ConsoleFlood, KumodStaysCheapTheServerHealthyAndTheTimelineSaysWhy) {
 
   const std::string log = kumod.state_dir() + "/servers/flood/console.log";
   const uint64_t log_before = SizeOr0(log) + SizeOr0(log + ".1");
-  const double cpu_before = CpuSeconds(kumod.pid());
+  const double cpu_before = testing::CpuSeconds(kumod.pid());
   const auto start = Clock::now();
   auto exec = kumod.Exec("flood", {"/bin/sh", "-c",
                                    "timeout " + std::to_string(kFloodSeconds) +
@@ -96,7 +85,7 @@ TEST(ConsoleFlood, KumodStaysCheapTheServerHealthyAndTheTimelineSaysWhy) {
     std::this_thread::sleep_for(1s);
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  const double cpu = (CpuSeconds(kumod.pid()) - cpu_before) / elapsed;
+  const double cpu = (testing::CpuSeconds(kumod.pid()) - cpu_before) / elapsed;
   std::cerr << "kumod CPU over the flood: " << cpu * 100 << "% of a core; slowest API call "
             << slowest_api * 1000 << " ms\n";
 

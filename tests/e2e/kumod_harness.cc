@@ -1,8 +1,6 @@
 #include "e2e/kumod_harness.h"
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,25 +9,12 @@
 #include <fstream>
 #include <thread>
 
+#include "support/fake_api_server.h"
+
 namespace kumo::testing {
-namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-}  // namespace
 
 KumodHarness::KumodHarness()
-    : state_dir_(dir_ / "state"), port_(FreePort()), ssh_port_base_(FreePort()) {
+    : state_dir_(dir_ / "state"), port_(UnusedPort()), ssh_port_base_(UnusedPort()) {
   // As root, kumod runs QEMU as kumo-qemu, which must pass through to the
   // servers' run directories (it may not list or read this one).
   chmod(dir_.path().c_str(), 0711);
