@@ -160,6 +160,7 @@ class ServerCore {
   void OnMachineEvent(const std::string& name, const hypervisor::MachineEvent& event);
   void OnMachineExited(const std::string& name, const std::string& detail);
   void OnAgentChannel(const std::string& name, bool open);
+  void NoteAgentRestart(const std::string& name, int attempts_left);
   void ForceStop(const std::string& name);
   // A force stop or delete asked again while one is under way: no more
   // grace, SIGKILL now (or finish from the record if nothing runs).

@@ -15,6 +15,8 @@ using hypervisor::MachineEvent;
 namespace {
 // Resets this close together, with no agent answer between, are one reboot.
 constexpr int64_t kOneRebootMs = 5000;
+// How often a restarted agent is asked its pid before the note goes without.
+constexpr int kAgentPidAttempts = 4;
 }  // namespace
 
 int64_t AgentPidOf(const Result<nlohmann::json>& health) {
@@ -153,20 +155,38 @@ void ServerCore::OnAgentChannel(const std::string& name, bool open) {
       r->task != Task::kNone || !rt.agent) {
     return;
   }
-  rt.agent->Health([this, alive = std::weak_ptr<bool>(alive_), name](Result<nlohmann::json> h) {
-    if (alive.expired()) return;
-    auto it = runtime_.find(name);
-    if (it == runtime_.end()) return;
-    const int64_t before = it->second->agent_pid;
-    const int64_t now = AgentPidOf(h);
-    std::string pids;
-    if (before && now)
-      pids = " (pid " + std::to_string(before) + " → " + std::to_string(now) + ")";
-    else if (now)
-      pids = " (now pid " + std::to_string(now) + ")";
-    if (now) it->second->agent_pid = now;
-    ledger_.Note(name, "agent", "guest agent restarted in the guest" + pids);
-  });
+  NoteAgentRestart(name, kAgentPidAttempts);
+}
+
+// Asks the restarted agent its pid for the note. Right after the restart the
+// link may still be waiting out requests the dead agent never answered: a
+// silent agent is asked again, a second apart; a stock one (no kumo-health)
+// is not.
+void ServerCore::NoteAgentRestart(const std::string& name, int attempts_left) {
+  auto agent = AgentOf(name);
+  if (!agent) return;
+  agent->Health(
+      [this, alive = std::weak_ptr<bool>(alive_), name, attempts_left](Result<nlohmann::json> h) {
+        if (alive.expired()) return;
+        auto it = runtime_.find(name);
+        if (it == runtime_.end()) return;
+        Runtime& rt = *it->second;
+        const int64_t now = AgentPidOf(h);
+        if (!now && attempts_left > 1 && h.status().code() == codes::kGuestAgentNotResponding) {
+          rt.agent_pid_alarm = clock_.After(std::chrono::seconds(1), [this, name, attempts_left] {
+            NoteAgentRestart(name, attempts_left - 1);
+          });
+          return;
+        }
+        std::string pids;
+        if (rt.agent_pid && now) {
+          pids = " (pid " + std::to_string(rt.agent_pid) + " → " + std::to_string(now) + ")";
+        } else if (now) {
+          pids = " (now pid " + std::to_string(now) + ")";
+        }
+        if (now) rt.agent_pid = now;
+        ledger_.Note(name, "agent", "guest agent restarted in the guest" + pids);
+      });
 }
 
 void ServerCore::OnMachineExited(const std::string& name, const std::string& detail) {

@@ -24,6 +24,7 @@ struct ServerCore::Runtime {
   // pid as kumo-health last told (0: unknown, or a stock agent).
   int64_t agent_channel_closed_ms = 0;
   int64_t agent_pid = 0;
+  std::unique_ptr<Alarm> agent_pid_alarm;  // asks a restarted agent its pid again
   std::unique_ptr<Alarm> kill_alarm;
   // Rescue / unrescue: forces the guest off if it has not powered off in time.
   std::unique_ptr<Alarm> restart_alarm;
