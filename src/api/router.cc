@@ -1,5 +1,6 @@
 #include "api/router.h"
 
+#include <chrono>
 #include <set>
 
 #include "api/console_endpoint.h"
@@ -210,8 +211,12 @@ std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
   return std::nullopt;
 }
 
-Router::Router(core::ServerCore& core, WatchEndpoint& watch, std::string token)
-    : core_(core), watch_(watch), token_(std::move(token)) {}
+Router::Router(core::ServerCore& core, WatchEndpoint& watch, std::string token,
+               Observability observability)
+    : core_(core),
+      watch_(watch),
+      token_(std::move(token)),
+      observability_(std::move(observability)) {}
 
 ApiResponse Router::Watch(const ApiRequest& req, const std::string&) { return watch_.Open(req); }
 
@@ -245,7 +250,10 @@ const std::vector<Router::RouteEntry>& Router::Table() {
       {{"POST", "/v1/servers/{name}/password"}, &Router::SetPassword},
       {{"GET", "/v1/servers/{name}/console"}, &Router::ConsoleWithoutUpgrade},
       {{"GET", "/v1/servers/{name}/console-log"}, &Router::GetConsoleLog},
+      {{"GET", "/v1/servers/{name}/diagnosis"}, &Router::GetDiagnosis},
+      {{"GET", "/v1/servers/{name}/metrics"}, &Router::GetServerMetrics},
       {{"GET", "/v1/watch"}, &Router::Watch},
+      {{"GET", "/metrics"}, &Router::GetMetrics},
   };
   return kTable;
 }
@@ -291,6 +299,15 @@ void Router::Handle(const ApiRequest& req, Respond respond) {
   std::string name;
   ApiResponse refusal;
   const RouteEntry* entry = Find(req, &name, &refusal);
+  if (ApiStats* stats = observability_.stats) {
+    auto started = std::chrono::steady_clock::now();
+    std::string route = entry ? entry->route.pattern : "unmatched";
+    respond = [stats, started, route, method = req.method, respond = std::move(respond)](ApiResponse r) {
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+      stats->Record(method, route, r.stream ? 200 : r.status, took.count());
+      respond(std::move(r));
+    };
+  }
   if (!entry) return respond(refusal);
   if (entry->later) return (this->*entry->later)(req, name, std::move(respond));
   respond((this->*entry->now)(req, name));

@@ -16,10 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "api/api_stats.h"
 #include "api/api_types.h"
 #include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
 #include "core/server_core.h"
+#include "diagnosis/server_observer.h"
 
 namespace kumo::api {
 
@@ -29,10 +31,20 @@ struct Route {
   bool needs_token = true;
 };
 
+// What the diagnosis and metrics routes read; without an observer they
+// answer 503.
+struct Observability {
+  diagnosis::ServerObserver* observer = nullptr;
+  ApiStats* stats = nullptr;  // requests are counted here when set
+  // GET /metrics's body (metrics_endpoint.h), made when asked.
+  std::function<std::string()> render_metrics;
+};
+
 class Router {
  public:
   // `watch` serves GET /v1/watch.
-  Router(core::ServerCore& core, WatchEndpoint& watch, std::string token);
+  Router(core::ServerCore& core, WatchEndpoint& watch, std::string token,
+         Observability observability = {});
 
   using Respond = std::function<void(ApiResponse)>;
 
@@ -85,6 +97,10 @@ class Router {
   ApiResponse ConsoleWithoutUpgrade(const ApiRequest& request, const std::string& name);
   ApiResponse GetConsoleLog(const ApiRequest& request, const std::string& name);
   ApiResponse Watch(const ApiRequest& request, const std::string& name);
+  // Diagnosis and telemetry (router_diagnosis.cc).
+  ApiResponse GetDiagnosis(const ApiRequest& request, const std::string& name);
+  ApiResponse GetServerMetrics(const ApiRequest& request, const std::string& name);
+  ApiResponse GetMetrics(const ApiRequest& request, const std::string& name);
   void Exec(const ApiRequest& request, const std::string& name, Respond respond);
   void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
 
@@ -94,10 +110,12 @@ class Router {
   core::ServerCore& core_;
   WatchEndpoint& watch_;
   std::string token_;
+  Observability observability_;
 };
 
 json ServerJson(const ServerRecord& r);
 json EventJson(const EventRecord& e);
 json ImageJson(const ImageRecord& i);
+json DiagnosisJson(const ServerRecord& r, const diagnosis::Diagnosis& d, int64_t checked_at_ms);
 
 }  // namespace kumo::api

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "cli/diagnosis_view.h"
 #include "cli/server_view.h"
 #include "cli/table.h"
 #include "cli/waiting.h"
@@ -236,6 +237,17 @@ int ListImages(Context& ctx) {
     PrintRaw(ctx, reply->raw);
   } else {
     ctx.out << ImageTable(reply->body) << std::flush;
+  }
+  return kExitOk;
+}
+
+int Diagnose(Context& ctx, const std::string& name) {
+  auto reply = ctx.api.Call("GET", ServerPath(name) + "/diagnosis");
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  if (ctx.json) {
+    PrintRaw(ctx, reply->raw);
+  } else {
+    ctx.out << DiagnosisText(reply->body) << std::flush;
   }
   return kExitOk;
 }

@@ -48,6 +48,8 @@ int CreateServer(Context& ctx, const CreateOptions& options);
 int ListServers(Context& ctx);
 int ShowServer(Context& ctx, const std::string& name);
 int ListImages(Context& ctx);
+// `kumo diagnose NAME`: what is wrong and why, with evidence and the ways out.
+int Diagnose(Context& ctx, const std::string& name);
 // action: "start", "stop" or "reboot".
 int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
                  const WaitOption& wait);

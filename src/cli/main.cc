@@ -132,6 +132,9 @@ int main(int argc, char** argv) {
   auto* show_cmd = app.add_subcommand("show", "Show one server's details");
   show_cmd->add_option("name", name, "the server")->required();
   auto* images_cmd = app.add_subcommand("images", "List the registered images");
+  auto* diagnose_cmd = app.add_subcommand(
+      "diagnose", "Say why a server is in trouble: findings with evidence and the ways out, and every check made");
+  diagnose_cmd->add_option("name", name, "the server")->required();
 
   struct ActionCommand {
     const char* action;
@@ -303,6 +306,7 @@ int main(int argc, char** argv) {
   if (list_cmd->parsed()) return list_watch ? WatchServers(ctx) : ListServers(ctx);
   if (show_cmd->parsed()) return ShowServer(ctx, name);
   if (images_cmd->parsed()) return ListImages(ctx);
+  if (diagnose_cmd->parsed()) return Diagnose(ctx, name);
   for (const auto& a : actions) {
     if (a.command->parsed()) return ServerAction(ctx, name, a.action, a.force, a.wait.Get());
   }

@@ -55,8 +55,14 @@ void Heartbeat::Tick() {
     beat.in_flight = true;
     std::string server = name;
     auto agent = beat.agent;
-    agent->Ping(timeout, [this, alive = std::weak_ptr<bool>(alive_), server, agent](bool ok) {
-      if (!alive.expired()) OnPing(server, agent, ok);
+    auto sent = std::chrono::steady_clock::now();
+    agent->Ping(timeout, [this, alive = std::weak_ptr<bool>(alive_), server, agent, sent](bool ok) {
+      if (alive.expired()) return;
+      if (ok && config_.on_round_trip) {
+        config_.on_round_trip(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+      }
+      OnPing(server, agent, ok);
     });
   }
 }

@@ -25,6 +25,8 @@ class Heartbeat {
   struct Config {
     std::chrono::milliseconds interval{1000};
     int missed_for_warning = 2;
+    // Hears each answered ping's round trip, in seconds (for /metrics).
+    std::function<void(double seconds)> on_round_trip;
   };
   // Called after a boot's task ended on the agent's first answer.
   using BootHandler = std::function<void(const ServerRecord&)>;

@@ -63,7 +63,8 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
       connect_agent_(std::move(parts.connect_agent)),
       config_(std::move(config)),
       heartbeat_(parts.clock, parts.ledger,
-                 Heartbeat::Config{config_.heartbeat, config_.missed_pings_for_warning}),
+                 Heartbeat::Config{config_.heartbeat, config_.missed_pings_for_warning,
+                                   config_.on_heartbeat_round_trip}),
       init_follower_(parts.clock, parts.ledger) {
   heartbeat_.SetBootHandler([this](const ServerRecord& r) {
     auto agent = AgentOf(r.name);

@@ -48,6 +48,8 @@ struct CoreConfig {
   // power off (so its writes reach the disk) before it is forced off.
   Milliseconds restart_grace{30000};
   int first_ssh_port = 0;  // 0: no SSH forward; else servers get ports from here up
+  // Hears each heartbeat's round trip, in seconds (for /metrics).
+  std::function<void(double seconds)> on_heartbeat_round_trip;
 };
 
 struct ExecRequest {
@@ -124,6 +126,9 @@ class ServerCore {
 
   Result<ServerRecord> Get(const std::string& name) const;
   std::vector<ServerRecord> List() const;
+  // The agent link of a running server (null when none): for features that
+  // ask the guest things of their own, such as the diagnosis's kumo-health.
+  std::shared_ptr<guestlink::GuestAgent> AgentOf(const std::string& name) const;
   // The newest `limit` events with id < before_id, oldest first.
   Result<std::vector<EventRecord>> EventsBefore(const std::string& name, int64_t before_id,
                                                 int limit) const;
@@ -133,6 +138,7 @@ class ServerCore {
   Status RegisterImage(const ImageRecord& image);
   std::vector<ImageRecord> Images() const;
   const std::string& state_dir() const { return config_.state_dir; }
+  int64_t NowMs() const { return clock_.NowMs(); }
   // Changes the store could not write yet (its filesystem is full).
   size_t unsaved_changes() const { return ledger_.unsaved(); }
 
@@ -145,9 +151,7 @@ class ServerCore {
     return ledger_.Transition(name, kind, message, change);
   }
   Runtime& RuntimeOf(const std::string& name);
-  std::shared_ptr<guestlink::GuestAgent> AgentOf(const std::string& name) const;
   hypervisor::MachineSpec MachineSpecOf(const ServerRecord& r) const;
-  int64_t NowMs() const { return clock_.NowMs(); }
 
   // Machines (server_machines.cc).
   void Launch(const std::string& name);

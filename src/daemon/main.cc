@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "api/http_server.h"
+#include "api/metrics_endpoint.h"
 #include "api/router.h"
 #include "common/clock.h"
 #include "common/disk_space.h"
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   int max_connections = static_cast<int>(kumo::api::DefaultMaxConnections(open_files));
   std::string qemu_user = kumo::daemon::kDefaultQemuUser;
   std::string guest_isolation;
+  double health_interval_s = 5;
+  double cpu_saturated_after_s = 120;
+  double boot_stuck_after_s = 90;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -143,6 +147,18 @@ int main(int argc, char** argv) {
                  "on: guests reach nothing on the host but their forwards (nftables); off: they "
                  "reach its loopback (default on as root)")
       ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--health-interval", health_interval_s,
+                 "seconds between kumo-health polls, host figures and SSH probes of each "
+                 "running server (default 5)")
+      ->check(CLI::Range(0.5, 300.0));
+  app.add_option("--cpu-saturated-after", cpu_saturated_after_s,
+                 "seconds a guest must keep its vCPUs busy to be diagnosed cpu_saturated "
+                 "(default 120)")
+      ->check(CLI::Range(5.0, 86400.0));
+  app.add_option("--boot-stuck-after", boot_stuck_after_s,
+                 "seconds after a boot began without an agent answer before the diagnosis says "
+                 "boot_stuck or agent_missing (default 90)")
+      ->check(CLI::Range(5.0, 86400.0));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
@@ -191,6 +207,10 @@ int main(int argc, char** argv) {
   config.boot_timeout = std::chrono::seconds(boot_timeout_s);
   config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
   config.first_ssh_port = ssh_port_base;
+  kumo::telemetry::Histogram heartbeat_round_trip(kumo::api::LatencyBuckets());
+  config.on_heartbeat_round_trip = [&heartbeat_round_trip](double s) {
+    heartbeat_round_trip.Observe(s);
+  };
   std::unique_ptr<kumo::Clock> clock = kumo::MakeSystemClock(io);
   kumo::core::ServerLedger ledger(**store, *clock);
   // A full disk must not take force stop with it (docs/kumod.md, "Full disk").
@@ -216,8 +236,20 @@ int main(int argc, char** argv) {
     }
   }
 
+  kumo::diagnosis::ObserverConfig observer_config;
+  observer_config.state_dir = config.state_dir;
+  observer_config.health_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(health_interval_s * 1000));
+  observer_config.rules.cpu_saturated_after_ms = static_cast<int64_t>(cpu_saturated_after_s * 1000);
+  observer_config.rules.boot_stuck_after_ms = static_cast<int64_t>(boot_stuck_after_s * 1000);
+  kumo::diagnosis::ServerObserver observer(io, *clock, ledger, core, observer_config);
+
   kumo::api::WatchEndpoint watch(ledger);
-  kumo::api::Router router(core, watch, *token);
+  kumo::api::ApiStats api_stats;
+  kumo::api::MetricsSources metrics{core, observer, api_stats, heartbeat_round_trip,
+                                    [&watch] { return watch.watchers(); }};
+  kumo::api::Router router(core, watch, *token,
+                           {&observer, &api_stats, [&metrics] { return RenderMetrics(metrics); }});
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });
@@ -242,6 +274,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   core.Recover();
+  observer.Start();
 
   // SIGTERM/SIGINT end kumod; the servers' QEMUs keep running.
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

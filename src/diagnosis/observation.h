@@ -57,6 +57,7 @@ struct Observation {
   std::deque<telemetry::Sample> samples;  // oldest first, the last kMaxSampleAge
   std::vector<TimedFact> console;         // this boot's facts, oldest first, at most kMaxFacts
   std::deque<std::string> console_tail;   // the last kTailLines lines
+  std::string console_partial;  // the line being printed (a prompt waits without a newline)
   SshProbe ssh;
   RuleSettings settings;
 

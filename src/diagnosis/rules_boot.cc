@@ -11,7 +11,7 @@ bool LoginPromptShown(const Observation& o) {
   for (const auto& line : o.console_tail) {
     if (line.find("login:") != std::string::npos) return true;
   }
-  return false;
+  return o.console_partial.find("login:") != std::string::npos;
 }
 
 // The last fsck fact of this boot, if it says a check is under way.
@@ -166,6 +166,9 @@ RuleOutcome CheckAgentMissing(const Observation& o) {
       ": the image may have none (kumo-agent or qemu-guest-agent), or it fails to start";
   for (const auto& line : o.console_tail) {
     if (line.find("login:") != std::string::npos) f.evidence.push_back({Source::kConsole, 0, line});
+  }
+  if (o.console_partial.find("login:") != std::string::npos) {
+    f.evidence.push_back({Source::kConsole, 0, o.console_partial});
   }
   f.actions = {{"console", "log in and check the agent (is it installed, does its service start?)"},
                {"force_stop", "a graceful stop needs the agent; force stop cuts the power"}};

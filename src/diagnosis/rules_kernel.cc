@@ -151,9 +151,9 @@ RuleOutcome CheckOomKill(const Observation& o) {
   if (o.server.agent == AgentState::kOk && ssh_victim) {
     f.actions.push_back({"exec", "start the SSH server again through the agent"});
   }
-  f.actions.push_back({"reboot", "restarts everything the OOM killer took"});
-  f.actions.push_back(
-      {"resize", "give the server more memory, or find what grew (the victims' sizes above)"});
+  f.actions.push_back({"reboot",
+                       "restarts everything the OOM killer took; if it comes back, the server "
+                       "needs more memory or a process leaks (the victims' sizes above)"});
   return Found(std::move(f));
 }
 

@@ -130,8 +130,7 @@ RuleOutcome CheckMemoryPressure(const Observation& o) {
     ++shown;
   }
   f.actions = {{"exec", "find what grows through the agent (ps -o pid,rss,comm)"},
-               {"console", "log in while SSH may still fail"},
-               {"resize", "give the server more memory"}};
+               {"console", "log in while SSH may still fail"}};
   return Found(std::move(f));
 }
 
@@ -198,8 +197,7 @@ RuleOutcome CheckCpuSaturated(const Observation& o) {
     f.evidence.push_back({Source::kAgent, last->time_ms, t});
   }
   f.actions = {{"exec", "find the busy processes through the agent (top -bn1)"},
-               {"console", "log in on the console if SSH is too slow"},
-               {"resize", "give the server more vCPUs"}};
+               {"console", "log in on the console if SSH is too slow"}};
   return Found(std::move(f));
 }
 
