@@ -43,14 +43,18 @@ class Histogram {  // cumulative buckets, le upper bounds ascending (+Inf implie
   double sum_ = 0;
 };
 
+// Writes in the order called. REQUIRES: a family's samples follow its Family()
+// call together (the format groups them; a repeated Family() is ignored), and
+// a counter's name ends in _total (promtool's lint).
 class PrometheusText {
  public:
-  // # HELP / # TYPE once per family (type: "counter" | "gauge" | "histogram"); REQUIRES a valid
-  // name.
+  // # HELP / # TYPE once per family (type: "counter" | "gauge" | "histogram"; another type is
+  // written as "untyped"); REQUIRES a valid name.
   void Family(std::string_view name, std::string_view type, std::string_view help);
-  void Sample(std::string_view name, const Labels& labels, double value);  // NaN is written as NaN
-  void HistogramSamples(std::string_view name, const Labels& labels,
-                        const Histogram& h);  // _bucket{le=..}, _sum, _count
+  // NaN is written as NaN (a gauge with no value now: prefer leaving the sample out).
+  void Sample(std::string_view name, const Labels& labels, double value);
+  // name_bucket{labels, le="..."} for each bound and +Inf, name_sum, name_count.
+  void HistogramSamples(std::string_view name, const Labels& labels, const Histogram& h);
   // The text so far; starts afresh.
   std::string Take();
 
