@@ -20,6 +20,8 @@ packages=(
   libyaml-cpp-dev genisoimage
   # protocol compatibility tests run against Debian's stock guest agent
   qemu-guest-agent
+  # the Prometheus text format test reads kumo's output with a real parser
+  python3-prometheus-client
 )
 
 sudo_cmd=()
