@@ -66,13 +66,26 @@ bool Outcome(string_view m, ConsoleFact& f) {
     if (Has(m, failed)) return Set(f, Kind::kFsckFailed);
   }
   if (Has(m, "systemd-fsck") && Has(m, "Failed with result")) return Set(f, Kind::kFsckFailed);
-  if (!Has(m, "File System Check")) return false;
+  return false;
+}
+
+// systemd's status lines for systemd-fsck-root.service and systemd-fsck@….service,
+// in any StatusUnitFormat: the description ("File System Check on …"), the unit
+// name, or both. systemd-fsckd (the progress daemon) is not a check.
+bool SystemdUnit(string_view m, ConsoleFact& f) {
+  if (Has(m, "fsckd") ||
+      (!Has(m, "File System Check") && !Has(m, "systemd-fsck-") && !Has(m, "systemd-fsck@"))) {
+    return false;
+  }
   if (Has(m, "Failed to start ") || m.starts_with("[FAILED]")) {
     return Set(f, Kind::kFsckFailed, SystemdDevice(m));
   }
-  // systemd ≥ 248 says "Finished" for a oneshot unit; older ones "Started".
+  // systemd >= 248 says "Finished" for a oneshot unit; older ones "Started".
   if (Has(m, "Finished ") || Has(m, "Started ")) return Set(f, Kind::kFsckPassed, SystemdDevice(m));
-  if (Has(m, "Starting ")) return Set(f, Kind::kFsckStarted, SystemdDevice(m));
+  // "A start job is running for … (12s / no limit)" is redrawn while it lasts.
+  if (Has(m, "Starting ") || Has(m, " job is running for ")) {
+    return Set(f, Kind::kFsckStarted, SystemdDevice(m));
+  }
   return false;
 }
 
@@ -107,15 +120,21 @@ bool Summary(string_view m, ConsoleFact& f) {
 }
 
 // e2fsck -C 0, redrawn after a \r: "DEV: |=====      / 34.5%" (the spinner is
-// one of \|/-), "DEV: |=========| 100.0%" at the end of a pass.
+// one of \|/-), "DEV: |=========| 100.0%" at the end of a pass. Under systemd,
+// systemd-fsck draws "DEV: fsck 34.5% complete..." instead.
 bool ProgressBar(string_view m, ConsoleFact& f) {
   size_t at = m.find(": |");
-  if (at == npos || at == 0) return false;
   size_t pos = at + 3;
-  while (pos < m.size() && m[pos] == '=') ++pos;
-  while (pos < m.size() && m[pos] == ' ') ++pos;
-  if (pos >= m.size() || string_view("\\|/-").find(m[pos]) == npos) return false;
-  ++pos;
+  if (at != npos && at != 0) {
+    while (pos < m.size() && m[pos] == '=') ++pos;
+    while (pos < m.size() && m[pos] == ' ') ++pos;
+    if (pos >= m.size() || string_view("\\|/-").find(m[pos]) == npos) return false;
+    ++pos;
+  } else if (at = m.find(": fsck "); at != npos && at != 0) {
+    pos = at + 7;
+  } else {
+    return false;
+  }
   while (pos < m.size() && m[pos] == ' ') ++pos;
   auto percent = ParseDecimal(m, pos);
   if (!percent || *percent > 100 || m.substr(pos, 1) != "%") return false;
@@ -154,7 +173,8 @@ bool Started(string_view m, ConsoleFact& f) {
 }  // namespace
 
 bool MatchFsckLine(string_view m, ConsoleFact& f) {
-  return Outcome(m, f) || Summary(m, f) || ProgressBar(m, f) || Pass(m, f) || Started(m, f);
+  return Outcome(m, f) || SystemdUnit(m, f) || Summary(m, f) || ProgressBar(m, f) || Pass(m, f) ||
+         Started(m, f);
 }
 
 }  // namespace kumo::diagnosis::line_match

@@ -82,10 +82,12 @@ enum class ConsoleFactKind {
   kRcuStall,     // "rcu: INFO: rcu_sched self-detected stall on CPU" / "rcu_preempt detected
                  // stalls"; detail = the RCU flavour ("rcu_sched")
   kFsckStarted,  // a filesystem check begins ("fsck from util-linux …", "e2fsck 1.47.0 (…)",
-                 // "… check forced.", "Pass 1: …", systemd "Starting … File System Check …");
+                 // "… check forced.", "Pass 1: …", systemd "Starting … File System Check …",
+                 // "A start job is running for … File System Check …" while it lasts);
                  // device when the line names one
   kFsckProgress,   // e2fsck -C 0: "/dev/vda: |=====     / 34.5%" → percent 34.5, device; also
-                   // "Pass 2: …" to "Pass 5: …" with percent -1 and detail "Pass 2"
+                   // systemd-fsck's "/dev/vda: fsck 34.5% complete...", and "Pass 2: …" to
+                   // "Pass 5: …" with percent -1 and detail "Pass 2"
   kFsckPassed,     // "/dev/vda: 11/65536 files (0.0% non-contiguous), 8000/262144 blocks",
                    // "/dev/vda: clean, …", systemd "Finished … File System Check …"
   kFsckFailed,     // "UNEXPECTED INCONSISTENCY; RUN fsck MANUALLY.", "fsck failed …", "Failed to

@@ -93,13 +93,17 @@ TEST(ConsoleLineSplitter, DropsControlCharactersAndTurnsTabsIntoSpaces) {
 TEST(ConsoleLineSplitter, ReplacesInvalidUtf8) {
   Lines lines = Split(
       "caf\xc3\xa9 \xff \xc3( \xe2\x82 \xed\xa0\x80 \xc0\xaf \xf4\x90\x80\x80 \xf0\x9f\x98\x80\n"
-      "\xe2\x82\n");
-  ASSERT_EQ(lines.size(), 2u);
+      "\xe2\x82\n"
+      "\xe0\x80\xaf \xf0\x80\x80\xaf \xe0\xa0\x80 \xed\x9f\xbf\n");
+  ASSERT_EQ(lines.size(), 3u);
   // One '?' per maximal invalid subsequence (Unicode's recommendation): a
   // surrogate (ED A0 80), an overlong '/' (C0 AF) and a code point above
   // U+10FFFF are invalid byte by byte; a cut sequence (E2 82) is one '?'.
   EXPECT_EQ(lines[0], "caf\xc3\xa9 ? ?( ? ??? ?? ???? \xf0\x9f\x98\x80");
   EXPECT_EQ(lines[1], "?");
+  // Overlong 3- and 4-byte forms are invalid; the smallest valid ones and the
+  // last code point before the surrogates are kept.
+  EXPECT_EQ(lines[2], "??? ???? \xe0\xa0\x80 \xed\x9f\xbf");
   for (const std::string& line : lines) EXPECT_TRUE(IsValidUtf8WithoutControls(line)) << line;
 }
 
