@@ -146,6 +146,13 @@ TEST(ConsoleLineSplitter, CutsAnOverlongLineAndDropsItsRest) {
   EXPECT_EQ(lines, (Lines{std::string(kMaxConsoleLine, 'x'), "next"}));
 }
 
+TEST(ConsoleLineSplitter, ReportsAFullLineWithoutWaitingForItsEnd) {
+  ConsoleLineSplitter splitter;
+  EXPECT_EQ(Split(splitter, std::string(kMaxConsoleLine, 'x')),
+            Lines{std::string(kMaxConsoleLine, 'x')});
+  EXPECT_EQ(Split(splitter, "\nnext\n"), Lines{"next"});
+}
+
 TEST(ConsoleLineSplitter, NeverCutsACharacterInTwo) {
   Lines lines = Split(std::string(kMaxConsoleLine - 1, 'x') + "\xc3\xa9 and more\nnext\n");
   EXPECT_EQ(lines, (Lines{std::string(kMaxConsoleLine - 1, 'x'), "next"}));
