@@ -3,7 +3,7 @@
 # needs, builds everything (including the guest image), runs the unit,
 # protocol and end-to-end tests (real QEMU under TCG unless KUMO_TEST_ACCEL
 # says otherwise), then builds the libFuzzer targets with clang and fuzzes the
-# agent's request parser for a bounded time.
+# parsers (agent requests, user data, console lines) for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
