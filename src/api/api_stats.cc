@@ -16,15 +16,18 @@ void ApiStats::Record(const std::string& method, const std::string& route, int s
   }
   ++requests_[{known, route, status}];
   auto it = latency_.find(route);
-  if (it == latency_.end()) it = latency_.emplace(route, telemetry::Histogram(LatencyBuckets())).first;
+  if (it == latency_.end())
+    it = latency_.emplace(route, telemetry::Histogram(LatencyBuckets())).first;
   it->second.Observe(seconds);
 }
 
 void ApiStats::WriteTo(telemetry::PrometheusText& out) const {
-  out.Family("kumo_api_requests_total", "counter", "API requests answered, by method, route and HTTP status.");
+  out.Family("kumo_api_requests_total", "counter",
+             "API requests answered, by method, route and HTTP status.");
   for (const auto& [key, n] : requests_) {
     const auto& [method, route, status] = key;
-    out.Sample("kumo_api_requests_total", {{"method", method}, {"route", route}, {"code", std::to_string(status)}},
+    out.Sample("kumo_api_requests_total",
+               {{"method", method}, {"route", route}, {"code", std::to_string(status)}},
                static_cast<double>(n));
   }
   out.Family("kumo_api_request_duration_seconds", "histogram",

@@ -302,7 +302,8 @@ void Router::Handle(const ApiRequest& req, Respond respond) {
   if (ApiStats* stats = observability_.stats) {
     auto started = std::chrono::steady_clock::now();
     std::string route = entry ? entry->route.pattern : "unmatched";
-    respond = [stats, started, route, method = req.method, respond = std::move(respond)](ApiResponse r) {
+    respond = [stats, started, route, method = req.method,
+               respond = std::move(respond)](ApiResponse r) {
       std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
       stats->Record(method, route, r.stream ? 200 : r.status, took.count());
       respond(std::move(r));

@@ -46,13 +46,14 @@ ApiResponse Router::GetServerMetrics(const ApiRequest& req, const std::string& n
     if (it->second == "24h") {
       window = {telemetry::Resolution::k1m, 24 * 3600 * 1000, "1m"};
     } else if (it->second != "1h") {
-      return ErrorResponse(400, codes::kInvalidArgument,
-                           "query parameter 'window' must be 1h or 24h, not '" +
-                               it->second.substr(0, 32) + "'");
+      return ErrorResponse(
+          400, codes::kInvalidArgument,
+          "query parameter 'window' must be 1h or 24h, not '" + it->second.substr(0, 32) + "'");
     }
   }
   int64_t now = core_.NowMs();
-  auto samples = observability_.observer->Series(name, window.resolution, now - window.span_ms, now + 1);
+  auto samples =
+      observability_.observer->Series(name, window.resolution, now - window.span_ms, now + 1);
   if (!samples.ok()) return ErrorResponse(samples.status());
   return {200,
           {{"server", name},

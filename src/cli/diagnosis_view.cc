@@ -37,7 +37,7 @@ std::string CommandForAction(const std::string& action, const std::string& serve
   if (action == "reboot") return "kumo reboot " + server;
   if (action == "force_reboot") return "kumo reboot --force " + server;
   if (action == "rescue") return "kumo rescue " + server;
-  if (action == "exec") return "kumo exec " + server + " -- …";
+  if (action == "exec") return "kumo exec " + server + " -- ...";
   if (action == "start") return "kumo start " + server;
   return action;
 }
@@ -58,7 +58,8 @@ std::string DiagnosisText(const json& d) {
   for (const auto& f : findings) {
     if (!f.is_object()) continue;
     out << "\n" << Upper(Str(f, "severity")) << "  " << Str(f, "code");
-    if (f.contains("since") && f["since"].is_number_integer()) out << "  since " << Clock(f["since"]) << " UTC";
+    if (f.contains("since") && f["since"].is_number_integer())
+      out << "  since " << Clock(f["since"]) << " UTC";
     out << "\n  " << Str(f, "summary") << "\n";
     if (f.contains("evidence") && f["evidence"].is_array() && !f["evidence"].empty()) {
       out << "  evidence:\n";

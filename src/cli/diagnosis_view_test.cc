@@ -23,14 +23,18 @@ TEST(DiagnosisText, ShowsTheCauseItsEvidenceAndTheCommandsThatHelp) {
   std::string text = DiagnosisText(d);
   EXPECT_NE(text.find("web: warning — 1 finding"), std::string::npos) << text;
   EXPECT_NE(text.find("CRITICAL  oom_kill  since 22:13:20 UTC"), std::string::npos) << text;
-  EXPECT_NE(text.find("22:13:20  console Out of memory: Killed process 212 (dropbear)"), std::string::npos) << text;
+  EXPECT_NE(text.find("22:13:20  console Out of memory: Killed process 212 (dropbear)"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("kumo stop --force web"), std::string::npos) << text;
   EXPECT_NE(text.find("kumo console web"), std::string::npos) << text;
   EXPECT_NE(text.find("disk_full          clear   850 MiB available"), std::string::npos) << text;
 }
 
 TEST(DiagnosisText, AHealthySeverSaysNothingWasFoundAndWhatWasChecked) {
-  json d = {{"server", "db"}, {"status", "running"}, {"findings", json::array()},
+  json d = {{"server", "db"},
+            {"status", "running"},
+            {"findings", json::array()},
             {"checks", {{{"code", "kernel_panic"}, {"state", "clear"}, {"detail", "no panic"}}}}};
   std::string text = DiagnosisText(d);
   EXPECT_NE(text.find("db: running — nothing found"), std::string::npos) << text;
@@ -38,8 +42,9 @@ TEST(DiagnosisText, AHealthySeverSaysNothingWasFoundAndWhatWasChecked) {
 }
 
 TEST(DiagnosisText, HostileShapesDoNotThrow) {
-  for (const char* body : {"{}", "[]", R"J({"findings": 3, "checks": "x"})J",
-                           R"J({"findings": [{"evidence": [1, {"time": "x"}], "actions": [null]}]})J"}) {
+  for (const char* body :
+       {"{}", "[]", R"J({"findings": 3, "checks": "x"})J",
+        R"J({"findings": [{"evidence": [1, {"time": "x"}], "actions": [null]}]})J"}) {
     EXPECT_NO_THROW(DiagnosisText(json::parse(body))) << body;
   }
 }

@@ -132,8 +132,9 @@ int main(int argc, char** argv) {
   auto* show_cmd = app.add_subcommand("show", "Show one server's details");
   show_cmd->add_option("name", name, "the server")->required();
   auto* images_cmd = app.add_subcommand("images", "List the registered images");
-  auto* diagnose_cmd = app.add_subcommand(
-      "diagnose", "Say why a server is in trouble: findings with evidence and the ways out, and every check made");
+  auto* diagnose_cmd = app.add_subcommand("diagnose",
+                                          "Say why a server is in trouble: findings with evidence "
+                                          "and the ways out, and every check made");
   diagnose_cmd->add_option("name", name, "the server")->required();
 
   struct ActionCommand {

@@ -160,11 +160,11 @@ RuleOutcome CheckOomKill(const Observation& o) {
 namespace {
 
 RuleOutcome BlockedTasks(const Observation& o, std::string_view code,
-                         std::initializer_list<ConsoleFactKind> kinds, const std::string& what) {
+                         std::initializer_list<ConsoleFactKind> kinds, const std::string& what,
+                         const std::string& none) {
   if (!HasBootToRead(o)) return Unknown(code, "the server is not running");
   auto facts = FactsOf(o, kinds);
-  if (facts.empty())
-    return Clear(code, "no " + what + " report on the console since the guest booted");
+  if (facts.empty()) return Clear(code, none + " on the console since the guest booted");
   Finding f;
   f.code = std::string(code);
   f.severity = Severity::kWarning;
@@ -193,12 +193,14 @@ RuleOutcome BlockedTasks(const Observation& o, std::string_view code,
 }  // namespace
 
 RuleOutcome CheckHungTask(const Observation& o) {
-  return BlockedTasks(o, "hung_task", {ConsoleFactKind::kHungTask}, "tasks blocked in the kernel");
+  return BlockedTasks(o, "hung_task", {ConsoleFactKind::kHungTask}, "tasks blocked in the kernel",
+                      "no hung task report");
 }
 
 RuleOutcome CheckSoftLockup(const Observation& o) {
   return BlockedTasks(o, "soft_lockup", {ConsoleFactKind::kSoftLockup, ConsoleFactKind::kRcuStall},
-                      "a CPU stuck in the kernel (soft lockup / RCU stall)");
+                      "a CPU stuck in the kernel (soft lockup / RCU stall)",
+                      "no soft lockup or RCU stall report");
 }
 
 }  // namespace kumo::diagnosis

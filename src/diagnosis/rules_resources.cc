@@ -93,7 +93,10 @@ RuleOutcome CheckMemoryPressure(const Observation& o) {
   double total = *h.mem_total_kib, available = *h.mem_available_kib;
   double some = h.psi_mem_some10.value_or(0), full = h.psi_mem_full10.value_or(0);
   std::vector<std::string> why;
-  if (some >= kPressureSome || full >= kPressureFull) {
+  // Pressure lingers in avg10 after an OOM kill has freed memory: it counts
+  // while memory is short.
+  const bool short_of_memory = total > 0 && available < total * 0.5;
+  if (short_of_memory && (some >= kPressureSome || full >= kPressureFull)) {
     why.push_back("tasks waited on memory " + Percent(some) + " of the last 10 s");
   }
   if (total > 0 && available < total * kLowAvailable) {
@@ -150,10 +153,12 @@ RuleOutcome CheckCpuSaturated(const Observation& o) {
   double cpu_sum = 0, load_max = 0;
   int cpu_n = 0;
   for (const auto* s : in_window) {
-    bool host_busy =
-        Known(s->qemu_cpu_percent) && s->qemu_cpu_percent >= kBusyShareOfVcpus * 100 * vcpus;
-    bool guest_busy = Known(s->psi_cpu_some10) && s->psi_cpu_some10 >= kBusyGuestPressure;
-    if (!host_busy && !guest_busy) {
+    // The host's figure when there is one: the guest's CPU pressure also
+    // rises while it thrashes on memory, which is not a busy CPU.
+    bool busy = Known(s->qemu_cpu_percent)
+                    ? s->qemu_cpu_percent >= kBusyShareOfVcpus * 100 * vcpus
+                    : Known(s->psi_cpu_some10) && s->psi_cpu_some10 >= kBusyGuestPressure;
+    if (!busy) {
       std::string now =
           Known(in_window.back()->qemu_cpu_percent)
               ? "QEMU uses " + Percent(in_window.back()->qemu_cpu_percent) + " of a host core"

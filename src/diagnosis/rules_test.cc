@@ -169,6 +169,8 @@ TEST(MemoryPressure, Table) {
   const Case cases[] = {
       {"idle", 180, 0, 0, true, CheckState::kClear, ""},
       {"stalls", 100, 25, 0, true, CheckState::kFound, "waited on memory 25%"},
+      // avg10 lingers after an OOM kill freed memory: not "running out".
+      {"after a kill", 190, 51, 0, true, CheckState::kClear, ""},
       {"nearly empty", 12, 0, 0, true, CheckState::kFound, "only 12 MiB"},
       {"falling fast", 100, 0, 3, true, CheckState::kFound, "runs out in about"},
       {"falling slowly", 100, 0, 0.2, true, CheckState::kClear, ""},
@@ -201,6 +203,11 @@ TEST(CpuSaturated, OnlyWhenBusyForTheWholeWindow) {
       << out.finding->summary;
   EXPECT_TRUE(std::any_of(out.finding->evidence.begin(), out.finding->evidence.end(),
                           [](const Evidence& e) { return e.source == Source::kHost; }));
+  // A guest thrashing on memory shows CPU pressure too; the host's figure decides.
+  Observation thrashing = o;
+  for (auto& s : thrashing.samples) s.psi_cpu_some10 = 90;
+  thrashing.samples.back().qemu_cpu_percent = 15;
+  EXPECT_EQ(CheckCpuSaturated(thrashing).check.state, CheckState::kClear);
   o.samples.back().qemu_cpu_percent = 30;  // it just calmed down
   EXPECT_EQ(CheckCpuSaturated(o).check.state, CheckState::kClear);
   o.samples.erase(o.samples.begin(), o.samples.end() - 5);  // 20 s of history

@@ -59,8 +59,9 @@ int64_t FileMtimeMs(const std::string& path) {
 }
 }  // namespace
 
-ServerObserver::ServerObserver(boost::asio::io_context& io, Clock& clock, core::ServerLedger& ledger,
-                               core::ServerCore& core, ObserverConfig config)
+ServerObserver::ServerObserver(boost::asio::io_context& io, Clock& clock,
+                               core::ServerLedger& ledger, core::ServerCore& core,
+                               ObserverConfig config)
     : io_(io), clock_(clock), ledger_(ledger), core_(core), config_(std::move(config)) {
   config_.rules.health_interval_ms = config_.health_interval.count();
 }
@@ -104,7 +105,8 @@ void ServerObserver::ReplayScrollback(Watched& w) {
   }
   // The boot began before the agent first answered; when that was is lost.
   if (r.agent_last_seen_ms > 0) {
-    w.obs.boot_ms = w.obs.boot_ms ? std::min(w.obs.boot_ms, r.agent_last_seen_ms) : r.agent_last_seen_ms;
+    w.obs.boot_ms =
+        w.obs.boot_ms ? std::min(w.obs.boot_ms, r.agent_last_seen_ms) : r.agent_last_seen_ms;
   } else if (!w.obs.boot_ms) {
     w.obs.boot_ms = r.task_started_ms ? r.task_started_ms : clock_.NowMs();
   }
@@ -237,7 +239,8 @@ void ServerObserver::Observe(Watched& w) {
   if (agent && r.agent == AgentState::kOk && !w.health_in_flight && now >= w.next_health_ms) {
     w.health_in_flight = true;
     std::string name = r.name;
-    agent->Health([this, alive = std::weak_ptr<bool>(alive_), name, now, cpu, rss](Result<nlohmann::json> reply) {
+    agent->Health([this, alive = std::weak_ptr<bool>(alive_), name, now, cpu,
+                   rss](Result<nlohmann::json> reply) {
       if (!alive.expired()) OnHealth(name, std::move(reply), now, cpu, rss);
     });
   } else {
@@ -246,8 +249,9 @@ void ServerObserver::Observe(Watched& w) {
   if (r.ssh_port > 0 && r.boot_mode == BootMode::kNormal && !w.probe_in_flight) Probe(w);
 }
 
-void ServerObserver::OnHealth(const std::string& name, Result<nlohmann::json> reply, int64_t asked_ms,
-                              std::optional<double> cpu, std::optional<uint64_t> rss) {
+void ServerObserver::OnHealth(const std::string& name, Result<nlohmann::json> reply,
+                              int64_t asked_ms, std::optional<double> cpu,
+                              std::optional<uint64_t> rss) {
   auto it = watched_.find(name);
   if (it == watched_.end()) return;
   Watched& w = *it->second;
@@ -279,7 +283,8 @@ void ServerObserver::AddSample(Watched& w, const telemetry::Sample& s) {
   }
   if (!w.series && !w.series_tried) {
     w.series_tried = true;
-    auto series = telemetry::ServerSeries::Open(config_.state_dir + "/servers/" + w.obs.server.name);
+    auto series =
+        telemetry::ServerSeries::Open(config_.state_dir + "/servers/" + w.obs.server.name);
     if (series.ok()) w.series = std::move(*series);
   }
   if (w.series) w.series->Add(s);
@@ -360,7 +365,8 @@ Result<Diagnosis> ServerObserver::Diagnose(const std::string& name) {
 
 Result<std::vector<telemetry::Sample>> ServerObserver::Series(const std::string& name,
                                                               telemetry::Resolution resolution,
-                                                              int64_t from_ms, int64_t to_ms) const {
+                                                              int64_t from_ms,
+                                                              int64_t to_ms) const {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r.status();
   auto it = watched_.find(name);

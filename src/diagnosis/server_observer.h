@@ -45,7 +45,7 @@ struct ObserverConfig {
 
 // What /metrics shows of one server beyond its Observation.
 struct ServerFigures {
-  uint64_t oom_kills_seen = 0;  // OOM kills noted since kumod started
+  uint64_t oom_kills_seen = 0;                    // OOM kills noted since kumod started
   std::optional<telemetry::ProcessFigures> qemu;  // at the last tick
 };
 
@@ -68,8 +68,8 @@ class ServerObserver {
                                                 telemetry::Resolution resolution, int64_t from_ms,
                                                 int64_t to_ms) const;
   // Visits every server (ordered by name) with its observation and figures.
-  void ForEach(const std::function<void(const Observation&, const ServerFigures&,
-                                        const Diagnosis&)>& visit);
+  void ForEach(
+      const std::function<void(const Observation&, const ServerFigures&, const Diagnosis&)>& visit);
 
  private:
   struct Watched;

@@ -11,7 +11,8 @@ bool IsSshBanner(std::string_view first_bytes, std::string* line) {
   line->clear();
   for (char c : first) {
     if (c == '\r') continue;
-    line->push_back(static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ? '?' : c);
+    line->push_back(
+        static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ? '?' : c);
     if (line->size() >= 80) break;
   }
   return first.substr(0, 4) == "SSH-";
