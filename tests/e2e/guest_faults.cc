@@ -198,7 +198,7 @@ FaultOutcome GuestFaults::FsckAtBoot(int dirs, double timeout_s) {
     return out;
   }
   out.fault_ms = WallMs();
-  return WithLine(out, *this, {"initramfs: /forcefsck"}, timeout_s);
+  return WithLine(out, *this, {"Will now check root file system"}, timeout_s);
 }
 
 FaultOutcome GuestFaults::SaturateCpu() {

@@ -50,7 +50,7 @@ class GuestFaults {
   FaultOutcome HungTask(int timeout_secs, double wait_s = 120);
   // `dirs` directories on the root (e2fsck's work grows with the inodes in
   // use), /forcefsck, a graceful reboot: returns when the initramfs starts the
-  // check, its line being the initramfs's "checking" line.
+  // check, its line being initramfs-tools' "Begin: Will now check root file system".
   FaultOutcome FsckAtBoot(int dirs, double timeout_s = 300);
   // One busy loop per vCPU.
   FaultOutcome SaturateCpu();
