@@ -2,8 +2,9 @@
 # Builds the kumo guest image from Debian packages only, without loop mounts or
 # root-only tricks beyond what mke2fs -d needs:
 #   OUT/vmlinuz       Debian's cloud kernel (linux-image-*-cloud-amd64)
-#   OUT/initrd.img    busybox + the virtio and isofs modules, loaded in dependency order
-#   OUT/rootfs.qcow2  ext4 root: busybox, dropbear, kumo-agent, init scripts
+#   OUT/initrd.img    busybox, e2fsck + the virtio, isofs and loop modules, loaded
+#                     in dependency order
+#   OUT/rootfs.qcow2  ext4 root: busybox, dropbear, e2fsck, tune2fs, kumo-agent, init scripts
 #   OUT/image.json    what kumod needs to boot it (kernel command line, ...)
 # The kernel package is downloaded once into CACHE and reused.
 #
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 [ -x "$agent" ] && [ -n "$out" ] && [ -n "$cache" ] || {
   echo "usage: build-image.sh --agent PATH --out DIR --cache DIR" >&2; exit 2; }
-for tool in busybox dropbear mke2fs qemu-img depmod modprobe cpio; do
+for tool in busybox dropbear e2fsck tune2fs mke2fs qemu-img depmod modprobe cpio; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
     echo "build-image: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
 done
@@ -30,6 +31,17 @@ export PATH="$PATH:/usr/sbin:/sbin"
 mkdir -p "$out" "$cache"
 out=$(cd "$out" && pwd) cache=$(cd "$cache" && pwd)
 step() { echo "build-image: $*"; }
+# copy_program PATH ROOT: installs the host's (Debian 12) program PATH at the
+# same path under ROOT, with the shared libraries it needs.
+copy_program() {
+  mkdir -p "$2$(dirname "$1")"
+  install -m 0755 "$1" "$2$1"
+  ldd "$1" | awk '/=>/{print $3} /ld-linux/{print $1}' | while read -r lib; do
+    [ -f "$lib" ] || continue
+    mkdir -p "$2$(dirname "$lib")"
+    cp -L "$lib" "$2$lib"
+  done
+}
 
 # --- kernel -----------------------------------------------------------------
 kernel_root="$cache/kernel"
@@ -58,18 +70,22 @@ step "initramfs for $kver"
 ird="$work/initramfs"
 mkdir -p "$ird"/{bin,dev,proc,sys,newroot,modules}
 cp /bin/busybox "$ird/bin/busybox"
-for applet in sh mount umount mkdir insmod sleep cat switch_root echo grep ls; do
+for applet in sh mount umount mkdir insmod sleep cat switch_root echo grep ls rm; do
   ln -s busybox "$ird/bin/$applet"
 done
 # virtio_pci is the transport (no device module depends on it): load it first.
-# isofs (with cdrom, its dependency) reads the user-data seed disk.
+# isofs (with cdrom, its dependency) reads the user-data seed disk; loop lets
+# users (and the tests) mount filesystem images.
 : > "$ird/modules/order"
-for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci isofs; do
+for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci isofs loop; do
   modprobe -d "$kernel_root" -S "$kver" --show-depends "$module" | awk '/^insmod/{print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do
   cp "$ko" "$ird/modules/"
   basename "$ko" >> "$ird/modules/order"
 done
+# e2fsck checks the root before it is mounted (see initramfs/init).
+copy_program /usr/sbin/e2fsck "$ird"
+ln -s /usr/sbin/e2fsck "$ird/bin/e2fsck"
 install -m 0755 "$here/initramfs/init" "$ird/init"
 (cd "$ird" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.img"
 
@@ -87,13 +103,12 @@ cp /bin/busybox "$rfs/bin/busybox"
 done
 install -m 0755 "$agent" "$rfs/sbin/kumo-agent"
 
-# dropbear and the shared libraries it needs, copied from this (Debian 12) host.
-install -m 0755 /usr/sbin/dropbear "$rfs/usr/sbin/dropbear"
-ldd /usr/sbin/dropbear | awk '/=>/{print $3} /ld-linux/{print $1}' | while read -r lib; do
-  [ -f "$lib" ] || continue
-  mkdir -p "$rfs$(dirname "$lib")"
-  cp -L "$lib" "$rfs$lib"
+# dropbear, and e2fsprogs' e2fsck and tune2fs for users who check or tune a
+# filesystem themselves (in rescue mode, say), from this (Debian 12) host.
+for program in /usr/sbin/dropbear /usr/sbin/e2fsck /usr/sbin/tune2fs; do
+  copy_program "$program" "$rfs"
 done
+for name in fsck.ext4 fsck.ext3 fsck.ext2; do ln -sf e2fsck "$rfs/usr/sbin/$name"; done
 
 chmod 0755 "$rfs/etc/init.d/rcS" "$rfs/usr/share/udhcpc/default.script" \
   "$rfs/sbin/kumo-init" "$rfs/usr/sbin/chpasswd"

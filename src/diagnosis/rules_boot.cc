@@ -84,6 +84,12 @@ RuleOutcome CheckFsck(const Observation& o) {
     return Found(std::move(f));
   }
   auto passed = FactsOf(o, {ConsoleFactKind::kFsckPassed});
+  // "DEV: clean, 11/65536 files, …": e2fsck -p found nothing to check, as
+  // on every ordinary boot of a distribution that checks its root.
+  if (!passed.empty() && passed.back()->fact.text.find(": clean,") != std::string::npos) {
+    return Clear(kCode, "the root filesystem was clean at boot (no check needed): " +
+                            passed.back()->fact.text);
+  }
   if (!passed.empty()) {
     const TimedFact* first = FirstFsckFact(o);
     f.severity = Severity::kInfo;

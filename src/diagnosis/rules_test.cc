@@ -281,6 +281,16 @@ TEST(Fsck, RunningPassedFailedAndErrors) {
                           [](const Action& a) { return a.action == "rescue"; }));
 }
 
+TEST(Fsck, AnOrdinaryBootsCleanRootIsNoFinding) {
+  Observation o = Healthy();
+  o.console = {Fact(kBoot + 2000, ConsoleFactKind::kFsckStarted, "Begin: Will now check root file system ... "),
+               Fact(kBoot + 2100, ConsoleFactKind::kFsckPassed,
+                    "kumo-root: clean, 12/65536 files, 8000/262144 blocks")};
+  RuleOutcome out = CheckFsck(o);
+  EXPECT_EQ(out.check.state, CheckState::kClear) << out.check.detail;
+  EXPECT_NE(out.check.detail.find("no check needed"), std::string::npos);
+}
+
 TEST(BootStuck, QuotesTheConsoleWhenNoAgentAndNoLoginAppear) {
   Observation o = Healthy();
   o.server.agent = AgentState::kUnknown;
