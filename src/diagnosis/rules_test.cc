@@ -283,7 +283,8 @@ TEST(Fsck, RunningPassedFailedAndErrors) {
 
 TEST(Fsck, AnOrdinaryBootsCleanRootIsNoFinding) {
   Observation o = Healthy();
-  o.console = {Fact(kBoot + 2000, ConsoleFactKind::kFsckStarted, "Begin: Will now check root file system ... "),
+  o.console = {Fact(kBoot + 2000, ConsoleFactKind::kFsckStarted,
+                    "Begin: Will now check root file system ... "),
                Fact(kBoot + 2100, ConsoleFactKind::kFsckPassed,
                     "kumo-root: clean, 12/65536 files, 8000/262144 blocks")};
   RuleOutcome out = CheckFsck(o);
