@@ -111,10 +111,9 @@ void ServerObserver::ReplayScrollback(Watched& w) {
     w.obs.boot_ms = r.task_started_ms ? r.task_started_ms : clock_.NowMs();
   }
   w.SyncBoot();
-  // The kills the previous kumod wrote down are not written twice.
-  for (const TimedFact& f : w.obs.console) {
-    if (f.fact.kind == ConsoleFactKind::kOomKill) w.oom_noted.insert(f.fact.pid);
-  }
+  // The kills the previous kumod wrote down are not written twice; the ones
+  // it had not written yet (it died waiting for the agent's spelling, or the
+  // kernel printed them while no kumod ran) are noted as usual.
   for (const EventRecord& e : ledger_.EventsBefore(r.name, INT64_MAX, 100)) {
     if (e.kind != "oom") continue;
     if (auto at = e.message.find("(pid "); at != std::string::npos) {

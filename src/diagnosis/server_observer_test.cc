@@ -303,6 +303,24 @@ TEST_F(ServerObserverTest, RestartReplaysTheScrollback) {
   EXPECT_EQ(EventsOf("web", "oom").size(), 1u) << "the kill was noted before the restart";
 }
 
+TEST_F(ServerObserverTest, OomKillNotYetNotedWhenKumodDiedIsNotedAfterTheRestart) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  GuestConsole console(RunDir("web"));
+  ConnectConsole(console);
+  clock_.Advance(kInterval);
+  console.Print(OomLine("dropbear"));
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  ASSERT_TRUE(EventsOf("web", "oom").empty()) << "still waiting for the agent's spelling";
+
+  NewKumod();  // died while waiting
+  ConnectConsole(console);
+  clock_.Advance(4 * kInterval);
+  auto oom = EventsOf("web", "oom");
+  ASSERT_EQ(oom.size(), 1u);
+  EXPECT_EQ(oom[0].message.rfind("OOM killer killed dropbear (pid 212", 0), 0u) << oom[0].message;
+}
+
 TEST_F(ServerObserverTest, SeriesSurviveTheRestart) {
   SetHealth("web", Health());
   CreateRunning("web");
