@@ -280,13 +280,17 @@ void ServerObserver::AddSample(Watched& w, const telemetry::Sample& s) {
   while (!samples.empty() && samples.front().time_ms < s.time_ms - Observation::kMaxSampleAgeMs) {
     samples.pop_front();
   }
+  if (auto* series = SeriesOf(w)) series->Add(s);
+}
+
+telemetry::ServerSeries* ServerObserver::SeriesOf(Watched& w) {
   if (!w.series && !w.series_tried) {
     w.series_tried = true;
     auto series =
         telemetry::ServerSeries::Open(config_.state_dir + "/servers/" + w.obs.server.name);
     if (series.ok()) w.series = std::move(*series);
   }
-  if (w.series) w.series->Add(s);
+  return w.series.get();
 }
 
 void ServerObserver::Probe(Watched& w) {
@@ -364,13 +368,12 @@ Result<Diagnosis> ServerObserver::Diagnose(const std::string& name) {
 
 Result<std::vector<telemetry::Sample>> ServerObserver::Series(const std::string& name,
                                                               telemetry::Resolution resolution,
-                                                              int64_t from_ms,
-                                                              int64_t to_ms) const {
+                                                              int64_t from_ms, int64_t to_ms) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r.status();
-  auto it = watched_.find(name);
-  if (it == watched_.end() || !it->second->series) return std::vector<telemetry::Sample>{};
-  return it->second->series->Read(resolution, from_ms, to_ms);
+  auto* series = SeriesOf(WatchedOf(*r));
+  if (!series) return std::vector<telemetry::Sample>{};
+  return series->Read(resolution, from_ms, to_ms);
 }
 
 void ServerObserver::ForEach(

@@ -341,6 +341,22 @@ TEST_F(ServerObserverTest, SeriesSurviveTheRestart) {
   EXPECT_FLOAT_EQ(after->front().load1, 0.2f);
 }
 
+TEST_F(ServerObserverTest, SeriesOfAStoppedServerSurviveTheRestart) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  clock_.Advance(6 * kInterval);
+  auto before = observer_->Series("web", telemetry::Resolution::k5s, 0, INT64_MAX);
+  ASSERT_TRUE(before.ok());
+  ASSERT_GE(before->size(), 5u);
+  ASSERT_TRUE(core_->Stop("web", true).ok());
+  ASSERT_TRUE(ReachStatus("web", "stopped"));
+
+  NewKumod();
+  auto after = observer_->Series("web", telemetry::Resolution::k5s, 0, INT64_MAX);
+  ASSERT_TRUE(after.ok());
+  EXPECT_GE(after->size(), before->size()) << "the history before the stop is on disk";
+}
+
 TEST_F(ServerObserverTest, StockAgentIsNotAskedForKumoHealthEveryInterval) {
   stock_.insert("web");
   CreateRunning("web");
