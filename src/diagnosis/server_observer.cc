@@ -186,7 +186,7 @@ void ServerObserver::OnFact(Watched& w, const TimedFact& fact) {
   w.SyncBoot();
   switch (fact.fact.kind) {
     case ConsoleFactKind::kOomKill:
-      NoteOomKills(w, true);
+      NoteOomKills(w);
       break;
     case ConsoleFactKind::kKernelPanic:
     case ConsoleFactKind::kFsckFailed:
@@ -212,7 +212,7 @@ void ServerObserver::Tick() {
       FollowConsole(w);
       Observe(w);
     }
-    NoteOomKills(w, true);
+    NoteOomKills(w);
     Evaluate(w, false);
   }
   tick_ = clock_.After(config_.health_interval, [this, alive = std::weak_ptr<bool>(alive_)] {
@@ -270,7 +270,8 @@ void ServerObserver::OnHealth(const std::string& name, Result<nlohmann::json> re
     w.obs.stock_agent = false;
   }
   AddSample(w, telemetry::SampleOf(asked_ms, health ? &*w.obs.health : nullptr, cpu, rss));
-  NoteOomKills(w, false);
+  // Only an answer describes the guest; a failed one leaves the kills waiting.
+  NoteOomKills(w, health ? asked_ms : 0);
   Evaluate(w, false);
 }
 
@@ -317,7 +318,7 @@ void ServerObserver::Probe(Watched& w) {
            });
 }
 
-void ServerObserver::NoteOomKills(Watched& w, bool wait_for_agent) {
+void ServerObserver::NoteOomKills(Watched& w, int64_t health_asked_ms) {
   w.SyncBoot();
   int64_t now = clock_.NowMs();
   const bool agent_can_tell = w.obs.server.agent == AgentState::kOk && !w.obs.stock_agent &&
@@ -326,7 +327,9 @@ void ServerObserver::NoteOomKills(Watched& w, bool wait_for_agent) {
     if (w.oom_noted.count(v.pid)) continue;
     auto pending = w.oom_pending.find(v.pid);
     bool due = pending != w.oom_pending.end() && now >= pending->second;
-    if (!v.from_agent && agent_can_tell && wait_for_agent && !due) {
+    // An answer to a question asked before the kill cannot name its victim.
+    const bool agent_told = health_asked_ms > v.time_ms;
+    if (!v.from_agent && agent_can_tell && !agent_told && !due) {
       if (pending == w.oom_pending.end()) {
         w.oom_pending[v.pid] = now + 2 * config_.health_interval.count();
       }

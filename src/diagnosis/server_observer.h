@@ -89,7 +89,11 @@ class ServerObserver {
   // Opens the series files on first use; null if they cannot be opened.
   telemetry::ServerSeries* SeriesOf(Watched& w);
   void Probe(Watched& w);
-  void NoteOomKills(Watched& w, bool wait_for_agent);
+  // Writes this boot's OOM kills not written yet. A kill only the console
+  // saw waits (two intervals at most) for the agent's spelling of the victim,
+  // unless a kumo-health asked after it (at `health_asked_ms`) came back
+  // without it.
+  void NoteOomKills(Watched& w, int64_t health_asked_ms = 0);
   // Writes new critical findings (and on `status_changed`, the top one).
   void Evaluate(Watched& w, bool status_changed);
 

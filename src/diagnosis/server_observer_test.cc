@@ -82,6 +82,29 @@ class GuestConsole {
   int client_ = -1;
 };
 
+// A guest agent whose kumo-health answers can be held back, as a thrashing
+// guest's are: the answer describes the guest when it was asked.
+class SlowHealthAgent : public FakeGuestAgent {
+ public:
+  using FakeGuestAgent::FakeGuestAgent;
+  void Health(Callback<json> done) override {
+    if (!hold_) return FakeGuestAgent::Health(std::move(done));
+    held_.push_back(std::move(done));
+  }
+  void Hold() { hold_ = true; }
+  size_t held() const { return held_.size(); }
+  // Answers the held requests with `snapshot` and stops holding.
+  void Answer(const json& snapshot) {
+    hold_ = false;
+    for (auto& done : held_) done(Result<json>(snapshot));
+    held_.clear();
+  }
+
+ private:
+  bool hold_ = false;
+  std::vector<Callback<json>> held_;
+};
+
 class ServerObserverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -117,7 +140,7 @@ class ServerObserverTest : public ::testing::Test {
 
   std::shared_ptr<guestlink::GuestAgent> ConnectAgent(const std::string& socket) {
     std::string name = std::filesystem::path(socket).parent_path().filename();
-    auto agent = std::make_shared<FakeGuestAgent>(io_, clock_);
+    auto agent = std::make_shared<SlowHealthAgent>(io_, clock_);
     if (stock_.count(name)) {
       // qemu-ga refuses every kumo- command; the fake fails as many as queued.
       for (int i = 0; i < 100; ++i) {
@@ -131,7 +154,7 @@ class ServerObserverTest : public ::testing::Test {
     agents_[name].push_back(agent);
     return agent;
   }
-  FakeGuestAgent& Agent(const std::string& name) { return *agents_.at(name).back(); }
+  SlowHealthAgent& Agent(const std::string& name) { return *agents_.at(name).back(); }
   // What the guest's kumo-health answers from now on (and after re-attach).
   void SetHealth(const std::string& name, json health) {
     health_[name] = health;
@@ -213,7 +236,7 @@ class ServerObserverTest : public ::testing::Test {
   std::unique_ptr<core::ServerLedger> ledger_;
   std::unique_ptr<core::ServerCore> core_;
   std::unique_ptr<ServerObserver> observer_;
-  std::map<std::string, std::vector<std::shared_ptr<FakeGuestAgent>>> agents_;
+  std::map<std::string, std::vector<std::shared_ptr<SlowHealthAgent>>> agents_;
   std::map<std::string, json> health_;
   std::set<std::string> stock_;
 };
@@ -263,6 +286,27 @@ TEST_F(ServerObserverTest, OomKillTheAgentDoesNotReportIsNotedWithinTwoIntervals
   clock_.Advance(4 * kInterval);
   EXPECT_EQ(EventsOf("web", "oom").size(), 1u);
   EXPECT_EQ(EventsOf("web", "diagnosis", "OOM killer").size(), 1u);
+}
+
+TEST_F(ServerObserverTest, SlowHealthAnswerAskedBeforeTheKillDoesNotSettleTheVictimsName) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  GuestConsole console(RunDir("web"));
+  ConnectConsole(console);
+  clock_.Advance(kInterval);
+  Agent("web").Hold();
+  clock_.Advance(kInterval);  // kumo-health asked; the guest is slow to answer
+  ASSERT_EQ(Agent("web").held(), 1u);
+
+  console.Print(OomLine("dropbbear"));
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  Agent("web").Answer(Health());  // from before the kill: it names no victim
+  SetHealth("web", Health({Kill("dropbear")}));
+  clock_.Advance(2 * kInterval);
+
+  auto oom = EventsOf("web", "oom");
+  ASSERT_EQ(oom.size(), 1u);
+  EXPECT_EQ(oom[0].message.rfind("OOM killer killed dropbear (pid 212", 0), 0u) << oom[0].message;
 }
 
 TEST_F(ServerObserverTest, AgentThatStopsAnsweringPutsTheReasonInTheTimeline) {
