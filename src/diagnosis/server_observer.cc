@@ -113,11 +113,15 @@ void ServerObserver::ReplayScrollback(Watched& w) {
   w.SyncBoot();
   // The kills the previous kumod wrote down are not written twice; the ones
   // it had not written yet (it died waiting for the agent's spelling, or the
-  // kernel printed them while no kumod ran) are noted as usual.
-  for (const EventRecord& e : ledger_.EventsBefore(r.name, INT64_MAX, 100)) {
-    if (e.kind != "oom") continue;
-    if (auto at = e.message.find("(pid "); at != std::string::npos) {
-      w.oom_noted.insert(std::atoll(e.message.c_str() + at + 5));
+  // kernel printed them while no kumod ran) are noted as usual. Only this
+  // QEMU's notes count: a small guest's daemons get the same pids every boot.
+  const std::string started = "QEMU started (pid " + std::to_string(r.qemu_pid) + ")";
+  auto events = ledger_.EventsBefore(r.name, INT64_MAX, 100);
+  for (auto e = events.rbegin(); e != events.rend(); ++e) {
+    if (e->kind == "qemu" && e->message == started) break;
+    if (e->kind != "oom") continue;
+    if (auto at = e->message.find("(pid "); at != std::string::npos) {
+      w.oom_noted.insert(std::atoll(e->message.c_str() + at + 5));
     }
   }
 }

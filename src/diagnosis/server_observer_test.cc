@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -73,7 +74,9 @@ class GuestConsole {
   void Print(const std::string& text) {
     std::ofstream(hypervisor::MachinePaths{run_dir_}.console_log(), std::ios::app) << text;
     if (client_ < 0) return;  // no broker connected: only the log has it
-    ASSERT_EQ(write(client_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ASSERT_EQ(send(client_, text.data(), text.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(text.size()))
+        << strerror(errno);
   }
 
  private:
@@ -363,6 +366,30 @@ TEST_F(ServerObserverTest, OomKillNotYetNotedWhenKumodDiedIsNotedAfterTheRestart
   auto oom = EventsOf("web", "oom");
   ASSERT_EQ(oom.size(), 1u);
   EXPECT_EQ(oom[0].message.rfind("OOM killer killed dropbear (pid 212", 0), 0u) << oom[0].message;
+}
+
+TEST_F(ServerObserverTest, RestartDoesNotMistakeAnEarlierQemusKillForThisOnes) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  GuestConsole console(RunDir("web"));
+  ConnectConsole(console);
+  console.Print(OomLine("dropbear"));
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  clock_.Advance(3 * kInterval);
+  ASSERT_EQ(EventsOf("web", "oom").size(), 1u);
+  ASSERT_TRUE(core_->Stop("web", true).ok());
+  ASSERT_TRUE(ReachStatus("web", "stopped"));
+  ASSERT_TRUE(core_->Start("web").ok());
+  ASSERT_TRUE(ReachStatus("web", "running"));
+  ConnectConsole(console);  // QEMU takes each broker's connection at once
+
+  NewKumod();
+  ConnectConsole(console);
+  // A small guest starts its daemons at the same pids every boot.
+  console.Print(OomLine("dropbear"));
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  clock_.Advance(3 * kInterval);
+  EXPECT_EQ(EventsOf("web", "oom").size(), 2u) << "this QEMU's kill is a new one";
 }
 
 TEST_F(ServerObserverTest, SeriesSurviveTheRestart) {
