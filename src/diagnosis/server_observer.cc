@@ -27,6 +27,8 @@ struct ServerObserver::Watched {
   // deadline) for the agent's spelling of the victim.
   std::set<int64_t> oom_noted;
   std::map<int64_t, int64_t> oom_pending;
+  std::unique_ptr<Alarm> oom_deadline;  // at the first pending deadline
+  int64_t oom_deadline_ms = 0;
   std::set<std::string> critical_noted;  // codes written this boot
   int64_t boot_seen = -1;                // obs.boot_ms the sets above are for
 
@@ -40,6 +42,8 @@ struct ServerObserver::Watched {
     boot_seen = obs.boot_ms;
     oom_noted.clear();
     oom_pending.clear();
+    oom_deadline.reset();
+    oom_deadline_ms = 0;
     critical_noted.clear();
   }
 };
@@ -345,6 +349,21 @@ void ServerObserver::NoteOomKills(Watched& w, int64_t health_asked_ms) {
     (void)ledger_.Note(w.obs.server.name, "oom",
                        "OOM killer killed " + DescribeVictim(v) + " at " + ClockTime(v.time_ms));
   }
+  // A kill waits no longer than its deadline, whatever the tick's phase.
+  int64_t first = INT64_MAX;
+  for (const auto& [_, deadline] : w.oom_pending) first = std::min(first, deadline);
+  if (first == INT64_MAX || first == w.oom_deadline_ms) return;
+  w.oom_deadline_ms = first;
+  w.oom_deadline =
+      clock_.After(std::chrono::milliseconds(std::max<int64_t>(0, first - now)),
+                   [this, alive = std::weak_ptr<bool>(alive_), name = w.obs.server.name] {
+                     if (alive.expired()) return;
+                     auto it = watched_.find(name);
+                     if (it == watched_.end()) return;
+                     it->second->oom_deadline_ms = 0;
+                     NoteOomKills(*it->second);
+                     Evaluate(*it->second, false);
+                   });
 }
 
 void ServerObserver::Evaluate(Watched& w, bool status_changed) {

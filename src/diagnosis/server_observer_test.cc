@@ -312,6 +312,25 @@ TEST_F(ServerObserverTest, SlowHealthAnswerAskedBeforeTheKillDoesNotSettleTheVic
   EXPECT_EQ(oom[0].message.rfind("OOM killer killed dropbear (pid 212", 0), 0u) << oom[0].message;
 }
 
+TEST_F(ServerObserverTest, OomKillIsNotedWithinTwoIntervalsWhileKumoHealthHangs) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  GuestConsole console(RunDir("web"));
+  ConnectConsole(console);
+  clock_.Advance(kInterval);
+  Agent("web").Hold();  // kumo-health gets no answer; the agent still answers pings
+  clock_.Advance(1500ms);
+
+  console.Print(OomLine("dropbear"));
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  clock_.Advance(2 * kInterval);
+  ASSERT_EQ(StatusOf("web"), "running");
+  auto oom = EventsOf("web", "oom");
+  ASSERT_EQ(oom.size(), 1u) << "two intervals passed without the agent's spelling";
+  EXPECT_EQ(oom[0].message.rfind("OOM killer killed dropbear (pid 212", 0), 0u) << oom[0].message;
+  EXPECT_EQ(EventsOf("web", "diagnosis", "the OOM killer killed dropbear").size(), 1u);
+}
+
 TEST_F(ServerObserverTest, AgentThatStopsAnsweringPutsTheReasonInTheTimeline) {
   SetHealth("web", Health());
   CreateRunning("web");
