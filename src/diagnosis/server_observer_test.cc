@@ -3,11 +3,11 @@
 // real ConsoleBroker per launch (connected to a unix socket the test listens
 // on, as QEMU's serial chardev does, and written to like a guest's ttyS0),
 // console.log on disk, and the series' ring files. QEMU (FakeDriver) and the
-// guest's agent (FakeGuestAgent) are simulated, and so is time, except for
-// the console bytes, which travel through the kernel in real time.
+// guest's agent (a FakeGuestAgent whose kumo-health can be held back) are
+// simulated, and so is time, except for the console bytes, which travel
+// through the kernel in real time.
 #include "diagnosis/server_observer.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
