@@ -27,6 +27,8 @@ struct ServerObserver::Watched {
   // deadline) for the agent's spelling of the victim.
   std::set<int64_t> oom_noted;
   std::map<int64_t, int64_t> oom_pending;
+  std::unique_ptr<Alarm> oom_deadline;  // at the first pending deadline
+  int64_t oom_deadline_ms = 0;
   std::set<std::string> critical_noted;  // codes written this boot
   int64_t boot_seen = -1;                // obs.boot_ms the sets above are for
 
@@ -40,6 +42,8 @@ struct ServerObserver::Watched {
     boot_seen = obs.boot_ms;
     oom_noted.clear();
     oom_pending.clear();
+    oom_deadline.reset();
+    oom_deadline_ms = 0;
     critical_noted.clear();
   }
 };
@@ -111,14 +115,17 @@ void ServerObserver::ReplayScrollback(Watched& w) {
     w.obs.boot_ms = r.task_started_ms ? r.task_started_ms : clock_.NowMs();
   }
   w.SyncBoot();
-  // The kills the previous kumod wrote down are not written twice.
-  for (const TimedFact& f : w.obs.console) {
-    if (f.fact.kind == ConsoleFactKind::kOomKill) w.oom_noted.insert(f.fact.pid);
-  }
-  for (const EventRecord& e : ledger_.EventsBefore(r.name, INT64_MAX, 100)) {
-    if (e.kind != "oom") continue;
-    if (auto at = e.message.find("(pid "); at != std::string::npos) {
-      w.oom_noted.insert(std::atoll(e.message.c_str() + at + 5));
+  // The kills the previous kumod wrote down are not written twice; the ones
+  // it had not written yet (it died waiting for the agent's spelling, or the
+  // kernel printed them while no kumod ran) are noted as usual. Only this
+  // QEMU's notes count: a small guest's daemons get the same pids every boot.
+  const std::string started = "QEMU started (pid " + std::to_string(r.qemu_pid) + ")";
+  auto events = ledger_.EventsBefore(r.name, INT64_MAX, 100);
+  for (auto e = events.rbegin(); e != events.rend(); ++e) {
+    if (e->kind == "qemu" && e->message == started) break;
+    if (e->kind != "oom") continue;
+    if (auto at = e->message.find("(pid "); at != std::string::npos) {
+      w.oom_noted.insert(std::atoll(e->message.c_str() + at + 5));
     }
   }
 }
@@ -187,7 +194,7 @@ void ServerObserver::OnFact(Watched& w, const TimedFact& fact) {
   w.SyncBoot();
   switch (fact.fact.kind) {
     case ConsoleFactKind::kOomKill:
-      NoteOomKills(w, true);
+      NoteOomKills(w);
       break;
     case ConsoleFactKind::kKernelPanic:
     case ConsoleFactKind::kFsckFailed:
@@ -213,7 +220,7 @@ void ServerObserver::Tick() {
       FollowConsole(w);
       Observe(w);
     }
-    NoteOomKills(w, true);
+    NoteOomKills(w);
     Evaluate(w, false);
   }
   tick_ = clock_.After(config_.health_interval, [this, alive = std::weak_ptr<bool>(alive_)] {
@@ -271,7 +278,8 @@ void ServerObserver::OnHealth(const std::string& name, Result<nlohmann::json> re
     w.obs.stock_agent = false;
   }
   AddSample(w, telemetry::SampleOf(asked_ms, health ? &*w.obs.health : nullptr, cpu, rss));
-  NoteOomKills(w, false);
+  // Only an answer describes the guest; a failed one leaves the kills waiting.
+  NoteOomKills(w, health ? asked_ms : 0);
   Evaluate(w, false);
 }
 
@@ -281,13 +289,17 @@ void ServerObserver::AddSample(Watched& w, const telemetry::Sample& s) {
   while (!samples.empty() && samples.front().time_ms < s.time_ms - Observation::kMaxSampleAgeMs) {
     samples.pop_front();
   }
+  if (auto* series = SeriesOf(w)) series->Add(s);
+}
+
+telemetry::ServerSeries* ServerObserver::SeriesOf(Watched& w) {
   if (!w.series && !w.series_tried) {
     w.series_tried = true;
     auto series =
         telemetry::ServerSeries::Open(config_.state_dir + "/servers/" + w.obs.server.name);
     if (series.ok()) w.series = std::move(*series);
   }
-  if (w.series) w.series->Add(s);
+  return w.series.get();
 }
 
 void ServerObserver::Probe(Watched& w) {
@@ -314,7 +326,7 @@ void ServerObserver::Probe(Watched& w) {
            });
 }
 
-void ServerObserver::NoteOomKills(Watched& w, bool wait_for_agent) {
+void ServerObserver::NoteOomKills(Watched& w, int64_t health_asked_ms) {
   w.SyncBoot();
   int64_t now = clock_.NowMs();
   const bool agent_can_tell = w.obs.server.agent == AgentState::kOk && !w.obs.stock_agent &&
@@ -323,7 +335,9 @@ void ServerObserver::NoteOomKills(Watched& w, bool wait_for_agent) {
     if (w.oom_noted.count(v.pid)) continue;
     auto pending = w.oom_pending.find(v.pid);
     bool due = pending != w.oom_pending.end() && now >= pending->second;
-    if (!v.from_agent && agent_can_tell && wait_for_agent && !due) {
+    // An answer to a question asked before the kill cannot name its victim.
+    const bool agent_told = health_asked_ms > v.time_ms;
+    if (!v.from_agent && agent_can_tell && !agent_told && !due) {
       if (pending == w.oom_pending.end()) {
         w.oom_pending[v.pid] = now + 2 * config_.health_interval.count();
       }
@@ -335,6 +349,21 @@ void ServerObserver::NoteOomKills(Watched& w, bool wait_for_agent) {
     (void)ledger_.Note(w.obs.server.name, "oom",
                        "OOM killer killed " + DescribeVictim(v) + " at " + ClockTime(v.time_ms));
   }
+  // A kill waits no longer than its deadline, whatever the tick's phase.
+  int64_t first = INT64_MAX;
+  for (const auto& [_, deadline] : w.oom_pending) first = std::min(first, deadline);
+  if (first == INT64_MAX || first == w.oom_deadline_ms) return;
+  w.oom_deadline_ms = first;
+  w.oom_deadline =
+      clock_.After(std::chrono::milliseconds(std::max<int64_t>(0, first - now)),
+                   [this, alive = std::weak_ptr<bool>(alive_), name = w.obs.server.name] {
+                     if (alive.expired()) return;
+                     auto it = watched_.find(name);
+                     if (it == watched_.end()) return;
+                     it->second->oom_deadline_ms = 0;
+                     NoteOomKills(*it->second);
+                     Evaluate(*it->second, false);
+                   });
 }
 
 void ServerObserver::Evaluate(Watched& w, bool status_changed) {
@@ -365,13 +394,12 @@ Result<Diagnosis> ServerObserver::Diagnose(const std::string& name) {
 
 Result<std::vector<telemetry::Sample>> ServerObserver::Series(const std::string& name,
                                                               telemetry::Resolution resolution,
-                                                              int64_t from_ms,
-                                                              int64_t to_ms) const {
+                                                              int64_t from_ms, int64_t to_ms) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r.status();
-  auto it = watched_.find(name);
-  if (it == watched_.end() || !it->second->series) return std::vector<telemetry::Sample>{};
-  return it->second->series->Read(resolution, from_ms, to_ms);
+  auto* series = SeriesOf(WatchedOf(*r));
+  if (!series) return std::vector<telemetry::Sample>{};
+  return series->Read(resolution, from_ms, to_ms);
 }
 
 void ServerObserver::ForEach(

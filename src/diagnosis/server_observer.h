@@ -63,10 +63,11 @@ class ServerObserver {
 
   // The diagnosis now. Errors: NotFound.
   Result<Diagnosis> Diagnose(const std::string& name);
-  // The server's series, read from disk. Errors: NotFound.
+  // The server's series, read from disk (whatever its state: the history
+  // of a server stopped before kumod restarted is there too). Errors: NotFound.
   Result<std::vector<telemetry::Sample>> Series(const std::string& name,
                                                 telemetry::Resolution resolution, int64_t from_ms,
-                                                int64_t to_ms) const;
+                                                int64_t to_ms);
   // Visits every server (ordered by name) with its observation and figures.
   void ForEach(
       const std::function<void(const Observation&, const ServerFigures&, const Diagnosis&)>& visit);
@@ -85,8 +86,14 @@ class ServerObserver {
   void OnHealth(const std::string& name, Result<nlohmann::json> reply, int64_t asked_ms,
                 std::optional<double> cpu, std::optional<uint64_t> rss);
   void AddSample(Watched& w, const telemetry::Sample& s);
+  // Opens the series files on first use; null if they cannot be opened.
+  telemetry::ServerSeries* SeriesOf(Watched& w);
   void Probe(Watched& w);
-  void NoteOomKills(Watched& w, bool wait_for_agent);
+  // Writes this boot's OOM kills not written yet. A kill only the console
+  // saw waits (two intervals at most) for the agent's spelling of the victim,
+  // unless a kumo-health asked after it (at `health_asked_ms`) came back
+  // without it.
+  void NoteOomKills(Watched& w, int64_t health_asked_ms = 0);
   // Writes new critical findings (and on `status_changed`, the top one).
   void Evaluate(Watched& w, bool status_changed);
 
