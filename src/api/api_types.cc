@@ -5,6 +5,7 @@ namespace kumo::api {
 int HttpStatusFor(const std::string& code) {
   if (code == codes::kInvalidArgument) return 400;
   if (code == codes::kUnauthorized) return 401;
+  if (code == codes::kForbidden) return 403;
   if (code == codes::kNotFound) return 404;
   if (code == codes::kMethodNotAllowed) return 405;
   // The request clashes with the server's state: busy, wrong state, its

@@ -8,6 +8,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "api/event_stream.h"
 #include "common/status.h"
@@ -23,6 +25,13 @@ struct ApiRequest {
   std::string authorization;  // the Authorization header
   std::string content_type;
   std::string last_event_id;  // the Last-Event-ID header (an EventSource resuming)
+  // For the web panel's session (sessions.h): the Cookie header, X-CSRF-Token,
+  // and what the browser says of the request's origin.
+  std::string cookie;
+  std::string csrf_token;
+  std::string origin;
+  std::string sec_fetch_site;
+  std::string host;
   std::string body;
 };
 
@@ -40,6 +49,8 @@ struct ApiResponse {
   std::string content_type = {};
   std::string raw_body = {};
   std::function<void(std::shared_ptr<EventStream>)> stream = {};
+  // Extra response headers (Set-Cookie), sent as given.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 // {"error": {"code", "message", "hint"}} with the HTTP status for the code.

@@ -215,6 +215,11 @@ class Session : public std::enable_shared_from_this<Session> {
     api.authorization = std::string(req[http::field::authorization]);
     api.content_type = std::string(req[http::field::content_type]);
     api.last_event_id = std::string(req["Last-Event-ID"]);
+    api.cookie = std::string(req[http::field::cookie]);
+    api.csrf_token = std::string(req["X-CSRF-Token"]);
+    api.origin = std::string(req[http::field::origin]);
+    api.sec_fetch_site = std::string(req["Sec-Fetch-Site"]);
+    api.host = std::string(req[http::field::host]);
     api.body = req.body();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
@@ -273,6 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version);
     res->set(http::field::server, "kumod");
+    for (const auto& [name, value] : response.headers) res->insert(name, value);
     res->keep_alive(keep_alive);
     if (!response.content_type.empty()) {
       res->set(http::field::content_type, response.content_type);

@@ -191,7 +191,16 @@ std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
                          "the console is at /v1/servers/NAME/console");
   }
   auto token = req.query.find("token");
-  if (!Authorized(req) && (token == req.query.end() || !TokenMatches(token->second))) {
+  Credential credential = Authenticate(req);
+  // A browser opens a WebSocket from any page with the cookie attached: a
+  // session counts only from the panel's own origin.
+  if (credential == Credential::kSession && !SameOrigin(req)) {
+    return ErrorResponse(403, codes::kForbidden,
+                         "the console may be opened by the panel only (Origin '" +
+                             req.origin.substr(0, 100) + "' is not this kumod)");
+  }
+  if (credential == Credential::kNone &&
+      (token == req.query.end() || !TokenMatches(token->second))) {
     return Unauthorized(
         "send 'Authorization: Bearer TOKEN' or ?token=TOKEN; the token is in "
         "STATE_DIR/token");
@@ -216,29 +225,34 @@ Router::Router(core::ServerCore& core, WatchEndpoint& watch, std::string token,
     : core_(core),
       watch_(watch),
       token_(std::move(token)),
-      observability_(std::move(observability)) {}
+      observability_(std::move(observability)),
+      sessions_([&core] { return core.NowMs(); }) {}
 
 ApiResponse Router::Watch(const ApiRequest& req, const std::string&) { return watch_.Open(req); }
 
-bool Router::Authorized(const ApiRequest& req) const {
+Router::Credential Router::Authenticate(const ApiRequest& req, Session* session) {
   const std::string prefix = "Bearer ";
-  if (req.authorization.rfind(prefix, 0) != 0) return false;
-  return TokenMatches(req.authorization.substr(prefix.size()));
+  if (req.authorization.rfind(prefix, 0) == 0) {
+    return TokenMatches(req.authorization.substr(prefix.size())) ? Credential::kToken
+                                                                 : Credential::kNone;
+  }
+  std::string id = CookieValue(req.cookie, SessionStore::kCookieName);
+  if (id.empty()) return Credential::kNone;
+  auto found = sessions_.Find(id);
+  if (!found) return Credential::kNone;
+  if (session) *session = *found;
+  return Credential::kSession;
 }
 
-bool Router::TokenMatches(const std::string& given) const {
-  // Constant-time comparison: no early exit on the first differing byte.
-  unsigned char diff = given.size() != token_.size();
-  for (size_t i = 0; i < token_.size(); ++i) {
-    diff |= static_cast<unsigned char>(token_[i] ^ (i < given.size() ? given[i] : 0));
-  }
-  return diff == 0;
-}
+bool Router::TokenMatches(const std::string& given) const { return SecretsEqual(token_, given); }
 
 const std::vector<Router::RouteEntry>& Router::Table() {
   static const std::vector<RouteEntry> kTable = {
       {{"GET", "/healthz", false}, &Router::GetHealth},
       {{"GET", "/v1/host"}, &Router::GetHost},
+      {{"POST", "/v1/session", false}, &Router::SignIn},
+      {{"GET", "/v1/session"}, &Router::GetSession},
+      {{"DELETE", "/v1/session"}, &Router::SignOut},
       {{"GET", "/v1/images"}, &Router::ListImages},
       {{"GET", "/v1/servers"}, &Router::ListServers},
       {{"POST", "/v1/servers"}, &Router::CreateServer},
@@ -268,7 +282,7 @@ const std::vector<Route>& Router::Routes() {
 }
 
 const Router::RouteEntry* Router::Find(const ApiRequest& req, std::string* name,
-                                       ApiResponse* refusal) const {
+                                       ApiResponse* refusal) {
   const RouteEntry* found = nullptr;
   bool path_known = false;
   for (const auto& entry : Table()) {
@@ -288,9 +302,20 @@ const Router::RouteEntry* Router::Find(const ApiRequest& req, std::string* name,
                                           "the API is described in docs/openapi.json");
     return nullptr;
   }
-  if (found->route.needs_token && !Authorized(req)) {
-    *refusal = Unauthorized("send 'Authorization: Bearer TOKEN'; the token is in STATE_DIR/token");
+  if (!found->route.needs_token) return found;
+  Session session;
+  Credential credential = Authenticate(req, &session);
+  if (credential == Credential::kNone) {
+    *refusal = Unauthorized(
+        "send 'Authorization: Bearer TOKEN' (the token is in STATE_DIR/token), or sign in to the "
+        "panel");
     return nullptr;
+  }
+  if (credential == Credential::kSession && req.method != "GET" && req.method != "HEAD") {
+    if (auto forged = RefuseForgery(req, session)) {
+      *refusal = std::move(*forged);
+      return nullptr;
+    }
   }
   return found;
 }

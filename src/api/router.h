@@ -18,6 +18,7 @@
 
 #include "api/api_stats.h"
 #include "api/api_types.h"
+#include "api/sessions.h"
 #include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
 #include "core/server_core.h"
@@ -82,7 +83,7 @@ class Router {
 
   // The route for `request` with the {name} it captured, or the 404, 405 or
   // 401 response that refuses it.
-  const RouteEntry* Find(const ApiRequest& request, std::string* name, ApiResponse* refusal) const;
+  const RouteEntry* Find(const ApiRequest& request, std::string* name, ApiResponse* refusal);
 
   // One handler per route; `name` is the {name} in the path ("" if none).
   ApiResponse GetHealth(const ApiRequest& request, const std::string& name);
@@ -97,6 +98,10 @@ class Router {
   ApiResponse ConsoleWithoutUpgrade(const ApiRequest& request, const std::string& name);
   ApiResponse GetConsoleLog(const ApiRequest& request, const std::string& name);
   ApiResponse Watch(const ApiRequest& request, const std::string& name);
+  // The web panel's sign-in (router_session.cc).
+  ApiResponse SignIn(const ApiRequest& request, const std::string& name);
+  ApiResponse GetSession(const ApiRequest& request, const std::string& name);
+  ApiResponse SignOut(const ApiRequest& request, const std::string& name);
   // Diagnosis and telemetry (router_diagnosis.cc).
   ApiResponse GetDiagnosis(const ApiRequest& request, const std::string& name);
   ApiResponse GetServerMetrics(const ApiRequest& request, const std::string& name);
@@ -104,13 +109,24 @@ class Router {
   void Exec(const ApiRequest& request, const std::string& name, Respond respond);
   void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
 
-  bool Authorized(const ApiRequest& request) const;
+  // How a request proves it may use the API: the bearer token (the CLI,
+  // scripts, Prometheus) or the panel's session cookie.
+  enum class Credential { kNone, kToken, kSession };
+  Credential Authenticate(const ApiRequest& request, Session* session = nullptr);
+  bool Authorized(const ApiRequest& request) { return Authenticate(request) != Credential::kNone; }
   bool TokenMatches(const std::string& given) const;
+  // A request signed in by cookie that changes something must come from the
+  // panel itself: its X-CSRF-Token, and no other origin (Origin,
+  // Sec-Fetch-Site). The refusal, or nullopt.
+  static std::optional<ApiResponse> RefuseForgery(const ApiRequest& request,
+                                                  const Session& session);
+  static bool SameOrigin(const ApiRequest& request);
 
   core::ServerCore& core_;
   WatchEndpoint& watch_;
   std::string token_;
   Observability observability_;
+  SessionStore sessions_;
 };
 
 json ServerJson(const ServerRecord& r);

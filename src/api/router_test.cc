@@ -203,6 +203,8 @@ TEST_F(RouterTest, EveryRouteButHealthWantsTheToken) {
       ApiResponse r = Call(Request(route.method, path, "{}", auth));
       if (route.needs_token) {
         EXPECT_TRUE(IsError(r, 401, codes::kUnauthorized)) << route.method << " " << path;
+      } else if (route.pattern == "/v1/session") {
+        EXPECT_TRUE(r.headers.empty()) << "no session without the token";
       } else {
         EXPECT_EQ(r.status, 200) << route.method << " " << path;
       }
@@ -210,6 +212,79 @@ TEST_F(RouterTest, EveryRouteButHealthWantsTheToken) {
   }
   EXPECT_EQ(Call(Request("GET", "/healthz", "", "")).body, json({{"ok", true}}));
   EXPECT_TRUE(ServerCount() == 0);
+}
+
+// The panel signs in with the token once and then uses a cookie; what a
+// cookie may do is guarded against cross-site forgery.
+TEST_F(RouterTest, SignInGivesAnHttpOnlyStrictCookieThatWorksOnlyWithItsCsrfToken) {
+  ApiRequest wrong = Request("POST", "/v1/session", R"({"token": "nope"})", "");
+  EXPECT_TRUE(IsError(Call(wrong), 401, codes::kUnauthorized));
+  ApiRequest form = Request("POST", "/v1/session", std::string("token=") + kToken, "");
+  form.content_type = "application/x-www-form-urlencoded";
+  EXPECT_EQ(Call(form).status, 415);
+  ApiRequest cross =
+      Request("POST", "/v1/session", std::string(R"({"token": ")") + kToken + "\"}", "");
+  cross.host = "127.0.0.1:8470";
+  cross.origin = "http://evil.example";
+  EXPECT_TRUE(IsError(Call(cross), 403, codes::kForbidden));
+
+  ApiRequest good = cross;
+  good.origin = "http://127.0.0.1:8470";
+  ApiResponse signed_in = Call(good);
+  ASSERT_EQ(signed_in.status, 201) << signed_in.body.dump();
+  ASSERT_EQ(signed_in.headers.size(), 2u);
+  const std::string cookie = signed_in.headers[0].second;
+  EXPECT_EQ(signed_in.headers[0].first, "Set-Cookie");
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  EXPECT_EQ(cookie.find(kToken), std::string::npos) << "the token itself never goes to the browser";
+  const std::string id = cookie.substr(0, cookie.find(';'));
+  const std::string csrf = signed_in.body["csrf_token"];
+
+  auto with_cookie = [&](const std::string& method, const std::string& target,
+                         const std::string& body) {
+    ApiRequest r = Request(method, target, body, "");
+    r.cookie = "other=1; " + id;
+    r.host = "127.0.0.1:8470";
+    r.origin = "http://127.0.0.1:8470";
+    r.sec_fetch_site = "same-origin";
+    return r;
+  };
+  EXPECT_EQ(Call(with_cookie("GET", "/v1/servers", "")).status, 200);
+  ApiResponse session = Call(with_cookie("GET", "/v1/session", ""));
+  EXPECT_EQ(session.body["csrf_token"], csrf) << "a reloaded page gets its CSRF token back";
+
+  const std::string create = R"({"name": "web", "image": "kumo-guest"})";
+  EXPECT_TRUE(IsError(Call(with_cookie("POST", "/v1/servers", create)), 403, codes::kForbidden));
+  ApiRequest forged = with_cookie("POST", "/v1/servers", create);
+  forged.csrf_token = csrf;
+  forged.origin = "http://evil.example";
+  forged.sec_fetch_site = "cross-site";
+  EXPECT_TRUE(IsError(Call(forged), 403, codes::kForbidden));
+  ApiRequest wrong_csrf = with_cookie("POST", "/v1/servers", create);
+  wrong_csrf.csrf_token = csrf.substr(1) + "0";
+  EXPECT_TRUE(IsError(Call(wrong_csrf), 403, codes::kForbidden));
+  EXPECT_EQ(ServerCount(), 0) << "nothing was created by a refused request";
+
+  ApiRequest from_panel = with_cookie("POST", "/v1/servers", create);
+  from_panel.csrf_token = csrf;
+  EXPECT_EQ(Call(from_panel).status, 201);
+
+  // The console's WebSocket carries the cookie from any page: only the
+  // panel's origin may use it.
+  auto channel = std::make_shared<NullChannel>();
+  ApiRequest ws = with_cookie("GET", "/v1/servers/web/console", "");
+  ws.origin = "http://evil.example";
+  auto refused = router_->HandleUpgrade(ws, channel);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+
+  ApiRequest sign_out = with_cookie("DELETE", "/v1/session", "");
+  sign_out.csrf_token = csrf;
+  ApiResponse out = Call(sign_out);
+  EXPECT_EQ(out.status, 200);
+  EXPECT_NE(out.headers.at(0).second.find("Max-Age=0"), std::string::npos);
+  EXPECT_TRUE(IsError(Call(with_cookie("GET", "/v1/servers", "")), 401, codes::kUnauthorized));
 }
 
 TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {

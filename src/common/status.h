@@ -33,6 +33,8 @@ class Status {
 namespace codes {
 inline constexpr char kInvalidArgument[] = "InvalidArgument";
 inline constexpr char kUnauthorized[] = "Unauthorized";          // no or a wrong API token
+// Signed in, but the request may be forged (no CSRF token, another origin).
+inline constexpr char kForbidden[] = "Forbidden";
 inline constexpr char kMethodNotAllowed[] = "MethodNotAllowed";  // a known path, another method
 inline constexpr char kPayloadTooLarge[] = "PayloadTooLarge";    // a request body over the limit
 inline constexpr char kNotFound[] = "NotFound";
