@@ -41,4 +41,8 @@ ApiResponse ErrorResponse(const Status& status) {
                        status.hint());
 }
 
+bool IsStateChanging(const std::string& method) {
+  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+}
+
 }  // namespace kumo::api

@@ -53,6 +53,9 @@ struct ApiResponse {
   std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
+// POST, PUT, PATCH, DELETE: a request that may change something.
+bool IsStateChanging(const std::string& method);
+
 // {"error": {"code", "message", "hint"}} with the HTTP status for the code.
 ApiResponse ErrorResponse(const Status& status);
 ApiResponse ErrorResponse(int http_status, const std::string& code, const std::string& message,

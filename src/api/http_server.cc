@@ -81,10 +81,6 @@ constexpr auto kRefusalReadTimeout = std::chrono::seconds(2);
 // is logged (it is still carried out: its client is still connected).
 constexpr uint32_t kLongWaitMs = 5000;
 
-bool IsStateChanging(const std::string& method) {
-  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-}
-
 // True if the peer has closed its side (FIN) or reset the connection: a
 // non-blocking peek returns 0 or an error other than "no data yet".
 bool PeerGone(int fd) {

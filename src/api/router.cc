@@ -311,7 +311,7 @@ const Router::RouteEntry* Router::Find(const ApiRequest& req, std::string* name,
         "panel");
     return nullptr;
   }
-  if (credential == Credential::kSession && req.method != "GET" && req.method != "HEAD") {
+  if (credential == Credential::kSession) {
     if (auto forged = RefuseForgery(req, session)) {
       *refusal = std::move(*forged);
       return nullptr;

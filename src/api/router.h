@@ -115,9 +115,9 @@ class Router {
   Credential Authenticate(const ApiRequest& request, Session* session = nullptr);
   bool Authorized(const ApiRequest& request) { return Authenticate(request) != Credential::kNone; }
   bool TokenMatches(const std::string& given) const;
-  // A request signed in by cookie that changes something must come from the
-  // panel itself: its X-CSRF-Token, and no other origin (Origin,
-  // Sec-Fetch-Site). The refusal, or nullopt.
+  // A request signed in by cookie that changes something (IsStateChanging)
+  // must come from the panel itself: its X-CSRF-Token, and no other origin
+  // (Origin, Sec-Fetch-Site). The refusal, or nullopt.
   static std::optional<ApiResponse> RefuseForgery(const ApiRequest& request,
                                                   const Session& session);
   static bool SameOrigin(const ApiRequest& request);

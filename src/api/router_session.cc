@@ -6,8 +6,6 @@
 namespace kumo::api {
 namespace {
 
-bool StateChanging(const std::string& method) { return method != "GET" && method != "HEAD"; }
-
 ApiResponse Forbidden(const std::string& message, const std::string& hint) {
   return ErrorResponse(403, codes::kForbidden, message, hint);
 }
@@ -24,7 +22,7 @@ bool Router::SameOrigin(const ApiRequest& req) {
 }
 
 std::optional<ApiResponse> Router::RefuseForgery(const ApiRequest& req, const Session& session) {
-  if (!StateChanging(req.method)) return std::nullopt;
+  if (!IsStateChanging(req.method)) return std::nullopt;
   if (!SameOrigin(req)) {
     return Forbidden("a request from another site was refused (Origin '" +
                          req.origin.substr(0, 100) + "', Sec-Fetch-Site '" +
