@@ -28,6 +28,10 @@ bool AgentAnsweredThisBoot(const Observation& o);
 bool HealthIsFresh(const Observation& o);
 
 Evidence ConsoleEvidence(const TimedFact& f);
+// Process names (as the kernel has them, at most 15 characters) of the SSH
+// server and of the guest agent.
+bool IsSshServer(const std::string& process);
+bool IsGuestAgent(const std::string& process);
 // "35 s", "4 min", "2 h"
 std::string Duration(int64_t ms);
 // "4 MiB", "190 MiB", "1.5 GiB"

@@ -75,6 +75,14 @@ bool HealthIsFresh(const Observation& o) {
   return o.health && o.now_ms - o.health_ms <= 3 * o.settings.health_interval_ms + 1000;
 }
 
+bool IsSshServer(const std::string& process) {
+  return process == "dropbear" || process.rfind("sshd", 0) == 0;
+}
+
+bool IsGuestAgent(const std::string& process) {
+  return process == "kumo-agent" || process == "qemu-ga" || process == "qemu-guest-agen";
+}
+
 Evidence ConsoleEvidence(const TimedFact& f) { return {Source::kConsole, f.time_ms, f.fact.text}; }
 
 std::string Duration(int64_t ms) {

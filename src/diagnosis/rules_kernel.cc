@@ -8,13 +8,6 @@
 namespace kumo::diagnosis {
 namespace {
 
-bool IsSshServer(const std::string& name) {
-  return name == "sshd" || name == "dropbear" || name.rfind("sshd", 0) == 0;
-}
-bool IsGuestAgent(const std::string& name) {
-  return name == "kumo-agent" || name == "qemu-ga" || name == "qemu-guest-agen";
-}
-
 Action ConsoleAction(const std::string& why) { return {"console", why}; }
 
 }  // namespace

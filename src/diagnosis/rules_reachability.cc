@@ -19,7 +19,7 @@ RuleOutcome CheckAgentUnresponsive(const Observation& o) {
   f.summary = "the guest agent has not answered since " + ClockTime(o.server.agent_last_seen_ms) +
               " (" + Duration(o.now_ms - o.server.agent_last_seen_ms) + ")";
   for (const auto& v : OomVictims(o)) {
-    if (v.process == "kumo-agent" || v.process == "qemu-ga") {
+    if (IsGuestAgent(v.process)) {
       f.summary += "; the OOM killer killed it at " + ClockTime(v.time_ms);
       break;
     }

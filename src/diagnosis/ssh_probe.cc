@@ -4,17 +4,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 
+#include "telemetry/guest_text.h"
+
 namespace kumo::diagnosis {
 
 bool IsSshBanner(std::string_view first_bytes, std::string* line) {
   std::string_view first = first_bytes.substr(0, first_bytes.find('\n'));
-  line->clear();
-  for (char c : first) {
-    if (c == '\r') continue;
-    line->push_back(
-        static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ? '?' : c);
-    if (line->size() >= 80) break;
-  }
+  *line = telemetry::BoundedText(first, 80);  // guest text, cleaned as all of it is
   return first.substr(0, 4) == "SSH-";
 }
 
