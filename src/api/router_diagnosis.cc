@@ -40,7 +40,6 @@ ApiResponse Router::GetDiagnosis(const ApiRequest&, const std::string& name) {
 }
 
 ApiResponse Router::GetServerMetrics(const ApiRequest& req, const std::string& name) {
-  if (!observability_.observer) return NoObserver();
   Window window{telemetry::Resolution::k5s, 3600 * 1000, "5s"};
   if (auto it = req.query.find("window"); it != req.query.end()) {
     if (it->second == "24h") {
@@ -51,6 +50,7 @@ ApiResponse Router::GetServerMetrics(const ApiRequest& req, const std::string& n
           "query parameter 'window' must be 1h or 24h, not '" + it->second.substr(0, 32) + "'");
     }
   }
+  if (!observability_.observer) return NoObserver();
   int64_t now = core_.NowMs();
   auto samples =
       observability_.observer->Series(name, window.resolution, now - window.span_ms, now + 1);

@@ -222,6 +222,11 @@ TEST_F(RouterTest, SignInGivesAnHttpOnlyStrictCookieThatWorksOnlyWithItsCsrfToke
   ApiRequest form = Request("POST", "/v1/session", std::string("token=") + kToken, "");
   form.content_type = "application/x-www-form-urlencoded";
   EXPECT_EQ(Call(form).status, 415);
+  for (const char* body : {"not json", "[]", R"({"token": 1})", R"({"token": "x", "extra": 1})"}) {
+    ApiResponse r = Call(Request("POST", "/v1/session", body, ""));
+    EXPECT_TRUE(IsError(r, 400, codes::kInvalidArgument)) << body << ": " << r.body.dump();
+    EXPECT_TRUE(r.headers.empty()) << body;
+  }
   ApiRequest cross =
       Request("POST", "/v1/session", std::string(R"({"token": ")") + kToken + "\"}", "");
   cross.host = "127.0.0.1:8470";
@@ -285,6 +290,13 @@ TEST_F(RouterTest, SignInGivesAnHttpOnlyStrictCookieThatWorksOnlyWithItsCsrfToke
   EXPECT_EQ(out.status, 200);
   EXPECT_NE(out.headers.at(0).second.find("Max-Age=0"), std::string::npos);
   EXPECT_TRUE(IsError(Call(with_cookie("GET", "/v1/servers", "")), 401, codes::kUnauthorized));
+}
+
+TEST_F(RouterTest, ServerMetricsTakeOnlyAKnownWindow) {
+  for (const char* window : {"7d", "", "1H", "24h%3B"}) {
+    ApiResponse r = Call("GET", std::string("/v1/servers/web/metrics?window=") + window);
+    EXPECT_TRUE(IsError(r, 400, codes::kInvalidArgument)) << window << ": " << r.body.dump();
+  }
 }
 
 TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {
