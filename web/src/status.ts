@@ -1,0 +1,91 @@
+// Pure decisions about what the panel shows for a server: the status's icon
+// and label, and which actions are offered (and why one is not). Kept apart
+// from the DOM so that test/status.test.ts checks them as a table.
+import type { Server, Status } from './api';
+
+export type StatusIcon = 'spinner' | 'bang' | 'dot' | 'square' | 'cross';
+
+// Icon plus text for every status, never colour alone.
+export function statusIcon(status: Status): StatusIcon {
+  switch (status) {
+    case 'pending':
+      return 'spinner';
+    case 'warning':
+      return 'bang';
+    case 'running':
+      return 'dot';
+    case 'stopped':
+      return 'square';
+    case 'error':
+      return 'cross';
+  }
+}
+
+export function statusLabelKey(status: Status): string {
+  return 'status.' + status;
+}
+
+export type ActionKey =
+  | 'start'
+  | 'stop'
+  | 'force_stop'
+  | 'reboot'
+  | 'force_reboot'
+  | 'rescue'
+  | 'unrescue'
+  | 'set_password'
+  | 'delete';
+
+export interface ActionState {
+  enabled: boolean;
+  // Why it is disabled (a translation key), shown beside the button.
+  reasonKey?: string;
+  // Offered in place of a disabled one: force stop while the agent is down.
+  recommended?: boolean;
+}
+
+// The same rules as the core's (src/core/server_core.cc): a graceful stop or
+// reboot needs the agent; force stop always works; start needs the power
+// off; one task at a time, except force stop and force delete.
+export function actionStates(s: Server): Record<ActionKey, ActionState> {
+  const busy = s.task !== 'none';
+  const on = s.power === 'running' || s.power === 'paused' || s.power === 'crashed';
+  const agentDown = s.agent !== 'ok';
+  const busyReason = busy ? 'reason.busy' : undefined;
+  const needsIdle = (ok: boolean, reasonKey: string): ActionState =>
+    busy ? { enabled: false, reasonKey: busyReason } : ok ? { enabled: true } : { enabled: false, reasonKey };
+
+  const graceful = (): ActionState => {
+    if (busy) return { enabled: false, reasonKey: busyReason };
+    if (!on) return { enabled: false, reasonKey: 'reason.not_running' };
+    if (s.power === 'crashed') return { enabled: false, reasonKey: 'reason.crashed' };
+    if (agentDown) return { enabled: false, reasonKey: 'reason.agent_down' };
+    return { enabled: true };
+  };
+  const stop = graceful();
+  const reboot = graceful();
+  const forceNeeded = on && !stop.enabled && s.task !== 'deleting';
+  return {
+    start: needsIdle(!on, 'reason.already_running'),
+    stop,
+    force_stop: on || busy
+      ? { enabled: s.task !== 'deleting', reasonKey: s.task === 'deleting' ? busyReason : undefined, recommended: forceNeeded }
+      : { enabled: false, reasonKey: 'reason.not_running' },
+    reboot,
+    force_reboot: busy
+      ? { enabled: false, reasonKey: busyReason }
+      : on
+        ? { enabled: true, recommended: !reboot.enabled && on }
+        : { enabled: false, reasonKey: 'reason.not_running' },
+    rescue: needsIdle(s.boot_mode !== 'rescue' || !on, 'reason.in_rescue'),
+    unrescue: needsIdle(s.boot_mode === 'rescue', 'reason.not_in_rescue'),
+    set_password: busy
+      ? { enabled: false, reasonKey: busyReason }
+      : !on
+        ? { enabled: false, reasonKey: 'reason.not_running' }
+        : agentDown
+          ? { enabled: false, reasonKey: 'reason.agent_down' }
+          : { enabled: true },
+    delete: s.task === 'deleting' ? { enabled: false, reasonKey: busyReason } : { enabled: true },
+  };
+}
