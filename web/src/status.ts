@@ -64,7 +64,12 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
   };
   const stop = graceful();
   const reboot = graceful();
-  const forceNeeded = on && !stop.enabled && s.task !== 'deleting';
+  // Force stop is pushed forward when it is the way out: the guest cannot
+  // be asked (agent down, crashed), or the server is in trouble (warning:
+  // a task overran; error). Not during every boot, when stop waits only
+  // because a task is under way.
+  const troubled = s.status === 'warning' || s.status === 'error';
+  const forceNeeded = on && s.task !== 'deleting' && ((!busy && !stop.enabled) || troubled);
   return {
     start: needsIdle(!on, s.power === 'crashed' ? 'reason.crashed' : 'reason.already_running'),
     stop,
@@ -75,7 +80,7 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
     force_reboot: busy
       ? { enabled: false, reasonKey: busyReason }
       : on
-        ? { enabled: true, recommended: !reboot.enabled && on }
+        ? { enabled: true, recommended: !reboot.enabled }
         : { enabled: false, reasonKey: 'reason.not_running' },
     rescue: needsIdle(s.boot_mode !== 'rescue' || !on, 'reason.in_rescue'),
     unrescue: needsIdle(s.boot_mode === 'rescue', 'reason.not_in_rescue'),
@@ -101,8 +106,10 @@ export function barActions(compact: boolean): readonly ActionKey[] {
   return compact ? kCompactActions : kAllActions;
 }
 
-// Reasons that only repeat what the status already says.
+// Reasons that only repeat what the status already says; in a compact bar
+// (one per list row, beside the status) "busy" too: the spinner says it.
 const kPlainReasons = new Set(['reason.not_running', 'reason.already_running', 'reason.in_rescue', 'reason.not_in_rescue']);
+const kCompactPlainReasons = new Set([...kPlainReasons, 'reason.busy']);
 
 // The one line of reason beside a bar: a disabled stop's reason first (the
 // seed incident: "the agent does not answer, force stop works"), else the
@@ -111,12 +118,13 @@ const kPlainReasons = new Set(['reason.not_running', 'reason.already_running', '
 // server is off says nothing.
 export function barReason(states: Record<ActionKey, ActionState>, keys: readonly ActionKey[], compact: boolean): string | undefined {
   const stop = states.stop;
-  if (keys.includes('stop') && !stop.enabled && stop.reasonKey && !(compact && kPlainReasons.has(stop.reasonKey))) {
+  const plain = compact ? kCompactPlainReasons : kPlainReasons;
+  if (keys.includes('stop') && !stop.enabled && stop.reasonKey && !(compact && plain.has(stop.reasonKey))) {
     return stop.reasonKey;
   }
   for (const key of keys) {
     const st = states[key];
-    if (!st.enabled && st.reasonKey && !kPlainReasons.has(st.reasonKey)) return st.reasonKey;
+    if (!st.enabled && st.reasonKey && !plain.has(st.reasonKey)) return st.reasonKey;
   }
   return undefined;
 }

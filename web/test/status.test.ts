@@ -71,7 +71,8 @@ test('the reason line beside a bar, as a table', () => {
     { name: 'agent down, full', over: { status: 'warning', agent: 'unresponsive' }, compact: false, want: 'reason.agent_down' },
     { name: 'stopped, full', over: { status: 'stopped', power: 'off', agent: 'unknown' }, compact: false, want: 'reason.not_running' },
     { name: 'stopped, compact', over: { status: 'stopped', power: 'off', agent: 'unknown' }, compact: true, want: undefined },
-    { name: 'busy', over: { status: 'pending', task: 'starting', agent: 'unknown' }, compact: true, want: 'reason.busy' },
+    { name: 'busy, compact (the spinner says it)', over: { status: 'pending', task: 'starting', agent: 'unknown' }, compact: true, want: undefined },
+    { name: 'busy, full', over: { status: 'pending', task: 'starting', agent: 'unknown' }, compact: false, want: 'reason.busy' },
     { name: 'crashed', over: { status: 'error', power: 'crashed' }, compact: true, want: 'reason.crashed' },
   ];
   for (const c of cases) {
@@ -86,4 +87,19 @@ test('confirmation for the actions that lose data; delete forced while on', () =
   assert.equal(deleteIsForced(server({})), true);
   assert.equal(deleteIsForced(server({ status: 'stopped', power: 'off' })), false);
   assert.equal(deleteIsForced(server({ status: 'pending', power: 'off', task: 'starting' })), true);
+});
+
+test('force stop is pushed forward only when it is the way out', () => {
+  const cases: { name: string; over: Partial<Server>; want: boolean }[] = [
+    { name: 'healthy', over: {}, want: false },
+    { name: 'booting', over: { status: 'pending', task: 'starting', agent: 'unknown' }, want: false },
+    { name: 'stopping', over: { status: 'pending', task: 'stopping' }, want: false },
+    { name: 'agent down', over: { status: 'warning', agent: 'unresponsive' }, want: true },
+    { name: 'stop overran its deadline', over: { status: 'warning', task: 'stopping' }, want: true },
+    { name: 'boot stuck, agent never answered', over: { status: 'warning', task: 'starting', agent: 'unknown' }, want: true },
+    { name: 'panicked', over: { status: 'error', power: 'crashed', agent: 'unresponsive' }, want: true },
+    { name: 'stopped', over: { status: 'stopped', power: 'off', agent: 'unknown' }, want: false },
+    { name: 'deleting', over: { status: 'pending', task: 'deleting' }, want: false },
+  ];
+  for (const c of cases) assert.equal(actionStates(server(c.over)).force_stop.recommended ?? false, c.want, c.name);
 });

@@ -41,13 +41,13 @@ function repaint(name: string): void {
   if (set.size === 0) bars.delete(name);
 }
 
-// The button (data-action) focused in a live bar of this server, so that a
-// rebuilt bar can take the focus over.
+// The button (data-action) focused in a live bar of this server ('' for
+// the bar itself), so that a rebuilt bar can take the focus over.
 function focusedAction(name: string, compact: boolean): string | null {
   const active = document.activeElement;
   for (const bar of bars.get(name) ?? []) {
     if (bar.compact === compact && active instanceof HTMLElement && bar.el.contains(active)) {
-      return active.dataset.action ?? null;
+      return active.dataset.action ?? '';
     }
   }
   return null;
@@ -86,6 +86,11 @@ export function actionsBar(ctx: PanelContext, server: Server, opts: ActionsBarOp
     );
     buttons.set(key, button);
   }
+  const group = h(
+    'div',
+    { class: 'action-buttons', role: 'group', tabindex: '-1', 'aria-label': t('actions.label', { name }) },
+    ...buttons.values(),
+  );
   const reason = h(
     'p',
     { id: reasonId, class: 'action-reason', 'data-testid': 'action-reason' },
@@ -95,7 +100,7 @@ export function actionsBar(ctx: PanelContext, server: Server, opts: ActionsBarOp
   const el = h(
     'div',
     { class: compact ? 'actions compact' : 'actions', 'data-testid': 'actions', 'data-server': name },
-    h('div', { class: 'action-buttons', role: 'group', 'aria-label': t('actions.label', { name }) }, ...buttons.values()),
+    group,
     reason,
     error,
   );
@@ -135,11 +140,14 @@ export function actionsBar(ctx: PanelContext, server: Server, opts: ActionsBarOp
   for (const old of set) if (!old.el.isConnected) set.delete(old);
   set.add(bar);
   bar.paint();
-  if (focused) {
+  // The focused button, or the bar when that button is now disabled (a
+  // keyboard user stays where they were).
+  if (focused !== null) {
     queueMicrotask(() => {
-      const target = el.querySelector<HTMLButtonElement>(`[data-action="${focused}"]`);
       const active = document.activeElement;
-      if (el.isConnected && target && (!active || active === document.body || !active.isConnected)) target.focus();
+      if (!el.isConnected || (active && active !== document.body && active.isConnected)) return;
+      const target = focused ? el.querySelector<HTMLButtonElement>(`[data-action="${focused}"]`) : null;
+      (target && !target.disabled ? target : group).focus();
     });
   }
   return el;
