@@ -55,8 +55,10 @@ export const kSampleUserData = [
 
 export type CreateStep = 'creating' | 'starting' | 'running' | 'warning' | 'failed' | 'stopped';
 
-// Where the new server is on its way to running, from its record.
-export function createStep(s: Pick<Server, 'status' | 'task'>): CreateStep {
+// Where the new server is on its way to running, from its record. kumod
+// keeps the task `creating` until the agent answers; once QEMU runs, the
+// guest is booting.
+export function createStep(s: Pick<Server, 'status' | 'task' | 'power'>): CreateStep {
   switch (s.status) {
     case 'running':
       return 'running';
@@ -67,6 +69,6 @@ export function createStep(s: Pick<Server, 'status' | 'task'>): CreateStep {
     case 'stopped':
       return 'stopped';
     case 'pending':
-      return s.task === 'creating' ? 'creating' : 'starting';
+      return s.task === 'creating' && s.power === 'off' ? 'creating' : 'starting';
   }
 }

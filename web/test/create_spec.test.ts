@@ -29,12 +29,13 @@ test('the sample init script is a shell script that greets', () => {
 
 test('the boot steps shown after create', () => {
   const cases = [
-    [{ status: 'pending', task: 'creating' }, 'creating'],
-    [{ status: 'pending', task: 'starting' }, 'starting'],
-    [{ status: 'running', task: 'none' }, 'running'],
-    [{ status: 'warning', task: 'starting' }, 'warning'],
-    [{ status: 'error', task: 'none' }, 'failed'],
-    [{ status: 'stopped', task: 'none' }, 'stopped'],
+    [{ status: 'pending', task: 'creating', power: 'off' }, 'creating'],
+    [{ status: 'pending', task: 'creating', power: 'running' }, 'starting'],
+    [{ status: 'pending', task: 'starting', power: 'running' }, 'starting'],
+    [{ status: 'running', task: 'none', power: 'running' }, 'running'],
+    [{ status: 'warning', task: 'creating', power: 'running' }, 'warning'],
+    [{ status: 'error', task: 'none', power: 'off' }, 'failed'],
+    [{ status: 'stopped', task: 'none', power: 'off' }, 'stopped'],
   ] as const;
   for (const [s, want] of cases) assert.equal(createStep(s), want, JSON.stringify(s));
 });

@@ -194,7 +194,7 @@ export function openCreateDialog(ctx: PanelContext): void {
       steps,
       h('p', { class: 'create-step' }, statusBadge(s.status), ' ', t(`create.step.${step}`, { name: s.name })),
       s.status_reason ? h('p', { class: 'reason', 'data-testid': 'create-reason' }, s.status_reason) : null,
-      lastEvent ? h('p', { class: 'create-event', 'data-testid': 'create-event' }, lastEvent.message) : null,
+      lastEvent && lastEvent.message !== s.status_reason ? h('p', { class: 'create-event', 'data-testid': 'create-event' }, lastEvent.message) : null,
       h('p', {}, open),
     );
   };
