@@ -36,7 +36,7 @@ export function openCreateDialog(ctx: PanelContext): void {
 
   const image = h('select', { id: fid('image'), required: true }, h('option', { value: '' }, t('create.images_loading')));
   const inputs: Record<CreateField, Input> = {
-    name: h('input', { id: fid('name'), required: true, autocomplete: 'off', spellcheck: 'false', maxlength: 63 }),
+    name: h('input', { id: fid('name'), required: true, autocomplete: 'off', spellcheck: 'false' }),
     image,
     vcpus: num('vcpus', 1, 1, 64),
     memory_mib: num('memory_mib', 256, 64, 1048576),
