@@ -30,6 +30,7 @@ export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => 
     body,
   );
   let disposed = false;
+  let checksOpen = false; // kept across re-reads
 
   const severity = (s: Finding['severity']) =>
     h(
@@ -91,10 +92,10 @@ export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => 
     );
   };
 
-  const checks = (list: Check[]): HTMLElement =>
-    h(
+  const checks = (list: Check[]): HTMLElement => {
+    const details = h(
       'details',
-      { class: 'checks', 'data-testid': 'diagnosis-checks' },
+      { class: 'checks', 'data-testid': 'diagnosis-checks', open: checksOpen },
       h('summary', {}, t('diagnosis.checks', { n: list.length })),
       h(
         'ul',
@@ -112,9 +113,17 @@ export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => 
         ),
       ),
     );
+    details.addEventListener('toggle', () => (checksOpen = details.open));
+    return details;
+  };
 
+  let shown = '';
   const render = (d: Diagnosis) => {
     checked.textContent = t('diagnosis.checked_at', { time: formatTime(d.checked_at) });
+    // Unchanged findings are left alone (focus and reading place stay).
+    const key = JSON.stringify([d.findings, d.checks]);
+    if (key === shown) return;
+    shown = key;
     if (d.findings.length === 0) {
       replaceChildren(
         body,
@@ -137,7 +146,9 @@ export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => 
         if (!disposed) render(d);
       },
       (e: Error) => {
-        if (!disposed) replaceChildren(body, h('p', { class: 'field-error', role: 'alert' }, t('diagnosis.failed', { message: e.message })));
+        if (disposed) return;
+        shown = '';
+        replaceChildren(body, h('p', { class: 'field-error', role: 'alert' }, t('diagnosis.failed', { message: e.message })));
       },
     );
   };
