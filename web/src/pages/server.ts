@@ -107,8 +107,8 @@ export function mountServerPage(el: HTMLElement, ctx: PanelContext, name: string
     );
   };
 
+  // The console closes itself on the same message (and says so).
   const deleted = () => {
-    consoleV?.dispose();
     charts?.dispose();
     notice.replaceChildren(
       h(
