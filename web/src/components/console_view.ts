@@ -9,7 +9,7 @@
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
 import type { Power } from '../api';
-import { afterClose, consoleUrl, onPower, type ConsoleState } from '../console_state';
+import { afterClose, consoleMayBeThere, consoleUrl, onPower, type ConsoleState } from '../console_state';
 import type { PanelContext } from '../context';
 import { h } from '../dom';
 import { t } from '../i18n';
@@ -204,7 +204,9 @@ export function consoleView(ctx: PanelContext, name: string, opts: ConsoleViewOp
     term.dispose();
   };
 
-  connect();
+  // A server known to be off is waited for; no doomed upgrade is tried.
+  if (consoleMayBeThere(power)) connect();
+  else setState('waiting');
   queueMicrotask(openTerminal);
   return {
     el,

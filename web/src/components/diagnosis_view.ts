@@ -20,7 +20,7 @@ export interface DiagnosisView {
 const kSeverityGlyph: Record<Finding['severity'], string> = { critical: '✕', warning: '!', info: 'i' };
 
 export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => void): DiagnosisView {
-  const body = h('div', { class: 'diagnosis-body', 'aria-live': 'polite' }, h('p', { class: 'help' }, t('server.loading')));
+  const body = h('div', { class: 'diagnosis-body' }, h('p', { class: 'help' }, t('server.loading')));
   const checked = h('p', { class: 'help diagnosis-checked' });
   const el = h(
     'section',

@@ -18,7 +18,7 @@ export function mountConsolePage(el: HTMLElement, ctx: PanelContext, name: strin
     h(
       'div',
       { class: 'console-page-head' },
-      h('h1', { 'data-testid': 'server-name' }, t('console.title', { name })),
+      h('h1', {}, t('console.title', { name })),
       h('a', { href: routeHash({ page: 'server', name }), 'data-testid': 'back-to-server' }, t('console.back')),
     ),
   );
