@@ -153,7 +153,7 @@ export function chartsView(ctx: PanelContext, name: string): ChartsView {
         axes: [{}, { size: 50 }],
         hooks: { draw: [drawMarkers] },
         legend: { show: true },
-        cursor: { y: false },
+        cursor: { y: false, drag: { x: false, y: false } },
       };
       plots.set(key, new uPlot(opts, columns(d, key), holder));
     }
