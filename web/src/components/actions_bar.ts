@@ -12,8 +12,8 @@ import { ApiError, type Server } from '../api';
 import type { PanelContext } from '../context';
 import { h, replaceChildren } from '../dom';
 import { t } from '../i18n';
-import { actionStates, barActions, barReason, deleteIsForced, needsConfirm, type ActionKey } from '../status';
-import { confirmDialog } from './dialog';
+import { actionStates, barActions, barReason, deleteIsForced, type ActionKey } from '../status';
+import { callAction, confirmAction } from './server_action';
 import { openPasswordDialog } from './password_dialog';
 
 export interface ActionsBarOptions {
@@ -164,33 +164,12 @@ async function run(ctx: PanelContext, server: Server, key: ActionKey, compact: b
     return;
   }
   const forcedDelete = key === 'delete' && deleteIsForced(server);
-  if (needsConfirm(key)) {
-    const body = t(`confirm.${key}.body`) + (forcedDelete ? ' ' + t('confirm.delete.forced') : '');
-    const ok = await confirmDialog({
-      title: t(`confirm.${key}.title`, { name }),
-      body,
-      confirmLabel: t('action.' + key),
-      danger: key !== 'rescue',
-    });
-    if (!ok) return;
-  }
+  if (!(await confirmAction(name, key, forcedDelete))) return;
 
   inFlight.set(name, key);
   repaint(name);
   try {
-    switch (key) {
-      case 'force_stop':
-        await ctx.api.action(name, 'stop', true);
-        break;
-      case 'force_reboot':
-        await ctx.api.action(name, 'reboot', true);
-        break;
-      case 'delete':
-        await ctx.api.deleteServer(name, forcedDelete);
-        break;
-      default:
-        await ctx.api.action(name, key);
-    }
+    await callAction(ctx.api, name, key, forcedDelete);
     if (key === 'delete' && !compact) ctx.navigate({ page: 'list' });
   } catch (e) {
     const err = e instanceof ApiError ? { message: e.message, hint: e.hint } : { message: String(e), hint: '' };
