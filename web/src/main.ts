@@ -7,7 +7,8 @@ import './styles.css';
 import { Api } from './api';
 import type { Cleanup, PanelContext } from './context';
 import { h } from './dom';
-import { initLanguage, kLanguages, language, onLanguageChange, setLanguage, t, type Lang } from './i18n';
+import { languageSwitch } from './components/language_switch';
+import { initLanguage, onLanguageChange, t } from './i18n';
 import { mountConsolePage } from './pages/console';
 import { mountListPage } from './pages/list';
 import { mountServerPage } from './pages/server';
@@ -32,11 +33,6 @@ const ctx: PanelContext = {
 };
 
 function header(): HTMLElement {
-  const select = h('select', { id: 'lang', 'data-testid': 'lang-switch' });
-  for (const lang of kLanguages) {
-    select.append(h('option', { value: lang, selected: lang === language() }, t('lang.' + lang)));
-  }
-  select.addEventListener('change', () => setLanguage(select.value as Lang));
   const connection = h('span', { class: 'connection', role: 'status', 'data-testid': 'connection' });
   watch.subscribe({
     connection: (open) => {
@@ -57,14 +53,15 @@ function header(): HTMLElement {
     h('a', { class: 'brand', href: routeHash({ page: 'list' }) }, t('app.name')),
     h('nav', { 'aria-label': t('app.servers') }, h('a', { href: routeHash({ page: 'list' }) }, t('app.servers'))),
     connection,
-    h('label', { for: 'lang', class: 'visually-hidden' }, t('app.language')),
-    select,
+    ...languageSwitch('lang'),
     signOut,
   );
 }
 
 function render(): void {
   cleanup();
+  const skip = document.querySelector('.skip-link');
+  if (skip) skip.textContent = t('app.skip');
   if (!signedIn) return showSignIn();
   const page = h('main', { id: 'main', tabindex: '-1' });
   app.replaceChildren(header(), page);

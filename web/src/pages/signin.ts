@@ -2,6 +2,7 @@
 // /v1/session) and forgotten; it is never put in a URL or in storage.
 import { ApiError, type Api } from '../api';
 import { h } from '../dom';
+import { languageSwitch } from '../components/language_switch';
 import { t } from '../i18n';
 
 export function mountSignIn(el: HTMLElement, api: Api, onSignedIn: () => void): () => void {
@@ -44,7 +45,9 @@ export function mountSignIn(el: HTMLElement, api: Api, onSignedIn: () => void): 
       input.focus();
     }
   });
-  el.replaceChildren(h('main', { id: 'main', class: 'signin-page' }, form));
+  el.replaceChildren(
+    h('main', { id: 'main', class: 'signin-page' }, form, h('div', { class: 'signin-lang' }, ...languageSwitch('signin-lang'))),
+  );
   input.focus();
   return () => {};
 }
