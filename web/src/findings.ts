@@ -15,11 +15,29 @@ function troubled(s: Facts): boolean {
 }
 
 // A row that turned warning/error, or whose reason changed while in
-// trouble, fetches; a row out of trouble clears its finding.
-export function findingStep(prev: Facts | undefined, next: Facts): FindingStep {
-  if (!troubled(next)) return 'clear';
-  if (!prev || prev.status !== next.status || prev.status_reason !== next.status_reason) return 'fetch';
-  return 'keep';
+// trouble, fetches. A critical finding matters on a running server too (the
+// OOM killer took sshd, the agent lived): an `oom` or `diagnosis` event
+// (kumod writes one for each new critical finding) fetches whatever the
+// status, and a row back from trouble fetches what still holds. A stopped or
+// (re)booting server clears: its findings were about the boot before. A
+// running row the page has just loaded fetches nothing (a list of 1,000
+// would send 1,000 requests); the server page shows its diagnosis.
+export function findingStep(prev: Facts | undefined, next: Facts, eventKind = ''): FindingStep {
+  if (next.status === 'stopped' || next.status === 'pending') return 'clear';
+  if (eventKind === 'oom' || eventKind === 'diagnosis') return 'fetch';
+  if (troubled(next)) {
+    return !prev || prev.status !== next.status || prev.status_reason !== next.status_reason ? 'fetch' : 'keep';
+  }
+  return prev && troubled(prev) ? 'fetch' : 'keep';
+}
+
+// What a row shows of a diagnosis: its top finding while the server is in
+// trouble, and a critical one (an OOM kill, a panic) even while it runs.
+export function rowFinding<F extends { severity: string }>(status: Server['status'], findings: readonly F[]): F | undefined {
+  const top = findings[0];
+  if (!top) return undefined;
+  if (status === 'warning' || status === 'error') return top;
+  return status === 'running' && top.severity === 'critical' ? top : undefined;
 }
 
 export interface SchedulerDeps<T> {

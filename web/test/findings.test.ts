@@ -1,20 +1,40 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FetchScheduler, findingStep } from '../src/findings';
+import { FetchScheduler, findingStep, rowFinding } from '../src/findings';
 
 test('when a row fetches, keeps or clears its top finding', () => {
   const cases = [
-    { prev: undefined, next: { status: 'running', status_reason: '' }, want: 'clear' },
+    { prev: undefined, next: { status: 'running', status_reason: '' }, want: 'keep' },
+    { prev: undefined, next: { status: 'stopped', status_reason: '' }, want: 'clear' },
     { prev: undefined, next: { status: 'warning', status_reason: 'agent silent' }, want: 'fetch' },
     { prev: { status: 'running', status_reason: '' }, next: { status: 'warning', status_reason: 'agent silent' }, want: 'fetch' },
     { prev: { status: 'warning', status_reason: 'a' }, next: { status: 'warning', status_reason: 'a' }, want: 'keep' },
     { prev: { status: 'warning', status_reason: 'a' }, next: { status: 'warning', status_reason: 'b' }, want: 'fetch' },
     { prev: { status: 'warning', status_reason: 'a' }, next: { status: 'error', status_reason: 'a' }, want: 'fetch' },
-    { prev: { status: 'warning', status_reason: 'a' }, next: { status: 'running', status_reason: '' }, want: 'clear' },
+    { prev: { status: 'warning', status_reason: 'a' }, next: { status: 'running', status_reason: '' }, want: 'fetch' },
+    { prev: { status: 'running', status_reason: '' }, next: { status: 'running', status_reason: '' }, want: 'keep' },
     { prev: { status: 'error', status_reason: 'a' }, next: { status: 'pending', status_reason: 'stopping' }, want: 'clear' },
     { prev: { status: 'error', status_reason: 'a' }, next: { status: 'stopped', status_reason: '' }, want: 'clear' },
   ] as const;
   for (const c of cases) assert.equal(findingStep(c.prev, c.next), c.want, JSON.stringify(c));
+});
+
+test('an OOM kill or a new critical finding fetches even while the server runs', () => {
+  const running = { status: 'running', status_reason: 'guest agent answering' } as const;
+  assert.equal(findingStep(running, running, 'oom'), 'fetch');
+  assert.equal(findingStep(running, running, 'diagnosis'), 'fetch');
+  assert.equal(findingStep(running, running, 'agent'), 'keep');
+  assert.equal(findingStep(running, { status: 'pending', status_reason: 'rebooting' }, 'oom'), 'clear');
+});
+
+test('a running row shows only a critical finding; a troubled row its top one', () => {
+  const oom = { code: 'oom_kill', severity: 'critical' };
+  const ssh = { code: 'ssh_down', severity: 'warning' };
+  assert.equal(rowFinding('running', [oom, ssh]), oom);
+  assert.equal(rowFinding('running', [ssh]), undefined);
+  assert.equal(rowFinding('warning', [ssh]), ssh);
+  assert.equal(rowFinding('error', []), undefined);
+  assert.equal(rowFinding('stopped', [oom]), undefined);
 });
 
 // A fake clock and hand-resolved fetches.

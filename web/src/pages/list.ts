@@ -10,7 +10,7 @@ import { findingInline } from '../components/finding_inline';
 import { statusBadge } from '../components/status_badge';
 import type { Cleanup, PanelContext } from '../context';
 import { h } from '../dom';
-import { FetchScheduler, findingStep } from '../findings';
+import { FetchScheduler, findingStep, rowFinding } from '../findings';
 import { t } from '../i18n';
 import { routeHash } from '../router';
 
@@ -72,9 +72,8 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
     done: (name, d) => {
       const row = rows.get(name);
       if (!row) return;
-      const top = d?.findings[0];
-      const troubled = row.server.status === 'warning' || row.server.status === 'error';
-      row.finding.replaceChildren(...(top && troubled ? [findingInline(top)] : []));
+      const top = d ? rowFinding(row.server.status, d.findings) : undefined;
+      row.finding.replaceChildren(...(top ? [findingInline(top)] : []));
     },
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
@@ -94,7 +93,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
     body.append(tr);
   };
 
-  const update = (s: Server, append = false) => {
+  const update = (s: Server, append = false, eventKind = '') => {
     const row = rows.get(s.name);
     if (!row) {
       const status = h('td', {}, statusBadge(s.status));
@@ -123,7 +122,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
     }
     if (prev.status_reason !== s.status_reason) row.reason.textContent = s.status_reason;
     if (kBarFacts.some((k) => prev[k] !== s[k])) row.actions.replaceChildren(actionsBar(ctx, s, { compact: true }));
-    const step = findingStep(prev, s);
+    const step = findingStep(prev, s, eventKind);
     if (step === 'fetch') scheduler.ask(s.name);
     else if (step === 'clear') {
       scheduler.cancel(s.name);
@@ -166,7 +165,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
   const unsubscribe = ctx.watch.subscribe({
     message: (m) => {
       if (m.deleted) remove(m.server);
-      else if (m.record) update(m.record);
+      else if (m.record) update(m.record, false, m.event?.kind ?? '');
       showEmpty();
     },
     resync: () => void load(),
