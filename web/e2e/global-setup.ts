@@ -6,8 +6,8 @@
 // /healthz, reads the token, and leaves the facts in a JSON file for the
 // tests and the teardown. Fails at once, saying what to do, when the panel
 // or kumod was not built.
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,19 @@ export default async function globalSetup(): Promise<void> {
   }
 
   const tempDir = mkdtempSync(join(tmpdir(), 'kumo-panel-e2e-'));
+  let child: ChildProcess | null = null;
+  try {
+    return await start(tempDir, images, (c) => (child = c));
+  } catch (err) {
+    // Nothing left behind when kumod did not come up as it should.
+    const started = child as ChildProcess | null;
+    if (started && started.exitCode === null) started.kill('SIGKILL');
+    rmSync(tempDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function start(tempDir: string, images: string, started: (c: ChildProcess) => void): Promise<void> {
   // As root, QEMU runs as kumo-qemu, which must pass through to the servers'
   // run directories (it may not list or read this one).
   chmodSync(tempDir, 0o711);
@@ -64,7 +77,8 @@ export default async function globalSetup(): Promise<void> {
     ...(process.env.KUMO_TEST_KUMOD_FLAGS ?? '').split(/\s+/).filter(Boolean),
   ];
   const log = openSync(logPath, 'a');
-  const child = spawn(kumod, argv, { stdio: ['ignore', log, log] });
+  const child = spawn(kumodPath(), argv, { stdio: ['ignore', log, log] });
+  started(child);
   let exited: string | null = null;
   child.once('exit', (code, signal) => {
     exited = `kumod exited (code ${code}, signal ${signal})`;
@@ -84,14 +98,12 @@ export default async function globalSetup(): Promise<void> {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
       throw new Error(`kumod did not answer /healthz within 20 s:\n${readFileSync(logPath, 'utf8')}`);
     }
     await sleep(50);
   }
   const index = await fetch(`${baseURL}/`);
   if (index.status !== 200 || !(await index.text()).includes('<')) {
-    child.kill('SIGTERM');
     throw new Error(`kumod does not serve the panel at / (HTTP ${index.status}): does it have --panel-dir?`);
   }
 
