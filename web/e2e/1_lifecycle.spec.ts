@@ -7,8 +7,9 @@
 //    3 s; stop disabled with the reason; force stop stops; start brings it
 //    back; the console reconnects by itself.
 // Saves docs/screenshots/console.png (2) and list.png with the warning row (3).
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { consoleLogin, consoleText, expectConsoleText, typeLine } from './support/console';
+import { ConsoleTap, consoleLogin, consoleText, expectConsoleText, typeLine } from './support/console';
 import { expect, figure, test } from './support/fixtures';
 import { freezeAgent } from './support/guest_faults';
 import { serverRow, statusSeenAt, watchRowStatus } from './support/list';
@@ -58,6 +59,7 @@ test.describe.serial('a server from creation to a frozen agent and back', () => 
     // Written to the disk now: scenario 3 cuts the power.
     await api.shell(kName, 'sync');
 
+    const tap = new ConsoleTap(page);
     await signIn(page, kumod.token);
     await serverRow(page, kName).getByRole('link', { name: kName }).click();
     await expect(page.getByTestId('server-page')).toBeVisible();
@@ -67,7 +69,7 @@ test.describe.serial('a server from creation to a frozen agent and back', () => 
     await expect(page.getByTestId('console-page')).toBeVisible();
     await expect(page.getByTestId('console-state')).toHaveAttribute('data-state', 'live');
 
-    await consoleLogin(page, 'root', kPassword);
+    await consoleLogin(page, tap, 'root', kPassword);
     // The output differs from the command as typed: it is the guest's answer.
     await typeLine(page, 'echo panel-$((6*7))-ok');
     await expectConsoleText(page, 'panel-42-ok');
@@ -95,6 +97,7 @@ test.describe.serial('a server from creation to a frozen agent and back', () => 
     await expect(row).toHaveAttribute('data-status', 'running');
     // A console left open all along, in another page.
     const consolePage = await context.newPage();
+    const tap = new ConsoleTap(consolePage);
     await consolePage.goto(`/#/servers/${kName}/console`);
     await expect(consolePage.getByTestId('console-state')).toHaveAttribute('data-state', 'live');
 
@@ -102,7 +105,11 @@ test.describe.serial('a server from creation to a frozen agent and back', () => 
     const { returnedAt, frozenAt } = await freezeAgent(api, kName);
     await expect(row).toHaveAttribute('data-status', 'warning', { timeout: 15_000 });
     const seenAt = (await statusSeenAt(page, kName, 'warning')) ?? Date.now();
-    figure(`warning shown ${((seenAt - frozenAt) / 1000).toFixed(2)} s after the agent froze (${((seenAt - returnedAt) / 1000).toFixed(2)} s after the freeze command returned; it freezes 1 s later)`);
+    figure(
+      `warning shown ${((seenAt - frozenAt) / 1000).toFixed(2)} s after the agent froze ` +
+        `(${((seenAt - returnedAt) / 1000).toFixed(2)} s after the freeze command returned; the helper stops the agent 1 s later; ` +
+        `host load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs)`,
+    );
     expect(seenAt - frozenAt).toBeLessThanOrEqual(3000);
     await expect(row.getByTestId('status')).toHaveAttribute('data-status', 'warning');
     await expect(row.getByTestId('status')).toContainText('!');
@@ -130,7 +137,7 @@ test.describe.serial('a server from creation to a frozen agent and back', () => 
     // The console page was never touched: it is live again on the new boot,
     // and what is typed reaches the guest.
     await expect(consolePage.getByTestId('console-state')).toHaveAttribute('data-state', 'live', { timeout: 60_000 });
-    await consoleLogin(consolePage, 'root', kPassword);
+    await consoleLogin(consolePage, tap, 'root', kPassword);
     await typeLine(consolePage, 'echo back-$((3*3))-again');
     await expectConsoleText(consolePage, 'back-9-again');
     expect(await consoleText(consolePage)).toContain('back-9-again');
