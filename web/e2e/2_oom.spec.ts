@@ -1,7 +1,7 @@
 // Scenario 4 of the panel's issue, the classic outage: the OOM killer takes
 // sshd (dropbear) and then a memory hog in a real guest. The list's row and
 // the server page show the oom_kill finding with its victims, and the memory
-// chart marks the kill. Saves docs/screenshots/server.png.
+// chart marks the kill. Saves docs/screenshots/server.png (the whole page).
 import { join } from 'node:path';
 import { expect, figure, test } from './support/fixtures';
 import { oomKillSshd } from './support/guest_faults';
@@ -22,12 +22,16 @@ test('4. an OOM kill: the row and the server page name the victims, the memory c
   const lineAt = Date.now();
   console.log(`kernel: ${line}`);
 
+  // The row: the finding and its first victim (dropbear; the hog, busybox
+  // tail, may come seconds later). The server stays running (our agent is
+  // not a victim), so this is the row of a running server. Soft: the server
+  // page's part still runs if the row falls short.
   const top = row.getByTestId('top-finding');
-  await expect(top).toHaveAttribute('data-code', 'oom_kill', { timeout: 30_000 });
-  figure(`oom_kill on the list's row ${((Date.now() - lineAt) / 1000).toFixed(1)} s after the kernel's line reached the console log`);
-  // The victims by name: dropbear first, then the hog (busybox tail), which
-  // may come seconds later.
-  await expect(top).toContainText('dropbear', { timeout: 30_000 });
+  await expect.soft(top, "the row's top finding").toHaveAttribute('data-code', 'oom_kill', { timeout: 30_000 });
+  if ((await top.count()) > 0) {
+    figure(`oom_kill on the list's row ${((Date.now() - lineAt) / 1000).toFixed(1)} s after the kernel's line reached the console log`);
+  }
+  await expect.soft(top, "the row names the victim").toContainText('dropbear', { timeout: 30_000 });
 
   await row.getByRole('link', { name: kName }).click();
   const server = page.getByTestId('server-page');
@@ -43,6 +47,6 @@ test('4. an OOM kill: the row and the server page name the victims, the memory c
 
   const marker = server.getByTestId('chart-memory').locator('[data-testid="chart-marker"][data-kind="oom"]');
   await expect(marker.first()).toBeAttached({ timeout: 60_000 });
-  await finding.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(kScreenshotDir, 'server.png') });
+  // The whole page (1280 wide): header, diagnosis, charts and timeline.
+  await page.screenshot({ path: join(kScreenshotDir, 'server.png'), fullPage: true });
 });
