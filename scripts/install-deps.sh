@@ -22,7 +22,12 @@ packages=(
   qemu-guest-agent
   # the Prometheus text format test reads kumo's output with a real parser
   python3-prometheus-client
+  # the web panel's end-to-end tests drive Debian's Chromium (never a downloaded browser)
+  chromium
 )
+# The web panel is built with Node.js and npm: Debian's (Node 18) unless the
+# machine already has a Node.js of its own (e.g. NodeSource's, which bundles npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

@@ -21,6 +21,7 @@ check_only=0
 listen=${KUMO_LISTEN:-127.0.0.1:8470}
 
 bash scripts/install-deps.sh
+bash scripts/build-panel.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build
 
@@ -68,6 +69,7 @@ if [ -z "$accel" ]; then
 fi
 start_kumod "$accel"
 state_dir=$(sed -n 's/^kumod: API token in \(.*\)\/token$/\1/p' "$work/kumod.log" | head -n 1)
+echo "kumo: panel http://$listen/   (sign in with the token below)"
 echo "kumo: API  http://$listen"
 echo "kumo: token $(cat "$state_dir/token")   (from $state_dir/token)"
 

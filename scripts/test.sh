@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs kumo's whole test suite on a bare Debian 12 machine: installs what it
-# needs, builds everything (including the guest image), runs the unit,
-# protocol and end-to-end tests (real QEMU under TCG unless KUMO_TEST_ACCEL
-# says otherwise), then builds the libFuzzer targets with clang and fuzzes the
+# needs, builds everything (the web panel with npm, the guest image), runs the
+# unit, protocol and end-to-end tests (real QEMU under TCG unless
+# KUMO_TEST_ACCEL says otherwise; the panel in Debian's Chromium through
+# Playwright), then builds the libFuzzer targets with clang and fuzzes the
 # parsers (agent requests, user data, console lines) for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+bash scripts/build-panel.sh
 
 # Compiled objects are cached outside the clone, so that a machine that ran
 # the suite before builds in a fraction of the time; a bare machine fills the

@@ -27,9 +27,10 @@ int HttpStatusFor(const std::string& code) {
 }
 
 ApiResponse ErrorResponse(int http_status, const std::string& code, const std::string& message,
-                          const std::string& hint) {
+                          const std::string& hint, const std::string& field) {
   json error = {{"code", code}, {"message", message}};
   if (!hint.empty()) error["hint"] = hint;
+  if (!field.empty()) error["field"] = field;
   ApiResponse response;
   response.status = http_status;
   response.body = {{"error", error}};
@@ -37,8 +38,8 @@ ApiResponse ErrorResponse(int http_status, const std::string& code, const std::s
 }
 
 ApiResponse ErrorResponse(const Status& status) {
-  return ErrorResponse(HttpStatusFor(status.code()), status.code(), status.message(),
-                       status.hint());
+  return ErrorResponse(HttpStatusFor(status.code()), status.code(), status.message(), status.hint(),
+                       status.field());
 }
 
 bool IsStateChanging(const std::string& method) {

@@ -32,6 +32,7 @@ struct ApiRequest {
   std::string origin;
   std::string sec_fetch_site;
   std::string host;
+  std::string accept_encoding;  // for the panel's gzipped files
   std::string body;
 };
 
@@ -59,7 +60,7 @@ bool IsStateChanging(const std::string& method);
 // {"error": {"code", "message", "hint"}} with the HTTP status for the code.
 ApiResponse ErrorResponse(const Status& status);
 ApiResponse ErrorResponse(int http_status, const std::string& code, const std::string& message,
-                          const std::string& hint = "");
+                          const std::string& hint = "", const std::string& field = "");
 // The HTTP status for an error code (codes:: in common/status.h); 500 for
 // codes it does not know.
 int HttpStatusFor(const std::string& code);

@@ -216,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
     api.origin = std::string(req[http::field::origin]);
     api.sec_fetch_site = std::string(req["Sec-Fetch-Site"]);
     api.host = std::string(req[http::field::host]);
+    api.accept_encoding = std::string(req[http::field::accept_encoding]);
     api.body = req.body();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();

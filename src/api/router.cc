@@ -89,7 +89,8 @@ bool Field(const json& body, const char* key, T* out, ApiResponse* error, const 
     ok = it->is_string();
   }
   if (!ok) {
-    *error = BadRequest(std::string("field '") + key + "' must be " + type);
+    *error = ErrorResponse(400, codes::kInvalidArgument,
+                           std::string("field '") + key + "' must be " + type, "", key);
     return false;
   }
   *out = it->get<T>();
@@ -320,7 +321,20 @@ const Router::RouteEntry* Router::Find(const ApiRequest& req, std::string* name,
   return found;
 }
 
+void Router::ServePanel(Result<PanelFiles> panel) { panel_ = std::move(panel); }
+
+std::optional<ApiResponse> Router::PanelFile(const ApiRequest& req) const {
+  if (req.method != "GET" || req.path.rfind("/v1/", 0) == 0) return std::nullopt;
+  if (panel_.ok()) return panel_->Serve(req.path, req.accept_encoding);
+  if (req.path == "/" || req.path == "/index.html") return ErrorResponse(panel_.status());
+  return std::nullopt;
+}
+
 void Router::Handle(const ApiRequest& req, Respond respond) {
+  if (auto file = PanelFile(req)) {
+    if (ApiStats* stats = observability_.stats) stats->Record(req.method, "panel", file->status, 0);
+    return respond(std::move(*file));
+  }
   std::string name;
   ApiResponse refusal;
   const RouteEntry* entry = Find(req, &name, &refusal);
@@ -340,6 +354,7 @@ void Router::Handle(const ApiRequest& req, Respond respond) {
 }
 
 ApiResponse Router::HandleNow(const ApiRequest& req) {
+  if (auto file = PanelFile(req)) return std::move(*file);
   std::string name;
   ApiResponse refusal;
   const RouteEntry* entry = Find(req, &name, &refusal);
@@ -398,7 +413,9 @@ ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
       !Field(body, "user_data", &spec.user_data, &error, "a string")) {
     return error;
   }
-  if (!body.contains("name")) return BadRequest("field 'name' is required");
+  if (!body.contains("name")) {
+    return ErrorResponse(400, codes::kInvalidArgument, "field 'name' is required", "", "name");
+  }
   return FromResult(core_.Create(spec), 201);
 }
 

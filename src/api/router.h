@@ -18,6 +18,7 @@
 
 #include "api/api_stats.h"
 #include "api/api_types.h"
+#include "api/panel_files.h"
 #include "api/sessions.h"
 #include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
@@ -63,10 +64,17 @@ class Router {
   std::optional<ApiResponse> HandleUpgrade(const ApiRequest& request,
                                            std::shared_ptr<WebSocketChannel> channel);
 
+  // The web panel's files, served for GET of any path outside the API (`/`,
+  // `/assets/…`). When they could not be loaded, `/` answers 404 with why
+  // (the panel not built) and how to build it.
+  void ServePanel(Result<PanelFiles> panel);
+
   // Every route the API serves, for the OpenAPI check and for 405s.
   static const std::vector<Route>& Routes();
 
  private:
+  // The panel's file for a GET outside the API, or why there is none at `/`.
+  std::optional<ApiResponse> PanelFile(const ApiRequest& req) const;
   // Answers now.
   using NowHandler = ApiResponse (Router::*)(const ApiRequest& request, const std::string& name);
   // Answers later through `respond` (it waits for the guest).
@@ -127,6 +135,7 @@ class Router {
   std::string token_;
   Observability observability_;
   SessionStore sessions_;
+  Result<PanelFiles> panel_ = Status(codes::kNotFound, "this kumod serves no web panel");
 };
 
 json ServerJson(const ServerRecord& r);

@@ -5,8 +5,11 @@
 #include "api/router.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "api/http_server.h"
 #include "api/watch_endpoint.h"
@@ -299,6 +302,26 @@ TEST_F(RouterTest, ServerMetricsTakeOnlyAKnownWindow) {
   }
 }
 
+// The panel's page loads without a token (it signs in), and serving it does
+// not open the API: everything under /v1/ still wants the token.
+TEST_F(RouterTest, ThePanelIsServedOutsideTheApiAndOnlyThere) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("kumo-router-panel-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir / "v1");
+  std::ofstream(dir / "index.html") << "<!doctype html>";
+  std::ofstream(dir / "v1" / "servers") << "not the API";
+  EXPECT_TRUE(IsError(Call(Request("GET", "/", "", "")), 404, codes::kNotFound));
+  router_->ServePanel(PanelFiles::Load(dir.string()));
+  std::filesystem::remove_all(dir);
+
+  ApiResponse page = Call(Request("GET", "/", "", ""));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.raw_body, "<!doctype html>");
+  EXPECT_TRUE(IsError(Call(Request("GET", "/v1/servers", "", "")), 401, codes::kUnauthorized));
+  EXPECT_TRUE(IsError(Call(Request("POST", "/", "{}", "")), 404, codes::kNotFound));
+  EXPECT_TRUE(IsError(Call(Request("GET", "/nothing.js", "", "")), 404, codes::kNotFound));
+}
+
 TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {
   for (const std::string path : {"/", "/v1", "/v2/servers", "/v1/server", "/v1/servers/web/nothing",
                                  "/v1/servers/a/b/c", "/v1/images/kumo-guest"}) {
@@ -368,6 +391,35 @@ TEST_F(RouterTest, HealthImagesAndServers) {
 }
 
 // Each body route: whatever is wrong with the body, 400 and nothing changes.
+// The panel's create form shows each error at its field: bad input names it.
+TEST_F(RouterTest, CreateErrorsNameTheFieldTheyAreAbout) {
+  CreateStopped("taken");
+  struct Case {
+    std::string body;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {R"({"name": "Bad_Name"})", "name"},
+      {R"({"name": "taken"})", "name"},
+      {R"({"image": "kumo-guest"})", "name"},
+      {R"({"name": "db", "image": "nope"})", "image"},
+      {R"({"name": "db", "vcpus": 0})", "vcpus"},
+      {R"({"name": "db", "vcpus": "2"})", "vcpus"},
+      {R"({"name": "db", "memory_mib": 1})", "memory_mib"},
+      {R"({"name": "db", "disk_gib": 0})", "disk_gib"},
+      {R"({"name": "db", "ssh_key": "not a key"})", "ssh_key"},
+      {R"({"name": "db", "user_data": "a\u0000b"})", "user_data"},
+  };
+  for (const auto& c : cases) {
+    ApiResponse r = Call("POST", "/v1/servers", c.body);
+    EXPECT_GE(r.status, 400) << c.body;
+    EXPECT_EQ(r.body["error"].value("field", ""), c.field) << c.body << ": " << r.body.dump();
+  }
+  EXPECT_EQ(ServerCount(), 1u);
+  // An error about no one field carries none.
+  EXPECT_FALSE(Call("POST", "/v1/servers", "[]").body["error"].contains("field"));
+}
+
 TEST_F(RouterTest, MalformedBodiesAre400AndChangeNothing) {
   CreateStopped("web");
   const int launches = driver_.launch_count();

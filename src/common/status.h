@@ -22,17 +22,25 @@ class Status {
   const std::string& message() const { return message_; }
   const std::string& hint() const { return hint_; }
   std::string ToString() const { return ok() ? "ok" : code_ + ": " + message_; }
+  // The request field a bad-input error is about ("memory_mib"), so a form
+  // can show the message at that field; empty when it is about no one field.
+  const std::string& field() const { return field_; }
+  Status& set_field(std::string field) {
+    field_ = std::move(field);
+    return *this;
+  }
 
  private:
   std::string code_;
   std::string message_;
   std::string hint_;
+  std::string field_;
 };
 
 // Error codes shared by the parts and the API.
 namespace codes {
 inline constexpr char kInvalidArgument[] = "InvalidArgument";
-inline constexpr char kUnauthorized[] = "Unauthorized";          // no or a wrong API token
+inline constexpr char kUnauthorized[] = "Unauthorized";  // no or a wrong API token
 // Signed in, but the request may be forged (no CSRF token, another origin).
 inline constexpr char kForbidden[] = "Forbidden";
 inline constexpr char kMethodNotAllowed[] = "MethodNotAllowed";  // a known path, another method

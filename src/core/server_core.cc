@@ -144,11 +144,13 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   if (Status s = ValidateSpec(spec); !s.ok()) return s;
   if (!store_.GetImage(spec.image)) {
     return Status(codes::kNotFound, "no image named '" + spec.image + "'",
-                  "list images: kumo images");
+                  "list images: kumo images")
+        .set_field("image");
   }
   if (ledger_.Get(spec.name).ok()) {
     return Status(codes::kAlreadyExists, "a server named '" + spec.name + "' already exists",
-                  "choose another name, or delete the old server first");
+                  "choose another name, or delete the old server first")
+        .set_field("name");
   }
   ServerRecord r;
   r.name = spec.name;

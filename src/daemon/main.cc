@@ -113,9 +113,12 @@ int main(int argc, char** argv) {
   double health_interval_s = 5;
   double cpu_saturated_after_s = 120;
   double boot_stuck_after_s = 90;
+  std::string panel_dir = KUMO_DEFAULT_PANEL_DIR;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
+  app.add_option("--panel-dir", panel_dir,
+                 "the web panel's built files, served at / (default: " + panel_dir + ")");
   app.add_option("--accel", accel, "QEMU accelerator (default kvm)")
       ->check(CLI::IsMember({"kvm", "tcg"}));
   app.add_option("--image-dir", image_dirs,
@@ -250,6 +253,15 @@ int main(int argc, char** argv) {
                                     [&watch] { return watch.watchers(); }};
   kumo::api::Router router(core, watch, *token,
                            {&observer, &api_stats, [&metrics] { return RenderMetrics(metrics); }});
+  auto panel = kumo::api::PanelFiles::Load(panel_dir);
+  if (panel.ok()) {
+    std::cout << "kumod: web panel from " << panel_dir << " (" << panel->file_count() << " files)"
+              << std::endl;
+  } else {
+    std::cout << "kumod: no web panel: " << panel.status().message() << " ("
+              << panel.status().hint() << "); the API works without it" << std::endl;
+  }
+  router.ServePanel(std::move(panel));
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });

@@ -54,7 +54,7 @@ function header(): HTMLElement {
   return h(
     'header',
     { class: 'app-header' },
-    h('a', { class: 'brand', href: routeHash({ page: 'list' }) }, h('span', { 'aria-hidden': 'true' }, '雲 '), t('app.name')),
+    h('a', { class: 'brand', href: routeHash({ page: 'list' }) }, t('app.name')),
     h('nav', { 'aria-label': t('app.servers') }, h('a', { href: routeHash({ page: 'list' }) }, t('app.servers'))),
     connection,
     h('label', { for: 'lang', class: 'visually-hidden' }, t('app.language')),

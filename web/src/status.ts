@@ -64,9 +64,14 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
   };
   const stop = graceful();
   const reboot = graceful();
-  const forceNeeded = on && !stop.enabled && s.task !== 'deleting';
+  // Force stop is pushed forward when it is the way out: the guest cannot
+  // be asked (agent down, crashed), or the server is in trouble (warning:
+  // a task overran; error). Not during every boot, when stop waits only
+  // because a task is under way.
+  const troubled = s.status === 'warning' || s.status === 'error';
+  const forceNeeded = on && s.task !== 'deleting' && ((!busy && !stop.enabled) || troubled);
   return {
-    start: needsIdle(!on, 'reason.already_running'),
+    start: needsIdle(!on, s.power === 'crashed' ? 'reason.crashed' : 'reason.already_running'),
     stop,
     force_stop: on || busy
       ? { enabled: s.task !== 'deleting', reasonKey: s.task === 'deleting' ? busyReason : undefined, recommended: forceNeeded }
@@ -75,7 +80,7 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
     force_reboot: busy
       ? { enabled: false, reasonKey: busyReason }
       : on
-        ? { enabled: true, recommended: !reboot.enabled && on }
+        ? { enabled: true, recommended: !reboot.enabled }
         : { enabled: false, reasonKey: 'reason.not_running' },
     rescue: needsIdle(s.boot_mode !== 'rescue' || !on, 'reason.in_rescue'),
     unrescue: needsIdle(s.boot_mode === 'rescue', 'reason.not_in_rescue'),
@@ -88,4 +93,50 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
           : { enabled: true },
     delete: s.task === 'deleting' ? { enabled: false, reasonKey: busyReason } : { enabled: true },
   };
+}
+
+// The buttons a bar shows, in order: force stop sits right after stop, so
+// that while the agent is down the way out is where the user looks first.
+export const kAllActions: readonly ActionKey[] = [
+  'start', 'stop', 'force_stop', 'reboot', 'force_reboot', 'rescue', 'unrescue', 'set_password', 'delete',
+];
+export const kCompactActions: readonly ActionKey[] = ['start', 'stop', 'force_stop'];
+
+export function barActions(compact: boolean): readonly ActionKey[] {
+  return compact ? kCompactActions : kAllActions;
+}
+
+// Reasons that only repeat what the status already says; in a compact bar
+// (one per list row, beside the status) "busy" too: the spinner says it.
+const kPlainReasons = new Set(['reason.not_running', 'reason.already_running', 'reason.in_rescue', 'reason.not_in_rescue']);
+const kCompactPlainReasons = new Set([...kPlainReasons, 'reason.busy']);
+
+// The one line of reason beside a bar: a disabled stop's reason first (the
+// seed incident: "the agent does not answer, force stop works"), else the
+// first reason among the shown buttons that says more than the status does.
+// In a compact bar (one per list row) a stop that is off only because the
+// server is off says nothing.
+export function barReason(states: Record<ActionKey, ActionState>, keys: readonly ActionKey[], compact: boolean): string | undefined {
+  const stop = states.stop;
+  const plain = compact ? kCompactPlainReasons : kPlainReasons;
+  if (keys.includes('stop') && !stop.enabled && stop.reasonKey && !(compact && plain.has(stop.reasonKey))) {
+    return stop.reasonKey;
+  }
+  for (const key of keys) {
+    const st = states[key];
+    if (!st.enabled && st.reasonKey && !plain.has(st.reasonKey)) return st.reasonKey;
+  }
+  return undefined;
+}
+
+// Actions that ask first (texts confirm.* in common.json): the ones that
+// lose unsaved data or the server itself.
+export function needsConfirm(key: ActionKey): boolean {
+  return key === 'force_stop' || key === 'force_reboot' || key === 'delete' || key === 'rescue';
+}
+
+// Deleting a server that is on must be forced (kumod powers it off first);
+// the confirmation says so.
+export function deleteIsForced(s: Server): boolean {
+  return s.power !== 'off' || s.task !== 'none';
 }

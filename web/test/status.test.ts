@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Server } from '../src/api';
-import { actionStates, statusIcon } from '../src/status';
+import { actionStates, barActions, barReason, deleteIsForced, needsConfirm, statusIcon } from '../src/status';
 
 function server(over: Partial<Server>): Server {
   return {
@@ -47,4 +47,59 @@ test('a task under way: force stop still works (a hung stop), the rest wait', ()
   assert.equal(a.force_stop.enabled, true);
   assert.equal(a.stop.reasonKey, 'reason.busy');
   assert.equal(a.start.enabled, false);
+});
+
+test('a crashed (panicked) server: start says it crashed, force stop is the way out', () => {
+  const a = actionStates(server({ status: 'error', power: 'crashed', agent: 'unresponsive' }));
+  assert.deepEqual(a.start, { enabled: false, reasonKey: 'reason.crashed' });
+  assert.equal(a.stop.reasonKey, 'reason.crashed');
+  assert.equal(a.force_stop.recommended, true);
+});
+
+test('bars: compact shows the power actions, force stop right after stop', () => {
+  assert.deepEqual(barActions(true), ['start', 'stop', 'force_stop']);
+  const all = barActions(false);
+  assert.equal(all.indexOf('force_stop'), all.indexOf('stop') + 1);
+  assert.equal(all.length, 9);
+});
+
+test('the reason line beside a bar, as a table', () => {
+  const cases: { name: string; over: Partial<Server>; compact: boolean; want: string | undefined }[] = [
+    { name: 'healthy, full', over: {}, compact: false, want: undefined },
+    { name: 'healthy, compact', over: {}, compact: true, want: undefined },
+    { name: 'agent down, compact', over: { status: 'warning', agent: 'unresponsive' }, compact: true, want: 'reason.agent_down' },
+    { name: 'agent down, full', over: { status: 'warning', agent: 'unresponsive' }, compact: false, want: 'reason.agent_down' },
+    { name: 'stopped, full', over: { status: 'stopped', power: 'off', agent: 'unknown' }, compact: false, want: 'reason.not_running' },
+    { name: 'stopped, compact', over: { status: 'stopped', power: 'off', agent: 'unknown' }, compact: true, want: undefined },
+    { name: 'busy, compact (the spinner says it)', over: { status: 'pending', task: 'starting', agent: 'unknown' }, compact: true, want: undefined },
+    { name: 'busy, full', over: { status: 'pending', task: 'starting', agent: 'unknown' }, compact: false, want: 'reason.busy' },
+    { name: 'crashed', over: { status: 'error', power: 'crashed' }, compact: true, want: 'reason.crashed' },
+  ];
+  for (const c of cases) {
+    const st = actionStates(server(c.over));
+    assert.equal(barReason(st, barActions(c.compact), c.compact), c.want, c.name);
+  }
+});
+
+test('confirmation for the actions that lose data; delete forced while on', () => {
+  const confirmed = barActions(false).filter(needsConfirm);
+  assert.deepEqual(confirmed, ['force_stop', 'force_reboot', 'rescue', 'delete']);
+  assert.equal(deleteIsForced(server({})), true);
+  assert.equal(deleteIsForced(server({ status: 'stopped', power: 'off' })), false);
+  assert.equal(deleteIsForced(server({ status: 'pending', power: 'off', task: 'starting' })), true);
+});
+
+test('force stop is pushed forward only when it is the way out', () => {
+  const cases: { name: string; over: Partial<Server>; want: boolean }[] = [
+    { name: 'healthy', over: {}, want: false },
+    { name: 'booting', over: { status: 'pending', task: 'starting', agent: 'unknown' }, want: false },
+    { name: 'stopping', over: { status: 'pending', task: 'stopping' }, want: false },
+    { name: 'agent down', over: { status: 'warning', agent: 'unresponsive' }, want: true },
+    { name: 'stop overran its deadline', over: { status: 'warning', task: 'stopping' }, want: true },
+    { name: 'boot stuck, agent never answered', over: { status: 'warning', task: 'starting', agent: 'unknown' }, want: true },
+    { name: 'panicked', over: { status: 'error', power: 'crashed', agent: 'unresponsive' }, want: true },
+    { name: 'stopped', over: { status: 'stopped', power: 'off', agent: 'unknown' }, want: false },
+    { name: 'deleting', over: { status: 'pending', task: 'deleting' }, want: false },
+  ];
+  for (const c of cases) assert.equal(actionStates(server(c.over)).force_stop.recommended ?? false, c.want, c.name);
 });
