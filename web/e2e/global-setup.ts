@@ -1,12 +1,11 @@
 // Starts the real kumod the specs run against, as the C++ e2e harness does
 // (tests/e2e/kumod_harness.cc): a fresh state directory in a temp folder, a
 // free loopback port, the project's guest image, TCG unless KUMO_TEST_ACCEL
-// says otherwise, and the built panel (web/dist) served at /. The health
-// look stays at kumod's 5 s: each look probes the guest's SSH forward, which
-// dropbear logs on the serial console, and at 1 s that scrolls what the
-// console tests typed off the screen within seconds (an OOM kill is still
-// seen at once, from the console log). Waits for /healthz, reads the
-// token, and leaves the facts in a JSON file for the tests and the teardown. Fails at once, saying what to do, when the panel
+// says otherwise, a health look every second as in tests/e2e/diagnosis_test
+// (the agent's spelling of OOM victims and the charts' samples come
+// quickly), and the built panel (web/dist) served at /. Waits for /healthz,
+// reads the token, and leaves the facts in a JSON file for the tests and the
+// teardown. Fails at once, saying what to do, when the panel
 // or kumod was not built.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,6 +74,7 @@ async function start(tempDir: string, images: string, started: (c: ChildProcess)
     '--panel-dir', kDistDir,
     '--stop-timeout', '20',
     '--ssh-port-base', String(sshPortBase),
+    '--health-interval', '1',
     ...(process.env.KUMO_TEST_KUMOD_FLAGS ?? '').split(/\s+/).filter(Boolean),
   ];
   const log = openSync(logPath, 'a');

@@ -1,8 +1,8 @@
 // The in-browser serial console (xterm.js) as a user sees it: its visible
 // text (xterm's DOM rows, one line each), typing into it, logging in.
 // Logging in watches the console's WebSocket frames (ConsoleTap) to know
-// when a prompt came: the guest's own console messages (dropbear logs each
-// SSH probe there) may come between and push it off the last line.
+// when a prompt came: the guest's own console messages (kernel lines,
+// init's) may come between and push it off the last line.
 import type { Locator, Page, WebSocket } from '@playwright/test';
 import { expect } from './fixtures';
 
