@@ -6,7 +6,8 @@ export function serverRow(page: Page, name: string) {
 }
 
 // Records, in the page, the first moment (Date.now()) that the row of `name`
-// shows `status`, whatever re-renders it; read with statusSeenAt.
+// shows `status` (the row's data-status and its status badge), whatever
+// re-renders it; read with statusSeenAt.
 export async function watchRowStatus(page: Page, name: string, status: string): Promise<void> {
   await page.evaluate(
     ([name, status]) => {
@@ -15,8 +16,9 @@ export async function watchRowStatus(page: Page, name: string, status: string): 
       const key = `${name}:${status}`;
       delete w.__kumoSeen[key];
       const selector = `[data-testid="server-row"][data-server="${name}"][data-status="${status}"]`;
+      const spinner = `${selector} [data-testid="status"][data-status="${status}"]`;
       const check = () => {
-        if (w.__kumoSeen![key] === undefined && document.querySelector(selector)) {
+        if (w.__kumoSeen![key] === undefined && document.querySelector(selector) && document.querySelector(spinner)) {
           w.__kumoSeen![key] = Date.now();
           observer.disconnect();
         }
