@@ -129,6 +129,10 @@ test.describe('a server from creation to a frozen agent and back', () => {
     await expect(row.getByTestId('status')).toHaveAttribute('data-status', 'warning');
     await expect(row.getByTestId('status')).toContainText('!');
     await expect(row.getByTestId('status-reason')).toContainText('guest agent not responding since');
+    // The row's own bar: stop disabled with the reason, force stop offered.
+    await expect(row.getByTestId('action-stop')).toBeDisabled();
+    await expect(row.getByTestId('action-force_stop')).toBeEnabled();
+    await expect(row.getByTestId('action-reason')).toContainText(/agent/i);
     await page.screenshot({ path: join(kScreenshotDir, 'list.png') });
 
     await row.getByRole('link', { name: kName }).click();
@@ -137,6 +141,8 @@ test.describe('a server from creation to a frozen agent and back', () => {
     const actions = server.getByTestId('actions');
     await expect(actions.getByTestId('action-stop')).toBeDisabled();
     await expect(actions.getByTestId('action-reason')).toContainText(/agent/i);
+    // The stop button itself carries the reason to assistive technology.
+    await expect(actions.getByTestId('action-stop')).toHaveAccessibleDescription(/agent/i);
 
     await actions.getByTestId('action-force_stop').click();
     await expect(page.getByTestId('confirm-dialog')).toBeVisible();
