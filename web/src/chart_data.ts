@@ -39,6 +39,17 @@ function column(m: Metrics, key: string, n: number): Column {
 
 const kib = (v: number) => Math.round((v / 1024) * 10) / 10;
 
+// The time axis (ms): the whole window once the series fills it, else from a
+// little before the first sample (at least 5 minutes shown), so that a new
+// server's first minutes are not a sliver at the right edge of an hour.
+export function visibleRange(m: Metrics): [number, number] {
+  const kMinSpanMs = 5 * 60_000;
+  const first = (m.series.time ?? []).find((v): v is number => typeof v === 'number');
+  if (first === undefined) return [m.from, m.to];
+  const start = Math.max(m.from, Math.min(first - 2 * stepMs(m), m.to - kMinSpanMs));
+  return [start, m.to];
+}
+
 export function stepMs(m: Metrics): number {
   return m.step === '1m' ? 60_000 : 5_000;
 }

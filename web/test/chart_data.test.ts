@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Metrics, ServerEvent } from '../src/api';
-import { chartData, counterRises, eventMarkers } from '../src/chart_data';
+import { chartData, counterRises, eventMarkers, visibleRange } from '../src/chart_data';
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 
@@ -84,4 +84,17 @@ test('chart data: missing columns are all gaps', () => {
   const d = chartData(metrics({ time: [T0, T0 + 5000] }), []);
   assert.deepEqual(d.load, [[null, null]]);
   assert.deepEqual(d.markers, []);
+});
+
+test('the time axis shows the whole window once filled, else the samples with some room', () => {
+  const hour = 3_600_000;
+  const window = (time: (number | null)[]): Metrics => ({ server: 'web', step: '5s', from: T0, to: T0 + hour, series: { time } });
+  // No samples: the whole window.
+  assert.deepEqual(visibleRange(window([])), [T0, T0 + hour]);
+  // Samples over the whole hour: the whole window.
+  assert.deepEqual(visibleRange(window([T0, T0 + hour])), [T0, T0 + hour]);
+  // A server two minutes old: five minutes shown, ending now.
+  assert.deepEqual(visibleRange(window([T0 + hour - 120_000, T0 + hour])), [T0 + hour - 300_000, T0 + hour]);
+  // Twenty minutes old: from two steps before its first sample.
+  assert.deepEqual(visibleRange(window([null, T0 + hour - 1_200_000, T0 + hour])), [T0 + hour - 1_210_000, T0 + hour]);
 });

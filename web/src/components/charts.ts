@@ -8,7 +8,7 @@
 // are read every 5 s (1 h) or 60 s (24 h). Data and markers: chart_data.ts.
 import uPlot from 'uplot';
 import type { Metrics, MetricsWindow, ServerEvent } from '../api';
-import { chartData, type ChartData, type Column, type Marker } from '../chart_data';
+import { chartData, visibleRange, type ChartData, type Column, type Marker } from '../chart_data';
 import type { PanelContext } from '../context';
 import { h } from '../dom';
 import { formatTime, t } from '../i18n';
@@ -126,7 +126,8 @@ export function chartsView(ctx: PanelContext, name: string): ChartsView {
   const render = () => {
     if (!metrics || !data) return;
     const d = data;
-    const range: [number, number] = [metrics.from / 1000, metrics.to / 1000];
+    const [fromMs, toMs] = visibleRange(metrics);
+    const range: [number, number] = [fromMs / 1000, toMs / 1000];
     note.textContent = d.x.length === 0 ? t('charts.no_data') : '';
     for (const { key, series, unit } of kCharts) {
       const holder = holders.get(key) as HTMLElement;
