@@ -40,13 +40,21 @@ class FullDisk : public ::testing::Test {
     umount2(kumod_.state_dir().c_str(), MNT_DETACH);
   }
 
-  // Writes a file until the filesystem has no room left.
+  // Writes files until the filesystem has no room left, to the last page:
+  // 64 KiB at a time, then 4 KiB (a 64 KiB write that fails may leave up to
+  // that much free). Called again right before what must meet a full disk,
+  // in case kumod or QEMU freed something in between (CI saw a create
+  // succeed on a disk filled 10 s earlier).
   void Fill() {
-    std::ofstream out(kumod_.state_dir() + "/filler", std::ios::binary);
-    std::string chunk(64 * 1024, 'x');
-    while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && out.flush()) {
+    for (size_t size : {size_t{64} * 1024, size_t{4} * 1024}) {
+      std::ofstream out(kumod_.state_dir() + "/filler-" + std::to_string(fills_++),
+                        std::ios::binary);
+      std::string chunk(size, 'x');
+      while (out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())) && out.flush()) {
+      }
     }
   }
+  int fills_ = 0;
 
   KumodHarness kumod_;
   bool mounted_ = false;
@@ -65,7 +73,15 @@ TEST_F(FullDisk, ForceStopWorksAndIsRecordedOnceSpaceReturns) {
   EXPECT_EQ(host.json()["state_dir"]["low"], true) << host.body;
 
   // Create fails cleanly: it says why and leaves nothing behind.
+  Fill();
   auto refused = kumod_.Call("POST", "/v1/servers", {{"name", "more"}, {"memory_mib", 192}});
+  if (refused.status < 400) {
+    std::cerr << "--- the state dir after the create that should have failed ---\n";
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(kumod_.state_dir())) {
+      std::error_code ec;
+      std::cerr << entry.path().string() << " " << entry.file_size(ec) << "\n";
+    }
+  }
   EXPECT_GE(refused.status, 400) << refused.body;
   EXPECT_NE(refused.body.find("No space left on device"), std::string::npos) << refused.body;
   EXPECT_EQ(kumod_.Call("GET", "/v1/servers/more").status, 404);
@@ -81,7 +97,9 @@ TEST_F(FullDisk, ForceStopWorksAndIsRecordedOnceSpaceReturns) {
   EXPECT_EQ(stopped["power"], "off");
 
   // Space returns: whatever was kept in memory reaches the store.
-  std::filesystem::remove(kumod_.state_dir() + "/filler");
+  for (int i = 0; i < fills_; ++i) {
+    std::filesystem::remove(kumod_.state_dir() + "/filler-" + std::to_string(i));
+  }
   int unsaved = -1;
   for (int i = 0; i < 100 && unsaved != 0; ++i) {
     std::this_thread::sleep_for(100ms);
