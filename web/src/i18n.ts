@@ -73,6 +73,15 @@ export function t(key: string, params: Record<string, string | number> = {}): st
   );
 }
 
+// A chart axis's tick: hours and minutes, 24-hour, in the user's language.
+export function formatAxisTime(ms: number): string {
+  return new Date(ms).toLocaleTimeString(current === 'ja' ? 'ja-JP' : 'en-GB', {
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  });
+}
+
 // Dates and times in the user's language, in their time zone.
 export function formatTime(ms: number | string): string {
   const d = new Date(ms);

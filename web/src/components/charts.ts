@@ -11,7 +11,7 @@ import type { Metrics, MetricsWindow, ServerEvent } from '../api';
 import { chartData, visibleRange, type ChartData, type Column, type Marker } from '../chart_data';
 import type { PanelContext } from '../context';
 import { h } from '../dom';
-import { formatTime, t } from '../i18n';
+import { formatAxisTime, formatTime, t } from '../i18n';
 
 export interface ChartsView {
   el: HTMLElement;
@@ -142,7 +142,7 @@ export function chartsView(ctx: PanelContext, name: string): ChartsView {
         height: kHeight,
         scales: { x: { time: true, range: () => range }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, 1)] } },
         series: [
-          { label: t('charts.time') },
+          { label: t('charts.time'), value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : formatTime(v * 1000)) },
           ...series.map((s, i) => ({
             label: unit ? `${t(s)} (${unit})` : t(s),
             stroke: kColours[i],
@@ -151,7 +151,8 @@ export function chartsView(ctx: PanelContext, name: string): ChartsView {
             value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '—' : String(Math.round(v * 100) / 100)),
           })),
         ],
-        axes: [{}, { size: 50 }],
+        // Times on the axis and in the legend in the user's language, 24-hour.
+        axes: [{ values: (_u: uPlot, splits: number[]) => splits.map((s) => formatAxisTime(s * 1000)) }, { size: 50 }],
         hooks: { draw: [drawMarkers] },
         legend: { show: true },
         cursor: { y: false, drag: { x: false, y: false } },
