@@ -127,7 +127,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.kernel = image->kernel;
     spec.initrd = image->initrd;
     spec.cmdline = image->cmdline;
-    if (r.boot_mode == BootMode::kRescue) spec.cmdline += " kumo.rescue";
+    if (r.boot_mode == BootMode::kRescue && !spec.kernel.empty()) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
   }
   std::error_code ec;
@@ -301,6 +301,16 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
 }
 
 Result<ServerRecord> ServerCore::Rescue(const std::string& name) {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return r;
+  // Rescue mode is a word on the kernel command line of kumo's direct kernel
+  // boot; an image's own bootloader would boot it normally.
+  if (auto image = store_.GetImage(r->image); image && image->kernel.empty()) {
+    return Status(codes::kInvalidState,
+                  "rescue needs kumo's rescue system, not built yet for images that boot from "
+                  "their disk",
+                  "use the console (kumo console " + name + ") to reach the guest's own boot menu");
+  }
   return Restart(name, BootMode::kRescue);
 }
 

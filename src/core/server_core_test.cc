@@ -406,6 +406,32 @@ TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
 }
 
+TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDiskAndRefusesRescue) {
+  ImageRecord disk_image{"own-boot", "", "", "/img/own.qcow2", "", "", 1};
+  ASSERT_TRUE(core_->RegisterImage(disk_image).ok());
+  ServerSpec spec = Spec("own");
+  spec.image = "own-boot";
+  driver_->set_validate_specs(true);
+  ASSERT_TRUE(core_->Create(spec).ok());
+  ASSERT_TRUE(ReachStatus("own", "running")) << StatusOf("own");
+  const auto& launched = driver_->machine("own")->spec();
+  EXPECT_EQ(launched.kernel, "");
+  EXPECT_EQ(launched.initrd, "");
+  EXPECT_EQ(launched.cmdline, "");
+  EXPECT_EQ(launched.base_disk, "/img/own.qcow2");
+
+  auto rescue = core_->Rescue("own");
+  ASSERT_FALSE(rescue.ok()) << "rescue would boot normally and claim rescue mode";
+  EXPECT_EQ(rescue.status().code(), codes::kInvalidState);
+  EXPECT_EQ(rescue.status().message(),
+            "rescue needs kumo's rescue system, not built yet for images that boot from their "
+            "disk");
+  auto after = core_->Get("own");
+  EXPECT_EQ(after->task, Task::kNone) << "nothing changed";
+  EXPECT_EQ(after->boot_mode, BootMode::kNormal);
+  EXPECT_EQ(driver_->launch_count(), 1);
+}
+
 TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {
   CreateRunning("stubborn");  // its agent takes the powerdown, nothing happens
   ASSERT_TRUE(core_->Rescue("stubborn").ok());
