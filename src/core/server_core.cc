@@ -32,6 +32,8 @@ bool PortIsFree(int port) {
   return free;
 }
 
+}  // namespace
+
 Status Busy(const ServerRecord& r) {
   return Status(codes::kServerBusy,
                 "server " + r.name + " is busy: " + std::string(ToString(r.task)) + " since " +
@@ -41,8 +43,6 @@ Status Busy(const ServerRecord& r) {
 }
 
 Status CheckIdle(const ServerRecord& r) { return r.task == Task::kNone ? Status::Ok() : Busy(r); }
-
-}  // namespace
 
 Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
                           const std::string& hint) {
@@ -240,9 +240,10 @@ Result<ServerRecord> ServerCore::Stop(const std::string& name, bool force) {
   if (r->agent != AgentState::kOk || !rt.agent) {
     return AgentNotResponding(
         *r, "the guest OS cannot be asked to shut down",
-        "force stop it (kumo stop --force " + name +
-            ", like pulling the power cord), or log in on the console (kumo console " + name +
-            ") to see what the guest is doing");
+        "press its power button (kumo stop --acpi " + name +
+            ": the guest's OS shuts down if it still can), force stop it (kumo stop --force " +
+            name + ", like pulling the power cord), or log in on the console (kumo console " +
+            name + ") to see what the guest is doing");
   }
   auto stopping = Transition(name, "task", "graceful stop requested", [&](ServerRecord& s) {
     BeginTask(s, Task::kStopping, config_.stop_timeout, NowMs());
