@@ -497,6 +497,16 @@ TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDiskAndRefusesRescue) {
   EXPECT_EQ(after->task, Task::kNone) << "nothing changed";
   EXPECT_EQ(after->boot_mode, BootMode::kNormal);
   EXPECT_EQ(driver_->launch_count(), 1);
+
+  // Nor is rescue offered as the way to set a password with the agent down.
+  Freeze("own", true);
+  ASSERT_TRUE(ReachStatus("own", "warning", 3s));
+  std::optional<Status> hung;
+  core_->SetPassword("own", "root", "x", [&](Status s) { hung = s; });
+  ASSERT_TRUE(RunUntil([&] { return hung.has_value(); }));
+  EXPECT_EQ(hung->code(), codes::kGuestAgentNotResponding);
+  EXPECT_EQ(hung->hint().find("rescue"), std::string::npos) << hung->hint();
+  EXPECT_NE(hung->hint().find("kumo console own"), std::string::npos) << hung->hint();
 }
 
 TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {
