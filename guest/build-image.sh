@@ -75,9 +75,11 @@ for applet in sh mount umount mkdir insmod sleep cat switch_root echo grep ls rm
 done
 # virtio_pci is the transport (no device module depends on it): load it first.
 # isofs (with cdrom, its dependency) reads the user-data seed disk; loop lets
-# users (and the tests) mount filesystem images.
+# users (and the tests) mount filesystem images. button and evdev bring the
+# ACPI power button to /dev/input, where acpid hears it.
 : > "$ird/modules/order"
-for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci isofs loop; do
+for module in virtio_pci virtio_blk virtio_console virtio_net virtio_rng pvpanic_pci isofs loop \
+  button evdev; do
   modprobe -d "$kernel_root" -S "$kver" --show-depends "$module" | awk '/^insmod/{print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do
   cp "$ko" "$ird/modules/"
@@ -111,7 +113,7 @@ done
 for name in fsck.ext4 fsck.ext3 fsck.ext2; do ln -sf e2fsck "$rfs/usr/sbin/$name"; done
 
 chmod 0755 "$rfs/etc/init.d/rcS" "$rfs/usr/share/udhcpc/default.script" \
-  "$rfs/sbin/kumo-init" "$rfs/usr/sbin/chpasswd"
+  "$rfs/sbin/kumo-init" "$rfs/usr/sbin/chpasswd" "$rfs/etc/acpi/PWRF/00000080"
 chmod 0640 "$rfs/etc/shadow"
 mkdir -p "$work/empty"
 rm -f "$work/root.img"

@@ -433,13 +433,20 @@ ApiResponse Router::DeleteServer(const ApiRequest& req, const std::string& name)
 ApiResponse Router::RunAction(const ApiRequest& req, const std::string& name) {
   json body;
   ApiResponse error;
-  if (!ParseBody(req, {"action", "force"}, &body, &error)) return error;
+  if (!ParseBody(req, {"action", "force", "acpi"}, &body, &error)) return error;
   std::string action;
   bool force = false;
+  bool acpi = false;
   if (!Field(body, "action", &action, &error, "a string") ||
-      !Field(body, "force", &force, &error, "a boolean")) {
+      !Field(body, "force", &force, &error, "a boolean") ||
+      !Field(body, "acpi", &acpi, &error, "a boolean")) {
     return error;
   }
+  if (acpi && action != "stop") return BadRequest("'acpi' applies to stop only");
+  if (acpi && force) {
+    return BadRequest("give 'acpi' (press the power button) or 'force' (pull the cord), not both");
+  }
+  if (acpi) return FromResult(core_.StopByPowerButton(name), 202);
   if (action == "start") {
     if (force) return BadRequest("'force' does not apply to start");
     return FromResult(core_.Start(name), 202);

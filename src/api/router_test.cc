@@ -473,6 +473,12 @@ TEST_F(RouterTest, MalformedBodiesAre400AndChangeNothing) {
       {"/v1/servers/web/actions", R"({"action": "start", "force": true})"},
       {"/v1/servers/web/actions", R"({"action": "rescue", "force": true})"},
       {"/v1/servers/web/actions", R"({"action": "unrescue", "force": true})"},
+      // acpi: only for stop, never with force, a boolean
+      {"/v1/servers/web/actions", R"({"action": "stop", "acpi": true, "force": true})"},
+      {"/v1/servers/web/actions", R"({"action": "stop", "acpi": "yes"})"},
+      {"/v1/servers/web/actions", R"({"action": "stop", "acpi": 1})"},
+      {"/v1/servers/web/actions", R"({"action": "reboot", "acpi": true})"},
+      {"/v1/servers/web/actions", R"({"action": "start", "acpi": true})"},
       // exec: wrong types, the path missing, the timeout out of range
       {"/v1/servers/web/exec", R"({"path": 1})"},
       {"/v1/servers/web/exec", R"({"path": "/bin/ls", "args": "-l"})"},
@@ -560,6 +566,8 @@ TEST_F(RouterTest, ActionsAndTheirRefusals) {
   ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "stopped"; }));
 
   EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "stop"})"), 409, codes::kInvalidState));
+  EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "stop", "acpi": true})"), 409,
+                      codes::kInvalidState));
   EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "reboot", "force": true})"), 409,
                       codes::kInvalidState));
   EXPECT_TRUE(
@@ -571,6 +579,9 @@ TEST_F(RouterTest, ActionsAndTheirRefusals) {
   EXPECT_EQ(starting.body["status"], "pending");
   ASSERT_TRUE(PowerReaches("web", "running"));
   EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "start"})"), 409, codes::kServerBusy));
+  EXPECT_TRUE(IsError(Call("POST", actions, R"({"action": "stop", "acpi": true})"), 409,
+                      codes::kServerBusy));
+  EXPECT_EQ(driver_.machine("web")->power_button_count(), 0);
 
   ASSERT_EQ(Call("POST", actions, R"({"action": "stop", "force": true})").status, 202);
   ASSERT_TRUE(RunUntil([&] { return StatusOf("web") == "stopped"; }));

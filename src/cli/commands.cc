@@ -261,6 +261,13 @@ int ServerAction(Context& ctx, const std::string& name, const std::string& actio
   return FinishAction(ctx, name, *reply, action == "stop" ? "stopped" : "running", false, wait);
 }
 
+int PressPowerButton(Context& ctx, const std::string& name, const WaitOption& wait) {
+  json body = {{"action", "stop"}, {"acpi", true}};
+  auto reply = ctx.api.Call("POST", ServerPath(name) + "/actions", &body);
+  if (!reply.ok()) return Fail(ctx, reply.error());
+  return FinishAction(ctx, name, *reply, "stopped", false, wait);
+}
+
 int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait) {
   auto reply = ctx.api.Call("DELETE", ServerPath(name) + (force ? "?force=true" : ""));
   if (!reply.ok()) return Fail(ctx, reply.error());

@@ -53,6 +53,8 @@ int Diagnose(Context& ctx, const std::string& name);
 // action: "start", "stop" or "reboot".
 int ServerAction(Context& ctx, const std::string& name, const std::string& action, bool force,
                  const WaitOption& wait);
+// `kumo stop --acpi NAME`: presses the server's ACPI power button.
+int PressPowerButton(Context& ctx, const std::string& name, const WaitOption& wait);
 int DeleteServer(Context& ctx, const std::string& name, bool force, const WaitOption& wait);
 // Without --follow, one page of the timeline. With it, the whole timeline,
 // then each new event once, from the watch stream (reconnecting as needed),

@@ -125,6 +125,19 @@ TEST(Commands, StopConflictExits5) {
   EXPECT_EQ(json::parse(r.body), json({{"action", "stop"}, {"force", false}}));
 }
 
+TEST(Commands, StopAcpiPressesThePowerButton) {
+  FakeApiServer server([](const FakeRequest&) {
+    return FakeResponse{202, ServerBody("pending", "stopping", "power button pressed (ACPI)")};
+  });
+  CliRun run(server);
+  EXPECT_EQ(PressPowerButton(run.ctx, "web", {}), kExitOk);
+  auto r = server.requests()[0];
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/v1/servers/web/actions");
+  EXPECT_EQ(json::parse(r.body), json({{"action", "stop"}, {"acpi", true}}));
+  EXPECT_NE(run.out.str().find("power button pressed (ACPI)"), std::string::npos) << run.out.str();
+}
+
 TEST(Commands, JsonModeErrorsAlsoPrintTheApiErrorOnStdout) {
   FakeApiServer server([](const FakeRequest&) { return ApiError(409, "ServerBusy", "busy"); });
   CliRun run(server, /*json_mode=*/true);

@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
                                           "and the ways out, and every check made");
   diagnose_cmd->add_option("name", name, "the server")->required();
 
+  bool stop_acpi = false;
   struct ActionCommand {
     const char* action;
     const char* help;
@@ -149,7 +150,8 @@ int main(int argc, char** argv) {
   ActionCommand actions[] = {
       {"start", "Start a stopped server", "running", false, nullptr, false, {}},
       {"stop",
-       "Stop a server (graceful through its agent; --force: power off at once)",
+       "Stop a server (graceful through its agent; --acpi: press its power button; --force: "
+       "power off at once)",
        "stopped",
        true,
        nullptr,
@@ -182,8 +184,15 @@ int main(int argc, char** argv) {
     a.command = app.add_subcommand(a.action, a.help);
     a.command->add_option("name", name, "the server")->required();
     if (a.has_force) {
-      a.command->add_flag("--force", a.force,
-                          "do not ask the guest: works even when its agent is down");
+      auto* force = a.command->add_flag("--force", a.force,
+                                        "do not ask the guest: works even when its agent is down");
+      if (std::string(a.action) == "stop") {
+        a.command
+            ->add_flag("--acpi", stop_acpi,
+                       "press the ACPI power button instead of asking the agent: the guest's OS "
+                       "shuts down if it handles the button, agent or not")
+            ->excludes(force);
+      }
     }
     AddWaitFlags(a.command, &a.wait, a.until);
   }
@@ -309,7 +318,9 @@ int main(int argc, char** argv) {
   if (images_cmd->parsed()) return ListImages(ctx);
   if (diagnose_cmd->parsed()) return Diagnose(ctx, name);
   for (const auto& a : actions) {
-    if (a.command->parsed()) return ServerAction(ctx, name, a.action, a.force, a.wait.Get());
+    if (!a.command->parsed()) continue;
+    if (stop_acpi) return PressPowerButton(ctx, name, a.wait.Get());
+    return ServerAction(ctx, name, a.action, a.force, a.wait.Get());
   }
   if (delete_cmd->parsed()) return DeleteServer(ctx, name, delete_force, delete_wait.Get());
   if (events_cmd->parsed()) {

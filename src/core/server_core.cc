@@ -32,6 +32,8 @@ bool PortIsFree(int port) {
   return free;
 }
 
+}  // namespace
+
 Status Busy(const ServerRecord& r) {
   return Status(codes::kServerBusy,
                 "server " + r.name + " is busy: " + std::string(ToString(r.task)) + " since " +
@@ -41,8 +43,6 @@ Status Busy(const ServerRecord& r) {
 }
 
 Status CheckIdle(const ServerRecord& r) { return r.task == Task::kNone ? Status::Ok() : Busy(r); }
-
-}  // namespace
 
 Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
                           const std::string& hint) {
@@ -127,7 +127,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.kernel = image->kernel;
     spec.initrd = image->initrd;
     spec.cmdline = image->cmdline;
-    if (r.boot_mode == BootMode::kRescue) spec.cmdline += " kumo.rescue";
+    if (r.boot_mode == BootMode::kRescue && !spec.kernel.empty()) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
   }
   std::error_code ec;
@@ -240,9 +240,10 @@ Result<ServerRecord> ServerCore::Stop(const std::string& name, bool force) {
   if (r->agent != AgentState::kOk || !rt.agent) {
     return AgentNotResponding(
         *r, "the guest OS cannot be asked to shut down",
-        "force stop it (kumo stop --force " + name +
-            ", like pulling the power cord), or log in on the console (kumo console " + name +
-            ") to see what the guest is doing");
+        "press its power button (kumo stop --acpi " + name +
+            ": the guest's OS shuts down if it still can), force stop it (kumo stop --force " +
+            name + ", like pulling the power cord), or log in on the console (kumo console " +
+            name + ") to see what the guest is doing");
   }
   auto stopping = Transition(name, "task", "graceful stop requested", [&](ServerRecord& s) {
     BeginTask(s, Task::kStopping, config_.stop_timeout, NowMs());
@@ -301,6 +302,16 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
 }
 
 Result<ServerRecord> ServerCore::Rescue(const std::string& name) {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return r;
+  // Rescue mode is a word on the kernel command line of kumo's direct kernel
+  // boot; an image's own bootloader would boot it normally.
+  if (auto image = store_.GetImage(r->image); image && image->kernel.empty()) {
+    return Status(codes::kInvalidState,
+                  "rescue needs kumo's rescue system, not built yet for images that boot from "
+                  "their disk",
+                  "use the console (kumo console " + name + ") to reach the guest's own boot menu");
+  }
   return Restart(name, BootMode::kRescue);
 }
 

@@ -95,6 +95,11 @@ class ServerCore {
   Result<ServerRecord> Stop(const std::string& name, bool force);
   Result<ServerRecord> Reboot(const std::string& name, bool force);
   Result<ServerRecord> Delete(const std::string& name, bool force);
+  // Presses the guest's ACPI power button (QMP system_powerdown): the middle
+  // way between a graceful stop, which needs the agent, and a force stop. The
+  // task ends when the guest powers off, or after stop_timeout with "the guest
+  // ignored the power button" and a hint to force stop (server_power_button.cc).
+  Result<ServerRecord> StopByPowerButton(const std::string& name);
 
   // Restarts the server into rescue mode: a single-user boot with a root
   // shell on the serial console, no password. A running guest is asked to

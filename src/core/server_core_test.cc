@@ -184,6 +184,9 @@ TEST_F(ServerCoreTest, HungAgentWarnsRefusesGracefulStopAndForceStopWorks) {
   ASSERT_FALSE(stop.ok());
   EXPECT_EQ(stop.status().code(), codes::kGuestAgentNotResponding);
   EXPECT_NE(stop.status().hint().find("--force"), std::string::npos);
+  // The middle way comes first: the power button, before the power cord.
+  const std::string& hint = stop.status().hint();
+  EXPECT_LT(hint.find("kumo stop --acpi db"), hint.find("kumo stop --force db")) << hint;
   EXPECT_EQ(core_->Get("db")->task, Task::kNone) << "a refused stop must change nothing";
 
   auto force = core_->Stop("db", true);
@@ -191,6 +194,70 @@ TEST_F(ServerCoreTest, HungAgentWarnsRefusesGracefulStopAndForceStopWorks) {
   ASSERT_TRUE(ReachStatus("db", "stopped", 2s));
   EXPECT_EQ(driver_->machine("db")->quit_count(), 1);
   EXPECT_EQ(core_->Get("db")->power, Power::kOff);
+}
+
+TEST_F(ServerCoreTest, PowerButtonStopsAGuestWhoseAgentHangs) {
+  CreateRunning("acpi");
+  Freeze("acpi", true);
+  ASSERT_TRUE(ReachStatus("acpi", "warning", 3s));
+  driver_->machine("acpi")->set_power_button_powers_off(true);  // acpid in the guest
+  auto stop = core_->StopByPowerButton("acpi");
+  ASSERT_TRUE(stop.ok()) << stop.status().message();
+  EXPECT_EQ(stop->task, Task::kStopping);
+  ASSERT_TRUE(ReachStatus("acpi", "stopped", 2s));
+  EXPECT_EQ(driver_->machine("acpi")->power_button_count(), 1);
+  EXPECT_EQ(driver_->machine("acpi")->quit_count(), 0) << "not forced";
+  EXPECT_EQ(Shutdowns("acpi", ShutdownMode::kPowerdown), 0) << "the agent was not asked";
+  auto r = core_->Get("acpi");
+  EXPECT_EQ(r->power, Power::kOff);
+  EXPECT_EQ(r->task, Task::kNone);
+  EXPECT_TRUE(HasEvent("acpi", "power button pressed (ACPI)"));
+  EXPECT_TRUE(HasEvent("acpi", "the guest powered off"));
+  EXPECT_EQ(core_->StopByPowerButton("acpi").status().code(), codes::kInvalidState);
+}
+
+TEST_F(ServerCoreTest, AGuestThatIgnoresThePowerButtonEndsTheTaskWithAWarning) {
+  CreateRunning("deaf");
+  Freeze("deaf", true);
+  ASSERT_TRUE(ReachStatus("deaf", "warning", 3s));
+  ASSERT_TRUE(core_->StopByPowerButton("deaf").ok());
+  EXPECT_EQ(core_->Reboot("deaf", true).status().code(), codes::kServerBusy);
+  // stop_timeout is 2 s in the simulated configuration.
+  ASSERT_TRUE(RunUntil([&] { return core_->Get("deaf")->task == Task::kNone; }, 5s));
+  EXPECT_TRUE(HasEvent("deaf",
+                       "the guest ignored the power button (still running after 2 s); "
+                       "force stop it: kumo stop --force deaf"));
+  auto r = core_->Get("deaf");
+  EXPECT_EQ(r->power, Power::kRunning);
+  EXPECT_EQ(StatusOf("deaf"), "warning");
+  EXPECT_EQ(driver_->machine("deaf")->power_button_count(), 1);
+  EXPECT_EQ(driver_->machine("deaf")->quit_count(), 0);
+  // The way out still works.
+  ASSERT_TRUE(core_->Stop("deaf", true).ok());
+  ASSERT_TRUE(ReachStatus("deaf", "stopped", 2s));
+}
+
+TEST_F(ServerCoreTest, AForceStopDuringAPowerButtonStopIsNotEndedByItsTimeout) {
+  CreateRunning("both");
+  driver_->machine("both")->set_ignore_quit(true);  // only the kill ends it
+  ASSERT_TRUE(core_->StopByPowerButton("both").ok());
+  ASSERT_TRUE(core_->Stop("both", true).ok());
+  ASSERT_TRUE(ReachStatus("both", "stopped", 5s));
+  EXPECT_FALSE(HasEvent("both", "ignored the power button"));
+}
+
+TEST_F(ServerCoreTest, PowerButtonIsRefusedWhenNothingCanHearIt) {
+  CreateRunning("busy");
+  ASSERT_TRUE(core_->Stop("busy", false).ok());
+  EXPECT_EQ(core_->StopByPowerButton("busy").status().code(), codes::kServerBusy);
+  EXPECT_EQ(core_->StopByPowerButton("nobody").status().code(), codes::kNotFound);
+  CreateRunning("crashed");
+  driver_->machine("crashed")->Emit({MachineEvent::Kind::kPanicked, true, "guest panicked"});
+  ASSERT_TRUE(ReachStatus("crashed", "error"));
+  auto refused = core_->StopByPowerButton("crashed");
+  EXPECT_EQ(refused.status().code(), codes::kInvalidState);
+  EXPECT_NE(refused.status().hint().find("kumo stop --force crashed"), std::string::npos);
+  EXPECT_EQ(driver_->machine("crashed")->power_button_count(), 0);
 }
 
 TEST_F(ServerCoreTest, AgentThatComesBackTurnsRunningAgain) {
@@ -404,6 +471,42 @@ TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   ASSERT_TRUE(ReachStatus("res", "running"));
   EXPECT_EQ(core_->Get("res")->boot_mode, BootMode::kNormal);
   EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
+}
+
+TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDiskAndRefusesRescue) {
+  ImageRecord disk_image{"own-boot", "", "", "/img/own.qcow2", "", "", 1};
+  ASSERT_TRUE(core_->RegisterImage(disk_image).ok());
+  ServerSpec spec = Spec("own");
+  spec.image = "own-boot";
+  driver_->set_validate_specs(true);
+  ASSERT_TRUE(core_->Create(spec).ok());
+  ASSERT_TRUE(ReachStatus("own", "running")) << StatusOf("own");
+  const auto& launched = driver_->machine("own")->spec();
+  EXPECT_EQ(launched.kernel, "");
+  EXPECT_EQ(launched.initrd, "");
+  EXPECT_EQ(launched.cmdline, "");
+  EXPECT_EQ(launched.base_disk, "/img/own.qcow2");
+
+  auto rescue = core_->Rescue("own");
+  ASSERT_FALSE(rescue.ok()) << "rescue would boot normally and claim rescue mode";
+  EXPECT_EQ(rescue.status().code(), codes::kInvalidState);
+  EXPECT_EQ(rescue.status().message(),
+            "rescue needs kumo's rescue system, not built yet for images that boot from their "
+            "disk");
+  auto after = core_->Get("own");
+  EXPECT_EQ(after->task, Task::kNone) << "nothing changed";
+  EXPECT_EQ(after->boot_mode, BootMode::kNormal);
+  EXPECT_EQ(driver_->launch_count(), 1);
+
+  // Nor is rescue offered as the way to set a password with the agent down.
+  Freeze("own", true);
+  ASSERT_TRUE(ReachStatus("own", "warning", 3s));
+  std::optional<Status> hung;
+  core_->SetPassword("own", "root", "x", [&](Status s) { hung = s; });
+  ASSERT_TRUE(RunUntil([&] { return hung.has_value(); }));
+  EXPECT_EQ(hung->code(), codes::kGuestAgentNotResponding);
+  EXPECT_EQ(hung->hint().find("rescue"), std::string::npos) << hung->hint();
+  EXPECT_NE(hung->hint().find("kumo console own"), std::string::npos) << hung->hint();
 }
 
 TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {

@@ -96,6 +96,14 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
   }
   std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
   if (r->agent != AgentState::kOk || !agent) {
+    // Rescue mode needs kumo's direct kernel boot (an image that boots from
+    // its own disk has none): then only the console is left to offer.
+    auto image = store_.GetImage(r->image);
+    if (image && image->kernel.empty()) {
+      return done(
+          AgentNotResponding(*r, "the password cannot be set through it",
+                             "log in on the console (kumo console " + name + ") and run passwd"));
+    }
     return done(AgentNotResponding(*r, "the password cannot be set through it",
                                    "boot into rescue mode (kumo rescue " + name +
                                        "), log in on the console (kumo console " + name +

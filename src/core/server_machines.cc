@@ -198,6 +198,7 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
   rt.launch_after_stop = false;
   rt.kill_alarm.reset();
   rt.restart_alarm.reset();
+  rt.power_button_alarm.reset();
   if (rt.agent) rt.agent->Close();
   rt.agent.reset();
   rt.machine.reset();

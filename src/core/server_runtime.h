@@ -28,9 +28,14 @@ struct ServerCore::Runtime {
   std::unique_ptr<Alarm> kill_alarm;
   // Rescue / unrescue: forces the guest off if it has not powered off in time.
   std::unique_ptr<Alarm> restart_alarm;
+  // kumo stop --acpi: gives up on the power button after stop_timeout.
+  std::unique_ptr<Alarm> power_button_alarm;
   // The serial console while QEMU runs (server_console.cc).
   std::shared_ptr<console::ConsoleBroker> console;
 };
+
+// Ok when no task is under way, else ServerBusy naming it.
+Status CheckIdle(const ServerRecord& r);
 
 // kumo-health's agent_pid, or 0 (no answer, a stock agent).
 int64_t AgentPidOf(const Result<nlohmann::json>& health);

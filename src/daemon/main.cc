@@ -52,10 +52,19 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
   std::string abs = std::filesystem::absolute(dir).lexically_normal().string();
   kumo::ImageRecord image;
   image.name = j.value("name", "");
-  image.kernel = abs + "/" + j.value("kernel", "vmlinuz");
-  image.initrd = abs + "/" + j.value("initrd", "initrd.img");
-  image.disk = abs + "/" + j.value("disk", "rootfs.qcow2");
+  // An image that names no kernel boots from its disk with its own bootloader
+  // (an initrd or a command line then has nothing to go with).
+  const std::string kernel = j.value("kernel", "");
+  const std::string initrd = j.value("initrd", "");
   image.cmdline = j.value("cmdline", "");
+  if (kernel.empty() && (!initrd.empty() || !image.cmdline.empty())) {
+    return Status(kumo::codes::kInvalidArgument,
+                  dir + "/image.json names an initrd or a kernel command line but no kernel",
+                  "add \"kernel\", or remove them to boot from the image's disk");
+  }
+  if (!kernel.empty()) image.kernel = abs + "/" + kernel;
+  if (!initrd.empty()) image.initrd = abs + "/" + initrd;
+  image.disk = abs + "/" + j.value("disk", "rootfs.qcow2");
   image.kernel_release = j.value("kernel_release", "");
   image.registered_ms = now_ms;
   if (image.name.empty()) return Status(kumo::codes::kInvalidArgument, "image.json has no name");

@@ -69,6 +69,21 @@ void FakeMachine::SystemReset(Done done) {
   Emit(MachineEvent{Kind::kReset, false, "host-qmp-system-reset"});
 }
 
+void FakeMachine::PowerButton(Done done) {
+  ++power_button_count_;
+  if (exited_) {
+    Post([done = std::move(done)]() {
+      done(Status(codes::kHypervisorError, "cannot run QMP system_powerdown: QEMU is not running"));
+    });
+    return;
+  }
+  Post([done = std::move(done)]() { done(Status::Ok()); });
+  if (power_button_powers_off_) {
+    Emit(MachineEvent{Kind::kShutdown, true, "guest-shutdown"});
+    Emit(MachineEvent{Kind::kExited, false, ""});
+  }
+}
+
 void FakeMachine::Kill() {
   ++kill_count_;
   Emit(MachineEvent{Kind::kExited, false, ExitDetail("", true)});

@@ -27,6 +27,8 @@ class FakeMachine : public Machine, public std::enable_shared_from_this<FakeMach
   void SetEventHandler(EventHandler handler) override { events_->SetHandler(std::move(handler)); }
   void Quit(Done done) override;
   void SystemReset(Done done) override;
+  // Records the press; the guest powers off only if set_power_button_powers_off.
+  void PowerButton(Done done) override;
   void Kill() override;
   bool alive() const override { return !exited_; }
 
@@ -35,6 +37,9 @@ class FakeMachine : public Machine, public std::enable_shared_from_this<FakeMach
   int quit_count() const { return quit_count_; }
   int reset_count() const { return reset_count_; }
   int kill_count() const { return kill_count_; }
+  int power_button_count() const { return power_button_count_; }
+  // A guest that handles the ACPI power button (acpid): it powers off on a press.
+  void set_power_button_powers_off(bool yes) { power_button_powers_off_ = yes; }
   // Delivers `event` as if QEMU reported it; kExited also ends the process
   // (alive() turns false when it is delivered to the machine, on the loop).
   void Emit(MachineEvent event);
@@ -59,6 +64,8 @@ class FakeMachine : public Machine, public std::enable_shared_from_this<FakeMach
   int quit_count_ = 0;
   int reset_count_ = 0;
   int kill_count_ = 0;
+  int power_button_count_ = 0;
+  bool power_button_powers_off_ = false;
   std::optional<Status> fail_next_quit_;
   std::optional<Status> fail_next_reset_;
   bool ignore_quit_ = false;

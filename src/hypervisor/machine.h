@@ -82,6 +82,9 @@ class Machine {
   virtual void Quit(Done done) = 0;
   // QMP "system_reset": a hard reset of the guest.
   virtual void SystemReset(Done done) = 0;
+  // QMP "system_powerdown": presses the ACPI power button. `done` says QEMU
+  // took the press; whether the guest powers off is up to the guest.
+  virtual void PowerButton(Done done) = 0;
   // SIGKILL to the QEMU process.
   virtual void Kill() = 0;
   // Whether the process still exists.

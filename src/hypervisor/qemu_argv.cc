@@ -141,6 +141,10 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
       argv.insert(argv.end(), {"-initrd", FileOf(files.initrd, spec.initrd)});
     }
     if (!spec.cmdline.empty()) argv.insert(argv.end(), {"-append", spec.cmdline});
+  } else {
+    // No kernel: the firmware (SeaBIOS) boots the image's own bootloader from
+    // the first disk, never the seed disk behind it.
+    argv.insert(argv.end(), {"-boot", "order=c"});
   }
   std::string disk = "file=" + paths.disk() + ",if=virtio,format=qcow2";
   // The overlay names the image by its path; QEMU reads it from the descriptor.

@@ -51,7 +51,9 @@ inline constexpr const char* kSandbox =
 // sandbox forbids -daemonize's fork and setsid; the caller starts QEMU in its
 // own session): QMP, agent and serial console on unix sockets in
 // spec.paths.run_dir, console output also appended to console.log, a pidfile,
-// a pvpanic device whose panic pauses the guest.
+// a pvpanic device whose panic pauses the guest. With a kernel, QEMU boots it
+// directly (-kernel/-initrd/-append); without one, the firmware boots the
+// image's disk with its own bootloader.
 // REQUIRES: ValidateSpec(spec).ok()
 std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec,
                                        const InheritedFiles& files = {});

@@ -149,6 +149,14 @@ void QemuMachine::SystemReset(Done done) {
                 });
 }
 
+void QemuMachine::PowerButton(Done done) {
+  qmp_->Execute("system_powerdown", json(),
+                [weak = weak_from_this(), done = std::move(done)](Result<json> r) {
+                  if (!weak.lock()) return;
+                  done(r.ok() ? Status::Ok() : r.status());
+                });
+}
+
 void QemuMachine::Execute(const std::string& command, json arguments, QmpClient::Reply done) {
   qmp_->Execute(command, std::move(arguments),
                 [weak = weak_from_this(), done = std::move(done)](Result<json> r) {

@@ -47,6 +47,7 @@ class QemuMachine : public Machine, public std::enable_shared_from_this<QemuMach
   void SetEventHandler(EventHandler handler) override;
   void Quit(Done done) override;
   void SystemReset(Done done) override;
+  void PowerButton(Done done) override;
   void Kill() override;
   bool alive() const override { return !watch_->exited(); }
 
