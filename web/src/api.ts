@@ -174,6 +174,11 @@ export class Api {
     if (force) body.force = true;
     return this.request('POST', serverPath(name) + '/actions', body);
   }
+  // Stop by the ACPI power button (QMP system_powerdown): the guest's OS
+  // shuts down by itself, without its agent.
+  powerButton(name: string): Promise<Server> {
+    return this.request('POST', serverPath(name) + '/actions', { action: 'stop', acpi: true });
+  }
   setPassword(name: string, password: string, user?: string): Promise<unknown> {
     return this.request('POST', serverPath(name) + '/password', user ? { user, password } : { password });
   }

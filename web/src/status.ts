@@ -28,6 +28,7 @@ export function statusLabelKey(status: Status): string {
 export type ActionKey =
   | 'start'
   | 'stop'
+  | 'power_button'
   | 'force_stop'
   | 'reboot'
   | 'force_reboot'
@@ -76,6 +77,14 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
     force_stop: on || busy
       ? { enabled: s.task !== 'deleting', reasonKey: s.task === 'deleting' ? busyReason : undefined, recommended: forceNeeded }
       : { enabled: false, reasonKey: 'reason.not_running' },
+    // The ACPI power button: the middle way while the agent does not answer
+    // (the guest's OS shuts down by itself, if it still can); it needs a
+    // running, not crashed or paused, machine and no other task.
+    power_button: busy
+      ? { enabled: false, reasonKey: busyReason }
+      : s.power === 'running'
+        ? { enabled: true }
+        : { enabled: false, reasonKey: s.power === 'crashed' ? 'reason.crashed' : 'reason.not_running' },
     reboot,
     force_reboot: busy
       ? { enabled: false, reasonKey: busyReason }
@@ -95,10 +104,11 @@ export function actionStates(s: Server): Record<ActionKey, ActionState> {
   };
 }
 
-// The buttons a bar shows, in order: force stop sits right after stop, so
-// that while the agent is down the way out is where the user looks first.
+// The buttons a bar shows, in order: the power button and force stop sit
+// right after stop, so that while the agent is down the ways out are where
+// the user looks first (the compact bar of a list row: force stop).
 export const kAllActions: readonly ActionKey[] = [
-  'start', 'stop', 'force_stop', 'reboot', 'force_reboot', 'rescue', 'unrescue', 'set_password', 'delete',
+  'start', 'stop', 'power_button', 'force_stop', 'reboot', 'force_reboot', 'rescue', 'unrescue', 'set_password', 'delete',
 ];
 export const kCompactActions: readonly ActionKey[] = ['start', 'stop', 'force_stop'];
 

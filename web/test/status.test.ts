@@ -25,6 +25,14 @@ test('agent down: stop disabled with the reason, force stop offered in its place
   assert.equal(a.reboot.enabled, false);
   assert.equal(a.force_reboot.enabled, true);
   assert.equal(a.set_password.enabled, false);
+  // The middle way: the power button works without the agent.
+  assert.equal(a.power_button.enabled, true);
+});
+
+test('the power button needs a running machine and no other task', () => {
+  assert.equal(actionStates(server({ status: 'stopped', power: 'off', agent: 'unknown' })).power_button.reasonKey, 'reason.not_running');
+  assert.equal(actionStates(server({ status: 'error', power: 'crashed' })).power_button.reasonKey, 'reason.crashed');
+  assert.equal(actionStates(server({ status: 'pending', task: 'rebooting' })).power_button.reasonKey, 'reason.busy');
 });
 
 test('healthy running server: graceful actions, force not pushed', () => {
@@ -56,11 +64,11 @@ test('a crashed (panicked) server: start says it crashed, force stop is the way 
   assert.equal(a.force_stop.recommended, true);
 });
 
-test('bars: compact shows the power actions, force stop right after stop', () => {
+test('bars: compact shows the power actions; the full bar goes stop, power button, force stop', () => {
   assert.deepEqual(barActions(true), ['start', 'stop', 'force_stop']);
   const all = barActions(false);
-  assert.equal(all.indexOf('force_stop'), all.indexOf('stop') + 1);
-  assert.equal(all.length, 9);
+  assert.deepEqual(all.slice(all.indexOf('stop'), all.indexOf('stop') + 3), ['stop', 'power_button', 'force_stop']);
+  assert.equal(all.length, 10);
 });
 
 test('the reason line beside a bar, as a table', () => {

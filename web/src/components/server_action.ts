@@ -26,6 +26,9 @@ export async function callAction(api: Api, name: string, key: CallableAction, fo
     case 'force_stop':
       await api.action(name, 'stop', true);
       break;
+    case 'power_button':
+      await api.powerButton(name);
+      break;
     case 'force_reboot':
       await api.action(name, 'reboot', true);
       break;
