@@ -131,6 +131,16 @@ TEST_F(ProcessWatchTest, SpawnedProcessIsDetachedWithOnlyStdio) {
   int leaked = dup(0);
   pid_t pid = Spawn({"sleep", "30"});
   close(leaked);
+  // Look once it runs `sleep`: between fork and exec the child still holds
+  // what it is about to close (seen under load: the test read it there).
+  auto comm = [pid] {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(in, name);
+    return name;
+  };
+  for (int i = 0; i < 200 && comm() != "sleep"; ++i) usleep(10 * 1000);
+  ASSERT_EQ(comm(), "sleep");
   std::set<std::string> fds;
   for (const auto& e :
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
