@@ -40,13 +40,15 @@ export function openCreateDialog(ctx: PanelContext): void {
     image,
     vcpus: num('vcpus', 1, 1, 64),
     memory_mib: num('memory_mib', 256, 64, 1048576),
-    disk_gib: num('disk_gib', 1, 1, 4096),
+    // Empty: kumod makes the disk the image's size (a smaller one is refused).
+    disk_gib: h('input', { id: fid('disk_gib'), type: 'number', inputmode: 'numeric', min: 1, max: 4096, step: 1 }),
     ssh_key: h('textarea', { id: fid('ssh_key'), rows: 3, spellcheck: 'false', placeholder: 'ssh-ed25519 AAAA… user@host' }),
     user_data: h('textarea', { id: fid('user_data'), rows: 7, spellcheck: 'false' }),
   };
   const errors = {} as Record<CreateField, HTMLElement>;
   const help: Partial<Record<CreateField, string>> = {
     name: 'create.name_help',
+    disk_gib: 'create.disk_help',
     ssh_key: 'create.ssh_key_help',
     user_data: 'create.user_data_help',
   };
