@@ -391,7 +391,18 @@ ApiResponse Router::ListImages(const ApiRequest&, const std::string&) {
 
 ApiResponse Router::ListServers(const ApiRequest&, const std::string&) {
   json list = json::array();
-  for (const auto& s : core_.List()) list.push_back(ServerJson(s));
+  for (const auto& s : core_.List()) {
+    json server = ServerJson(s);
+    if (observability_.observer) {
+      auto top = observability_.observer->TopFinding(s.name);
+      server["top_finding"] =
+          top ? json{{"code", top->code},
+                     {"severity", std::string(diagnosis::SeverityName(top->severity))},
+                     {"summary", top->summary}}
+              : json(nullptr);
+    }
+    list.push_back(std::move(server));
+  }
   return {200, {{"servers", list}}};
 }
 

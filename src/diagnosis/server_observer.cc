@@ -30,6 +30,7 @@ struct ServerObserver::Watched {
   std::unique_ptr<Alarm> oom_deadline;  // at the first pending deadline
   int64_t oom_deadline_ms = 0;
   std::set<std::string> critical_noted;  // codes written this boot
+  std::optional<Finding> top;            // of the last Evaluate, warning or critical
   int64_t boot_seen = -1;                // obs.boot_ms the sets above are for
 
   void StopFollowing() {
@@ -370,6 +371,10 @@ void ServerObserver::Evaluate(Watched& w, bool status_changed) {
   w.SyncBoot();
   w.obs.now_ms = clock_.NowMs();
   Diagnosis d = diagnosis::Diagnose(w.obs);
+  w.top.reset();
+  if (!d.findings.empty() && d.findings.front().severity != Severity::kInfo) {
+    w.top = d.findings.front();
+  }
   bool noted = false;
   for (const Finding& f : d.findings) {
     if (f.severity != Severity::kCritical || w.critical_noted.count(f.code)) continue;
@@ -381,6 +386,12 @@ void ServerObserver::Evaluate(Watched& w, bool status_changed) {
       d.findings.front().severity != Severity::kInfo) {
     (void)ledger_.Note(w.obs.server.name, "diagnosis", d.findings.front().summary);
   }
+}
+
+std::optional<Finding> ServerObserver::TopFinding(const std::string& name) const {
+  auto it = watched_.find(name);
+  if (it == watched_.end()) return std::nullopt;
+  return it->second->top;
 }
 
 Result<Diagnosis> ServerObserver::Diagnose(const std::string& name) {

@@ -289,6 +289,11 @@ TEST_F(ServerObserverTest, OomKillTheAgentDoesNotReportIsNotedWithinTwoIntervals
   clock_.Advance(4 * kInterval);
   EXPECT_EQ(EventsOf("web", "oom").size(), 1u);
   EXPECT_EQ(EventsOf("web", "diagnosis", "OOM killer").size(), 1u);
+  // The server list shows it per row, while the server runs.
+  auto top = observer_->TopFinding("web");
+  ASSERT_TRUE(top);
+  EXPECT_EQ(top->code, "oom_kill");
+  EXPECT_FALSE(observer_->TopFinding("nothing"));
 }
 
 TEST_F(ServerObserverTest, SlowHealthAnswerAskedBeforeTheKillDoesNotSettleTheVictimsName) {

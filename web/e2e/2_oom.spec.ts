@@ -32,6 +32,10 @@ test('4. an OOM kill: the row and the server page name the victims, the memory c
     figure(`oom_kill on the list's row ${((Date.now() - lineAt) / 1000).toFixed(1)} s after the kernel's line reached the console log`);
   }
   await expect.soft(top, "the row names the victim").toContainText('dropbear', { timeout: 30_000 });
+  // A page opened after the kill shows it too (the list carries each row's
+  // top finding), though the server runs.
+  await page.reload();
+  await expect(serverRow(page, kName).getByTestId('top-finding')).toHaveAttribute('data-code', 'oom_kill');
 
   await row.getByRole('link', { name: kName }).click();
   const server = page.getByTestId('server-page');

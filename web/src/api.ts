@@ -37,6 +37,8 @@ export interface Server {
   qemu_pid: number | null;
   boot_mode: 'normal' | 'rescue';
   ssh_port: number | null;
+  // GET /v1/servers only: the last diagnosis's top finding, for the row.
+  top_finding?: Pick<Finding, 'code' | 'severity' | 'summary'> | null;
 }
 
 export interface ServerEvent {

@@ -21,7 +21,7 @@ function troubled(s: Facts): boolean {
 // status, and a row back from trouble fetches what still holds. A stopped or
 // (re)booting server clears: its findings were about the boot before. A
 // running row the page has just loaded fetches nothing (a list of 1,000
-// would send 1,000 requests); the server page shows its diagnosis.
+// would send 1,000 requests): GET /v1/servers carries each row's top finding.
 export function findingStep(prev: Facts | undefined, next: Facts, eventKind = ''): FindingStep {
   if (next.status === 'stopped' || next.status === 'pending') return 'clear';
   if (eventKind === 'oom' || eventKind === 'diagnosis') return 'fetch';

@@ -5,7 +5,7 @@ import type { Finding } from '../api';
 import { h } from '../dom';
 import { t } from '../i18n';
 
-export function findingInline(f: Finding): HTMLElement {
+export function findingInline(f: Pick<Finding, 'code' | 'severity' | 'summary'>): HTMLElement {
   return h(
     'span',
     { class: `top-finding severity-${f.severity}`, 'data-testid': 'top-finding', 'data-code': f.code },

@@ -111,7 +111,10 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
       rows.set(s.name, { server: s, tr, status, reason, finding, actions });
       if (append) body.append(tr);
       else insertSorted(tr, s.name);
-      if (findingStep(undefined, s) === 'fetch') scheduler.ask(s.name);
+      // The list's answer carries each row's top finding: no request per row.
+      const known = s.top_finding ? rowFinding(s.status, [s.top_finding]) : undefined;
+      if (known) finding.replaceChildren(findingInline(known));
+      else if (findingStep(undefined, s) === 'fetch') scheduler.ask(s.name);
       return;
     }
     const prev = row.server;
