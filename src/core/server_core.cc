@@ -129,6 +129,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.cmdline = image->cmdline;
     if (r.boot_mode == BootMode::kRescue) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
+    spec.base_format = image->format;
   }
   std::error_code ec;
   if (!r.run_dir.empty() && std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
@@ -142,11 +143,14 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
 
 Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   if (Status s = ValidateSpec(spec); !s.ok()) return s;
-  if (!store_.GetImage(spec.image)) {
+  auto image = store_.GetImage(spec.image);
+  if (!image) {
     return Status(codes::kNotFound, "no image named '" + spec.image + "'",
                   "list images: kumo images")
         .set_field("image");
   }
+  Result<int> disk_gib = DiskGibFor(spec, *image);
+  if (!disk_gib.ok()) return disk_gib.status();
   if (ledger_.Get(spec.name).ok()) {
     return Status(codes::kAlreadyExists, "a server named '" + spec.name + "' already exists",
                   "choose another name, or delete the old server first")
@@ -157,7 +161,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   r.image = spec.image;
   r.vcpus = spec.vcpus;
   r.memory_mib = spec.memory_mib;
-  r.disk_gib = spec.disk_gib;
+  r.disk_gib = *disk_gib;
   r.ssh_key = spec.ssh_key;
   r.user_data = spec.user_data;
   r.run_dir = config_.state_dir + "/servers/" + spec.name;
