@@ -69,6 +69,16 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
   heartbeat_.SetBootHandler([this](const ServerRecord& r) {
     auto agent = AgentOf(r.name);
     if (!agent) return;
+    // qemu-ga knows neither kumo-health nor kumo-init-status: say so once a
+    // boot instead of asking and failing.
+    if (const std::string kind = AgentKindOf(r.name); kind != "kumo-agent") {
+      if (!r.user_data.empty() && r.boot_mode != BootMode::kRescue) {
+        (void)ledger_.Note(r.name, "init",
+                           "init status not available: the image's agent is " + kind +
+                               " (kumo-init-status needs kumo-agent)");
+      }
+      return;
+    }
     // The agent's pid, so that a restart of it can be told with both pids.
     agent->Health([this, alive = std::weak_ptr<bool>(alive_), name = r.name](auto h) {
       if (auto it = runtime_.find(name); !alive.expired() && it != runtime_.end()) {
@@ -116,6 +126,13 @@ Result<std::vector<EventRecord>> ServerCore::EventsBefore(const std::string& nam
 
 Status ServerCore::RegisterImage(const ImageRecord& image) { return store_.PutImage(image); }
 std::vector<ImageRecord> ServerCore::Images() const { return store_.ListImages(); }
+
+std::string ServerCore::AgentKindOf(const std::string& name) const {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return "kumo-agent";
+  auto image = store_.GetImage(r->image);
+  return image ? image->agent_kind : "kumo-agent";
+}
 
 hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
   hypervisor::MachineSpec spec;
