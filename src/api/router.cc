@@ -4,6 +4,7 @@
 #include <set>
 
 #include "api/console_endpoint.h"
+#include "api/request_fields.h"
 #include "common/disk_space.h"
 
 namespace kumo::api {
@@ -36,64 +37,6 @@ bool Match(const std::string& pattern, const std::string& path, std::string* nam
       return false;
     }
   }
-  return true;
-}
-
-ApiResponse BadRequest(const std::string& message, const std::string& hint = "") {
-  return ErrorResponse(400, codes::kInvalidArgument, message, hint);
-}
-
-ApiResponse Unauthorized(const std::string& hint) {
-  return ErrorResponse(401, codes::kUnauthorized, "a valid bearer token is required", hint);
-}
-
-// Parses a JSON object body and refuses unknown fields.
-bool ParseBody(const ApiRequest& req, const std::set<std::string>& allowed, json* out,
-               ApiResponse* error) {
-  if (req.body.empty()) {
-    *error = BadRequest("the request needs a JSON object body");
-    return false;
-  }
-  *out = json::parse(req.body, nullptr, false);
-  if (out->is_discarded()) {
-    *error = BadRequest("the request body is not valid JSON");
-    return false;
-  }
-  if (!out->is_object()) {
-    *error = BadRequest("the request body must be a JSON object");
-    return false;
-  }
-  for (const auto& [key, value] : out->items()) {
-    if (!allowed.count(key)) {
-      std::string known;
-      for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
-      *error = BadRequest("unknown field '" + key + "'", "known fields: " + known);
-      return false;
-    }
-  }
-  return true;
-}
-
-// Typed field access with a clear error; false if present with a wrong type.
-template <typename T>
-bool Field(const json& body, const char* key, T* out, ApiResponse* error, const char* type) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return true;
-  bool ok = false;
-  if constexpr (std::is_same_v<T, bool>) {
-    ok = it->is_boolean();
-  } else if constexpr (std::is_same_v<T, int>) {
-    ok = it->is_number_integer() && it->get<int64_t>() >= INT32_MIN &&
-         it->get<int64_t>() <= INT32_MAX;
-  } else {
-    ok = it->is_string();
-  }
-  if (!ok) {
-    *error = ErrorResponse(400, codes::kInvalidArgument,
-                           std::string("field '") + key + "' must be " + type, "", key);
-    return false;
-  }
-  *out = it->get<T>();
   return true;
 }
 
@@ -180,8 +123,17 @@ json EventJson(const EventRecord& e) {
 }
 
 json ImageJson(const ImageRecord& i) {
-  return {
-      {"name", i.name}, {"kernel_release", i.kernel_release}, {"registered", Iso(i.registered_ms)}};
+  json j = {{"name", i.name},
+            {"kernel_release", i.kernel_release},
+            {"registered", Iso(i.registered_ms)},
+            {"firmware", i.firmware},
+            {"login_user", i.login_user},
+            {"agent_kind", i.agent_kind},
+            {"os", i.os},
+            {"format", i.format},
+            {"imported", i.imported}};
+  j["virtual_size_bytes"] = i.virtual_size_bytes ? json(i.virtual_size_bytes) : json(nullptr);
+  return j;
 }
 
 std::optional<ApiResponse> Router::HandleUpgrade(const ApiRequest& req,
@@ -255,6 +207,8 @@ const std::vector<Router::RouteEntry>& Router::Table() {
       {{"GET", "/v1/session"}, &Router::GetSession},
       {{"DELETE", "/v1/session"}, &Router::SignOut},
       {{"GET", "/v1/images"}, &Router::ListImages},
+      {{"POST", "/v1/images"}, &Router::ImportImage},
+      {{"DELETE", "/v1/images/{name}"}, &Router::DeleteImage},
       {{"GET", "/v1/servers"}, &Router::ListServers},
       {{"POST", "/v1/servers"}, &Router::CreateServer},
       {{"GET", "/v1/servers/{name}"}, &Router::GetServer},
@@ -415,11 +369,12 @@ ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
   }
   core::ServerSpec spec;
   spec.image = "kumo-guest";
+  int disk_gib = 0;
   if (!Field(body, "name", &spec.name, &error, "a string") ||
       !Field(body, "image", &spec.image, &error, "a string") ||
       !Field(body, "vcpus", &spec.vcpus, &error, "an integer") ||
       !Field(body, "memory_mib", &spec.memory_mib, &error, "an integer") ||
-      !Field(body, "disk_gib", &spec.disk_gib, &error, "an integer") ||
+      !Field(body, "disk_gib", &disk_gib, &error, "an integer") ||
       !Field(body, "ssh_key", &spec.ssh_key, &error, "a string") ||
       !Field(body, "user_data", &spec.user_data, &error, "a string")) {
     return error;
@@ -427,6 +382,7 @@ ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
   if (!body.contains("name")) {
     return ErrorResponse(400, codes::kInvalidArgument, "field 'name' is required", "", "name");
   }
+  if (body.contains("disk_gib") && !body["disk_gib"].is_null()) spec.disk_gib = disk_gib;
   return FromResult(core_.Create(spec), 201);
 }
 

@@ -22,6 +22,7 @@
 #include "api/sessions.h"
 #include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
+#include "core/image_library.h"
 #include "core/server_core.h"
 #include "diagnosis/server_observer.h"
 
@@ -69,6 +70,10 @@ class Router {
   // (the panel not built) and how to build it.
   void ServePanel(Result<PanelFiles> panel);
 
+  // Where POST and DELETE /v1/images take images in and out; without it
+  // they answer 503.
+  void ServeImages(core::ImageLibrary* images) { images_ = images; }
+
   // Every route the API serves, for the OpenAPI check and for 405s.
   static const std::vector<Route>& Routes();
 
@@ -115,6 +120,9 @@ class Router {
   ApiResponse GetServerMetrics(const ApiRequest& request, const std::string& name);
   ApiResponse GetMetrics(const ApiRequest& request, const std::string& name);
   void Exec(const ApiRequest& request, const std::string& name, Respond respond);
+  // Images in and out (router_images.cc).
+  void ImportImage(const ApiRequest& request, const std::string& name, Respond respond);
+  ApiResponse DeleteImage(const ApiRequest& request, const std::string& name);
   void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
 
   // How a request proves it may use the API: the bearer token (the CLI,
@@ -135,6 +143,7 @@ class Router {
   std::string token_;
   Observability observability_;
   SessionStore sessions_;
+  core::ImageLibrary* images_ = nullptr;
   Result<PanelFiles> panel_ = Status(codes::kNotFound, "this kumod serves no web panel");
 };
 

@@ -5,6 +5,7 @@
 #include "api/router.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "api/http_server.h"
 #include "api/watch_endpoint.h"
 #include "hypervisor/fake_driver.h"
+#include "hypervisor/spawn.h"
 #include "store/sqlite_store.h"
 #include "support/child_process.h"
 #include "support/core_fixtures.h"
@@ -324,7 +326,7 @@ TEST_F(RouterTest, ThePanelIsServedOutsideTheApiAndOnlyThere) {
 
 TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {
   for (const std::string path : {"/", "/v1", "/v2/servers", "/v1/server", "/v1/servers/web/nothing",
-                                 "/v1/servers/a/b/c", "/v1/images/kumo-guest"}) {
+                                 "/v1/servers/a/b/c", "/v1/images/kumo-guest/disk"}) {
     EXPECT_TRUE(IsError(Call("GET", path), 404, codes::kNotFound)) << path;
     // The path decides first: even without a token.
     EXPECT_TRUE(IsError(Call(Request("GET", path, "", "")), 404, codes::kNotFound)) << path;
@@ -668,6 +670,147 @@ TEST_F(RouterTest, TheConsoleIsAWebSocket) {
   refused = router_->HandleUpgrade(Request("GET", "/v1/servers/web/console?tail=-5"), channel);
   ASSERT_TRUE(refused);
   EXPECT_TRUE(IsError(*refused, 400, codes::kInvalidArgument));
+}
+
+// Images through the API: a real ImageLibrary (real qemu-img, real files).
+class RouterImagesTest : public RouterTest {
+ protected:
+  void SetUp() override {
+    RouterTest::SetUp();
+    library_ = std::make_unique<core::ImageLibrary>(
+        io_, *core_.store, core::ImageLibraryConfig{dir_.path().string()},
+        [this](const std::string& image) {
+          std::vector<std::string> users;
+          const json servers = Call("GET", "/v1/servers").body["servers"];
+          for (const auto& s : servers) {
+            if (s["image"] == image) users.push_back(s["name"]);
+          }
+          return users;
+        });
+    router_->ServeImages(library_.get());
+  }
+  void TearDown() override { library_.reset(); }
+
+  std::string MakeQcow2(const std::string& name, const std::string& size) {
+    std::string path = files_ / name;
+    auto pid = hypervisor::SpawnProcess({"qemu-img", "create", "-q", "-f", "qcow2", path, size},
+                                        "/dev/null");
+    EXPECT_TRUE(pid.ok());
+    int status = -1;
+    if (pid.ok()) waitpid(*pid, &status, 0);
+    EXPECT_EQ(status, 0);
+    return path;
+  }
+  json Image(const std::string& name) {
+    const json images = Call("GET", "/v1/images").body["images"];
+    for (const auto& i : images) {
+      if (i["name"] == name) return i;
+    }
+    return nullptr;
+  }
+
+  testing::TempDir files_;
+  std::unique_ptr<core::ImageLibrary> library_;
+};
+
+TEST_F(RouterImagesTest, ImportShowsTheImageAndItsDiskSizeIsTheDefault) {
+  std::string path = MakeQcow2("ubuntu.qcow2", "2560M");
+  ApiResponse r = Call("POST", "/v1/images",
+                       json({{"name", "ubuntu"},
+                             {"path", path},
+                             {"agent_kind", "qemu-ga"},
+                             {"login_user", "ubuntu"},
+                             {"os", "Ubuntu 24.04"}})
+                           .dump());
+  ASSERT_EQ(r.status, 201) << r.body.dump();
+  json image = Image("ubuntu");
+  ASSERT_TRUE(image.is_object());
+  EXPECT_EQ(image["format"], "qcow2");
+  EXPECT_EQ(image["virtual_size_bytes"], int64_t{2560} << 20);
+  EXPECT_EQ(image["agent_kind"], "qemu-ga");
+  EXPECT_EQ(image["login_user"], "ubuntu");
+  EXPECT_EQ(image["os"], "Ubuntu 24.04");
+  EXPECT_EQ(image["firmware"], "bios");
+  EXPECT_EQ(image["imported"], true);
+  EXPECT_EQ(Image("kumo-guest")["agent_kind"], "kumo-agent");  // the defaults
+
+  // No disk_gib: the image's 2.5 GiB rounded up.
+  ApiResponse web = Call("POST", "/v1/servers", R"({"name": "web", "image": "ubuntu"})");
+  ASSERT_EQ(web.status, 201) << web.body.dump();
+  EXPECT_EQ(web.body["disk_gib"], 3);
+  // Smaller than the image: refused, naming both sizes.
+  ApiResponse small =
+      Call("POST", "/v1/servers", R"({"name": "db", "image": "ubuntu", "disk_gib": 2})");
+  EXPECT_TRUE(IsError(small, 400, codes::kInvalidArgument));
+  EXPECT_EQ(small.body["error"]["field"], "disk_gib");
+  EXPECT_EQ(small.body["error"]["message"],
+            "disk_gib 2 is smaller than the image ubuntu (2.5 GiB); give at least 3");
+  EXPECT_EQ(
+      Call("POST", "/v1/servers", R"({"name": "db", "image": "ubuntu", "disk_gib": 3})").status,
+      201);
+
+  // Used: not deleted, the servers named.
+  ApiResponse used = Call("DELETE", "/v1/images/ubuntu");
+  EXPECT_TRUE(IsError(used, 409, codes::kInvalidState));
+  EXPECT_NE(used.body["error"]["message"].get<std::string>().find("2 servers: db, web"),
+            std::string::npos)
+      << used.body.dump();
+  EXPECT_TRUE(Image("ubuntu").is_object());
+}
+
+TEST_F(RouterImagesTest, BadImportsAreRefusedNamingTheField) {
+  std::string good = MakeQcow2("good.qcow2", "1G");
+  testing::WriteFile(files_ / "notes.txt", "hello\n");
+  struct Case {
+    json body;
+    int status;
+    const char* field;
+  };
+  const std::vector<Case> cases = {
+      {{{"name", "x"}}, 400, "path"},
+      {{{"path", good}}, 400, "name"},
+      {{{"name", "Bad"}, {"path", good}}, 400, "name"},
+      {{{"name", "x"}, {"path", "good.qcow2"}}, 400, "path"},
+      {{{"name", "x"}, {"path", good}, {"firmware", "efi"}}, 400, "firmware"},
+      {{{"name", "x"}, {"path", good}, {"agent_kind", "vmtools"}}, 400, "agent_kind"},
+      {{{"name", "x"}, {"path", good}, {"os", 12}}, 400, "os"},
+      {{{"name", "x"}, {"path", files_ / "notes.txt"}}, 400, "path"},
+      {{{"name", "kumo-guest"}, {"path", good}}, 409, "name"},
+  };
+  for (const auto& c : cases) {
+    ApiResponse r = Call("POST", "/v1/images", c.body.dump());
+    EXPECT_EQ(r.status, c.status) << c.body.dump() << ": " << r.body.dump();
+    EXPECT_EQ(r.body["error"].value("field", ""), c.field) << c.body.dump();
+  }
+  EXPECT_TRUE(IsError(Call("POST", "/v1/images", R"({"name": "x", "path": "/a", "size": 1})"), 400,
+                      codes::kInvalidArgument));
+  EXPECT_EQ(Call("GET", "/v1/images").body["images"].size(), 1u);
+  EXPECT_TRUE(IsError(Call("DELETE", "/v1/images/nope"), 404, codes::kNotFound));
+}
+
+TEST_F(RouterImagesTest, DeleteOfAnUnusedImportRemovesItsFiles) {
+  ASSERT_EQ(Call("POST", "/v1/images",
+                 json({{"name", "tmp"}, {"path", MakeQcow2("t.qcow2", "1G")}}).dump())
+                .status,
+            201);
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "images/tmp/disk.qcow2"));
+  ApiResponse r = Call("DELETE", "/v1/images/tmp");
+  EXPECT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_FALSE(Image("tmp").is_object());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "images/tmp"));
+}
+
+TEST(RouterWithoutImages, ImportAnswers503) {
+  boost::asio::io_context io;
+  hypervisor::FakeDriver driver{io};
+  testing::TempDir dir;
+  TestCore core = NewCore(io, driver, dir);
+  Router router(*core.core, *core.watch, kToken);
+  ApiRequest r;
+  r.method = "DELETE";
+  r.path = "/v1/images/kumo-guest";
+  r.authorization = std::string("Bearer ") + kToken;
+  EXPECT_EQ(router.HandleNow(r).status, 503);
 }
 
 TEST(HttpStatusFor, EveryCode) {

@@ -48,6 +48,16 @@ int CreateServer(Context& ctx, const CreateOptions& options);
 int ListServers(Context& ctx);
 int ShowServer(Context& ctx, const std::string& name);
 int ListImages(Context& ctx);
+
+struct ImageImportOptions {
+  std::string name;
+  std::string path;  // on kumod's host
+  std::optional<std::string> firmware, login_user, agent_kind, os;
+};
+// `kumo images import` (images_import.cc) and `kumo images delete`
+// (images_delete.cc).
+int ImportImage(Context& ctx, const ImageImportOptions& options);
+int DeleteImage(Context& ctx, const std::string& name);
 // `kumo diagnose NAME`: what is wrong and why, with evidence and the ways out.
 int Diagnose(Context& ctx, const std::string& name);
 // action: "start", "stop" or "reboot".

@@ -131,7 +131,25 @@ int main(int argc, char** argv) {
   std::string name;
   auto* show_cmd = app.add_subcommand("show", "Show one server's details");
   show_cmd->add_option("name", name, "the server")->required();
-  auto* images_cmd = app.add_subcommand("images", "List the registered images");
+  auto* images_cmd =
+      app.add_subcommand("images", "List the registered images; import or delete one");
+  ImageImportOptions image_import;
+  std::string image_firmware, image_login, image_agent, image_os;
+  auto* import_cmd = images_cmd->add_subcommand(
+      "import", "Import a qcow2 or raw file from kumod's host (PATH is read by kumod)");
+  import_cmd->add_option("name", image_import.name, "the image's name")->required();
+  import_cmd->add_option("path", image_import.path, "absolute path on kumod's host")->required();
+  auto* firmware_opt =
+      import_cmd->add_option("--firmware", image_firmware, "bios (default) or uefi")
+          ->check(CLI::IsMember({"bios", "uefi"}));
+  auto* login_opt = import_cmd->add_option("--login-user", image_login, "default root");
+  auto* agent_opt =
+      import_cmd->add_option("--agent-kind", image_agent, "kumo-agent (default), qemu-ga or none")
+          ->check(CLI::IsMember({"kumo-agent", "qemu-ga", "none"}));
+  auto* os_opt = import_cmd->add_option("--os", image_os, "free text, e.g. \"Debian 12\"");
+  std::string image_to_delete;
+  auto* image_delete_cmd = images_cmd->add_subcommand("delete", "Delete an image no server uses");
+  image_delete_cmd->add_option("name", image_to_delete, "the image")->required();
   auto* diagnose_cmd = app.add_subcommand("diagnose",
                                           "Say why a server is in trouble: findings with evidence "
                                           "and the ways out, and every check made");
@@ -300,7 +318,10 @@ int main(int argc, char** argv) {
     if (!read.ok()) return PrintError(read.error(), false, std::cout, std::cerr);
     token = *read;
   }
-  ApiClient api(*url, token, token_source);
+  // An import answers once the image is copied: give it time.
+  ApiClient api(*url, token, token_source,
+                import_cmd->parsed() ? std::chrono::milliseconds(std::chrono::hours(2))
+                                     : std::chrono::milliseconds(std::chrono::seconds(30)));
   Context ctx{api, json_mode, std::cout, std::cerr};
 
   if (create_cmd->parsed()) {
@@ -315,6 +336,14 @@ int main(int argc, char** argv) {
   }
   if (list_cmd->parsed()) return list_watch ? WatchServers(ctx) : ListServers(ctx);
   if (show_cmd->parsed()) return ShowServer(ctx, name);
+  if (import_cmd->parsed()) {
+    if (firmware_opt->count()) image_import.firmware = image_firmware;
+    if (login_opt->count()) image_import.login_user = image_login;
+    if (agent_opt->count()) image_import.agent_kind = image_agent;
+    if (os_opt->count()) image_import.os = image_os;
+    return ImportImage(ctx, image_import);
+  }
+  if (image_delete_cmd->parsed()) return DeleteImage(ctx, image_to_delete);
   if (images_cmd->parsed()) return ListImages(ctx);
   if (diagnose_cmd->parsed()) return Diagnose(ctx, name);
   for (const auto& a : actions) {

@@ -95,10 +95,19 @@ std::string ServerDetails(const json& server) {
 std::string ImageTable(const json& images) {
   std::vector<Row> rows;
   for (const auto& i : ListOf(images, "images")) {
-    rows.push_back(
-        {FieldText(i, "name"), FieldText(i, "kernel_release"), FieldText(i, "registered")});
+    std::string size = "?";
+    if (i.contains("virtual_size_bytes") && i["virtual_size_bytes"].is_number_integer()) {
+      char gib[32];
+      snprintf(gib, sizeof gib, "%.1fG",
+               static_cast<double>(i["virtual_size_bytes"].get<int64_t>()) / (1 << 30));
+      size = gib;
+    }
+    rows.push_back({FieldText(i, "name"), FieldText(i, "format"), size, FieldText(i, "firmware"),
+                    FieldText(i, "agent_kind"), FieldText(i, "login_user"), FieldText(i, "os"),
+                    FieldText(i, "kernel_release"), FieldText(i, "registered")});
   }
-  return FormatTable({"NAME", "KERNEL", "REGISTERED"}, rows);
+  return FormatTable(
+      {"NAME", "FORMAT", "SIZE", "FIRMWARE", "AGENT", "LOGIN", "OS", "KERNEL", "REGISTERED"}, rows);
 }
 
 // Fixed widths, so that lines printed one by one (--follow) line up: the

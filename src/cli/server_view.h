@@ -24,7 +24,8 @@ std::string ServerTable(const json& servers);
 // "key: value" lines for one server, API field names, known fields first.
 std::string ServerDetails(const json& server);
 
-// NAME KERNEL REGISTERED, from {"images": [...]}.
+// NAME FORMAT SIZE FIRMWARE AGENT LOGIN OS KERNEL REGISTERED, from
+// {"images": [...]}.
 std::string ImageTable(const json& images);
 
 // The header and one line per event: TIME  STATUS  KIND  MESSAGE.

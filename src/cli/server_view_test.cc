@@ -93,10 +93,21 @@ TEST(ImageTable, ListsImages) {
   json images = {{"images",
                   {{{"name", "kumo-guest"},
                     {"kernel_release", "6.1.0-21-cloud-amd64"},
-                    {"registered", "2024-05-01T10:00:00.000Z"}}}}};
+                    {"registered", "2024-05-01T10:00:00.000Z"},
+                    {"format", "qcow2"},
+                    {"virtual_size_bytes", int64_t{1} << 30},
+                    {"firmware", "bios"},
+                    {"agent_kind", "kumo-agent"},
+                    {"login_user", "root"},
+                    {"os", ""}},
+                   {{"name", "old"}, {"registered", "2024-05-01T10:00:00.000Z"}}}}};
   EXPECT_EQ(ImageTable(images),
-            "NAME        KERNEL                REGISTERED\n"
-            "kumo-guest  6.1.0-21-cloud-amd64  2024-05-01T10:00:00.000Z\n");
+            "NAME        FORMAT  SIZE  FIRMWARE  AGENT       LOGIN  OS  KERNEL                "
+            "REGISTERED\n"
+            "kumo-guest  qcow2   1.0G  bios      kumo-agent  root   -   6.1.0-21-cloud-amd64  "
+            "2024-05-01T10:00:00.000Z\n"
+            "old         -       ?     -         -           -      -   -                     "
+            "2024-05-01T10:00:00.000Z\n");
 }
 
 TEST(EventLine, FixedColumns) {

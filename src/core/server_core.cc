@@ -69,6 +69,16 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
   heartbeat_.SetBootHandler([this](const ServerRecord& r) {
     auto agent = AgentOf(r.name);
     if (!agent) return;
+    // qemu-ga knows neither kumo-health nor kumo-init-status: say so once a
+    // boot instead of asking and failing.
+    if (const std::string kind = AgentKindOf(r.name); kind != "kumo-agent") {
+      if (!r.user_data.empty() && r.boot_mode != BootMode::kRescue) {
+        (void)ledger_.Note(r.name, "init",
+                           "init status not available: the image's agent is " + kind +
+                               " (kumo-init-status needs kumo-agent)");
+      }
+      return;
+    }
     // The agent's pid, so that a restart of it can be told with both pids.
     agent->Health([this, alive = std::weak_ptr<bool>(alive_), name = r.name](auto h) {
       if (auto it = runtime_.find(name); !alive.expired() && it != runtime_.end()) {
@@ -117,6 +127,13 @@ Result<std::vector<EventRecord>> ServerCore::EventsBefore(const std::string& nam
 Status ServerCore::RegisterImage(const ImageRecord& image) { return store_.PutImage(image); }
 std::vector<ImageRecord> ServerCore::Images() const { return store_.ListImages(); }
 
+std::string ServerCore::AgentKindOf(const std::string& name) const {
+  auto r = ledger_.Get(name);
+  if (!r.ok()) return "kumo-agent";
+  auto image = store_.GetImage(r->image);
+  return image ? image->agent_kind : "kumo-agent";
+}
+
 hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
   hypervisor::MachineSpec spec;
   spec.name = r.name;
@@ -129,6 +146,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.cmdline = image->cmdline;
     if (r.boot_mode == BootMode::kRescue && !spec.kernel.empty()) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
+    spec.base_format = image->format;
   }
   std::error_code ec;
   if (!r.run_dir.empty() && std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
@@ -142,11 +160,14 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
 
 Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   if (Status s = ValidateSpec(spec); !s.ok()) return s;
-  if (!store_.GetImage(spec.image)) {
+  auto image = store_.GetImage(spec.image);
+  if (!image) {
     return Status(codes::kNotFound, "no image named '" + spec.image + "'",
                   "list images: kumo images")
         .set_field("image");
   }
+  Result<int> disk_gib = DiskGibFor(spec, *image);
+  if (!disk_gib.ok()) return disk_gib.status();
   if (ledger_.Get(spec.name).ok()) {
     return Status(codes::kAlreadyExists, "a server named '" + spec.name + "' already exists",
                   "choose another name, or delete the old server first")
@@ -157,7 +178,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   r.image = spec.image;
   r.vcpus = spec.vcpus;
   r.memory_mib = spec.memory_mib;
-  r.disk_gib = spec.disk_gib;
+  r.disk_gib = *disk_gib;
   r.ssh_key = spec.ssh_key;
   r.user_data = spec.user_data;
   r.run_dir = config_.state_dir + "/servers/" + spec.name;

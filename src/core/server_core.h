@@ -142,6 +142,10 @@ class ServerCore {
 
   Status RegisterImage(const ImageRecord& image);
   std::vector<ImageRecord> Images() const;
+  // The agent the server's image runs (ImageRecord::agent_kind): features
+  // that need kumo-agent's own commands ask this first. "kumo-agent" when
+  // the server or its image is unknown.
+  std::string AgentKindOf(const std::string& name) const;
   const std::string& state_dir() const { return config_.state_dir; }
   int64_t NowMs() const { return clock_.NowMs(); }
   // Changes the store could not write yet (its filesystem is full).

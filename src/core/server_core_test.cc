@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -161,6 +162,25 @@ TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
   EXPECT_GT(s->agent_last_seen_ms, 0);
   EXPECT_TRUE(HasEvent("web", "created"));
   EXPECT_TRUE(HasEvent("web", "guest agent answering"));
+}
+
+TEST_F(ServerCoreTest, AQemuGaImageIsNotAskedForKumoCommandsAndTheTimelineSaysWhy) {
+  ImageRecord ga = testing::TestImage();
+  ga.name = "with-qemu-ga";
+  ga.agent_kind = "qemu-ga";
+  ASSERT_TRUE(core_->RegisterImage(ga).ok());
+  ServerSpec s = Spec("web");
+  s.image = "with-qemu-ga";
+  s.user_data = "#!/bin/sh\necho hello\n";
+  ASSERT_TRUE(core_->Create(s).ok());
+  ASSERT_TRUE(ReachStatus("web", "running")) << StatusOf("web");
+  clock_.Advance(10s);
+  const auto& asked = Agent("web").commands();
+  EXPECT_EQ(std::count(asked.begin(), asked.end(), "kumo-init-status"), 0);
+  EXPECT_EQ(std::count(asked.begin(), asked.end(), "kumo-health"), 0);
+  EXPECT_TRUE(HasEvent("web",
+                       "init status not available: the image's agent is qemu-ga (kumo-init-status "
+                       "needs kumo-agent)"));
 }
 
 TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {

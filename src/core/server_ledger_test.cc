@@ -213,6 +213,7 @@ class FillingStore : public store::Store {
   }
   int64_t LastEventId() const override { return real_.LastEventId(); }
   Status PutImage(const ImageRecord& i) override { return real_.PutImage(i); }
+  Status DeleteImage(const std::string& n) override { return real_.DeleteImage(n); }
   std::optional<ImageRecord> GetImage(const std::string& n) const override {
     return real_.GetImage(n);
   }

@@ -1,5 +1,8 @@
 #include "core/server_spec.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "cloudinit/user_data.h"
 
 namespace kumo::core {
@@ -47,10 +50,12 @@ Status ValidateSpec(const ServerSpec& spec) {
       !s.ok()) {
     return s;
   }
-  if (Status s = CheckRange("disk_gib", spec.disk_gib, SpecLimits::kMinDiskGib,
-                            SpecLimits::kMaxDiskGib, " GiB");
-      !s.ok()) {
-    return s;
+  if (spec.disk_gib) {
+    if (Status s = CheckRange("disk_gib", *spec.disk_gib, SpecLimits::kMinDiskGib,
+                              SpecLimits::kMaxDiskGib, " GiB");
+        !s.ok()) {
+      return s;
+    }
   }
   if (!spec.ssh_key.empty()) {
     if (spec.ssh_key.size() > SpecLimits::kMaxSshKeyBytes) {
@@ -79,6 +84,23 @@ Status ValidateSpec(const ServerSpec& spec) {
     return Invalid("user_data", "user_data: " + s.message(), s.hint());
   }
   return Status::Ok();
+}
+
+Result<int> DiskGibFor(const ServerSpec& spec, const ImageRecord& image) {
+  constexpr int64_t kGib = int64_t{1} << 30;
+  const int64_t need = image.virtual_size_bytes;
+  const int least =
+      static_cast<int>(std::max<int64_t>(SpecLimits::kMinDiskGib, (need + kGib - 1) / kGib));
+  if (!spec.disk_gib) return least;
+  if (need > 0 && int64_t{*spec.disk_gib} * kGib < need) {
+    char size[32];
+    snprintf(size, sizeof size, "%.1f GiB", static_cast<double>(need) / kGib);
+    return Invalid("disk_gib",
+                   "disk_gib " + std::to_string(*spec.disk_gib) + " is smaller than the image " +
+                       image.name + " (" + size + "); give at least " + std::to_string(least),
+                   "leave disk_gib out to get the image's size");
+  }
+  return *spec.disk_gib;
 }
 
 }  // namespace kumo::core

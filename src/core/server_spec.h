@@ -2,9 +2,11 @@
 // pass before anything is stored or started (pure; table-tested).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/status.h"
+#include "model/records.h"
 
 namespace kumo::core {
 
@@ -13,7 +15,9 @@ struct ServerSpec {
   std::string image;
   int vcpus = 1;
   int memory_mib = 256;
-  int disk_gib = 1;
+  // Unset: the image's virtual size rounded up to whole GiB (at least
+  // kMinDiskGib); set, it may not be smaller than the image (the core checks).
+  std::optional<int> disk_gib;
   std::string ssh_key;    // one OpenSSH public key line, optional
   std::string user_data;  // init script or #cloud-config, optional
 };
@@ -31,5 +35,11 @@ struct SpecLimits {
 // the image exists or the name is free: the core does, against the store.
 Status ValidateServerName(const std::string& name);
 Status ValidateSpec(const ServerSpec& spec);
+
+// The disk a server from `image` gets: spec.disk_gib, or when unset the
+// image's virtual size rounded up to whole GiB (at least kMinDiskGib).
+// InvalidArgument (field disk_gib, naming both sizes) when the disk asked
+// for is smaller than the image: the guest would find its filesystem cut off.
+Result<int> DiskGibFor(const ServerSpec& spec, const ImageRecord& image);
 
 }  // namespace kumo::core

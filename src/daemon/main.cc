@@ -15,10 +15,12 @@
 #include "common/clock.h"
 #include "common/disk_space.h"
 #include "common/state_dir.h"
+#include "core/image_library.h"
 #include "core/server_core.h"
 #include "daemon/guest_isolation.h"
 #include "daemon/qemu_user.h"
 #include "guestlink/guest_agent.h"
+#include "hypervisor/disk_image.h"
 #include "hypervisor/qemu_driver.h"
 #include "store/sqlite_store.h"
 
@@ -41,8 +43,10 @@ uint64_t RaiseOpenFilesLimit() {
   return files.rlim_cur;
 }
 
-// Registers the image described by DIR/image.json (as built by guest/).
-Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, int64_t now_ms) {
+// Registers the image described by DIR/image.json (as built by guest/). Its
+// disk's format and virtual size come from qemu-img (run as `run_as`).
+Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, int64_t now_ms,
+                        const std::optional<kumo::hypervisor::RunAs>& run_as) {
   std::ifstream in(dir + "/image.json");
   if (!in) return Status(kumo::codes::kNotFound, "no image.json in " + dir);
   auto j = nlohmann::json::parse(in, nullptr, false);
@@ -67,7 +71,26 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
   image.disk = abs + "/" + j.value("disk", "rootfs.qcow2");
   image.kernel_release = j.value("kernel_release", "");
   image.registered_ms = now_ms;
+  image.firmware = j.value("firmware", "bios");
+  image.login_user = j.value("login_user", "root");
+  image.agent_kind = j.value("agent_kind", j.value("agent", "kumo-agent"));
+  image.os = j.value("os", "");
   if (image.name.empty()) return Status(kumo::codes::kInvalidArgument, "image.json has no name");
+  if (Status s = kumo::core::ValidateImageMetadata(image.firmware, image.login_user,
+                                                   image.agent_kind, image.os);
+      !s.ok()) {
+    return Status(s.code(), dir + "/image.json: " + s.message());
+  }
+  // The operator's own image is trusted as before: without an answer from
+  // qemu-img it is registered as qcow2 of unknown size (no disk size check).
+  auto info = kumo::hypervisor::InspectDiskImage("qemu-img", image.disk, run_as);
+  if (info.ok()) {
+    image.format = info->format;
+    image.virtual_size_bytes = info->virtual_size_bytes;
+  } else {
+    std::cerr << "kumod: warning: image " << image.name << ": " << info.status().message()
+              << "; its size is unknown, so disks are not checked against it" << std::endl;
+  }
   return core.RegisterImage(image);
 }
 
@@ -242,7 +265,7 @@ int main(int argc, char** argv) {
     image_dirs.push_back(KUMO_DEFAULT_IMAGE_DIR);
   }
   for (const auto& dir : image_dirs) {
-    if (Status s = RegisterImageDir(core, dir, clock->NowMs()); !s.ok()) {
+    if (Status s = RegisterImageDir(core, dir, clock->NowMs(), qemu->run_as); !s.ok()) {
       std::cerr << "kumod: cannot register image " << dir << ": " << s.message() << "\n";
       return 1;
     }
@@ -271,6 +294,15 @@ int main(int argc, char** argv) {
               << panel.status().hint() << "); the API works without it" << std::endl;
   }
   router.ServePanel(std::move(panel));
+  kumo::core::ImageLibrary images(io, **store, {config.state_dir, "qemu-img", qemu->run_as},
+                                  [&core](const std::string& image) {
+                                    std::vector<std::string> users;
+                                    for (const auto& s : core.List()) {
+                                      if (s.image == image) users.push_back(s.name);
+                                    }
+                                    return users;
+                                  });
+  router.ServeImages(&images);
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
   });

@@ -86,6 +86,10 @@ RuleOutcome CheckMemoryPressure(const Observation& o) {
   constexpr std::string_view kCode = "memory_pressure";
   if (!GuestRunning(o)) return Unknown(kCode, "the server is not running");
   if (!HealthIsFresh(o) || !o.health->mem_total_kib || !o.health->mem_available_kib) {
+    if (!o.image_agent_kind.empty() && o.image_agent_kind != "kumo-agent") {
+      return Unknown(kCode, "not available: the image's agent is " + o.image_agent_kind +
+                                " (kumo-health needs kumo-agent)");
+    }
     return Unknown(kCode, o.stock_agent ? "the guest's agent has no kumo-health (a stock qemu-ga)"
                                         : "no recent kumo-health from the guest");
   }

@@ -158,7 +158,9 @@ void ServerObserver::NewQemu(Watched& w, const ServerRecord& r) {
   w.obs.console_tail.clear();
   w.obs.console_partial.clear();
   w.obs.health.reset();
-  w.obs.stock_agent = false;
+  // An image with another agent than kumo-agent is never asked for kumo-health.
+  w.obs.image_agent_kind = core_.AgentKindOf(r.name);
+  w.obs.stock_agent = w.obs.image_agent_kind != "kumo-agent";
   w.obs.ssh = SshProbe{};
   w.obs.boot_ms = clock_.NowMs();
   w.figures.qemu.reset();
@@ -244,7 +246,8 @@ void ServerObserver::Observe(Watched& w) {
     w.figures_ms = now;
   }
   auto agent = core_.AgentOf(r.name);
-  if (agent && r.agent == AgentState::kOk && !w.health_in_flight && now >= w.next_health_ms) {
+  if (agent && r.agent == AgentState::kOk && !w.health_in_flight && now >= w.next_health_ms &&
+      (w.obs.image_agent_kind.empty() || w.obs.image_agent_kind == "kumo-agent")) {
     w.health_in_flight = true;
     std::string name = r.name;
     agent->Health([this, alive = std::weak_ptr<bool>(alive_), name, now, cpu,

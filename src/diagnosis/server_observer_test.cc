@@ -184,10 +184,10 @@ class ServerObserverTest : public ::testing::Test {
   bool ReachStatus(const std::string& name, const std::string& status) {
     return clock_.RunUntil([&] { return StatusOf(name) == status; }, 10s);
   }
-  void CreateRunning(const std::string& name) {
+  void CreateRunning(const std::string& name, const std::string& image = "kumo-guest") {
     core::ServerSpec s;
     s.name = name;
-    s.image = "kumo-guest";
+    s.image = image;
     auto r = core_->Create(s);
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_TRUE(ReachStatus(name, "running")) << StatusOf(name);
@@ -465,6 +465,24 @@ TEST_F(ServerObserverTest, StockAgentIsNotAskedForKumoHealthEveryInterval) {
   EXPECT_NE(memory.detail.find("stock qemu-ga"), std::string::npos) << memory.detail;
   EXPECT_EQ(std::count(asked.begin(), asked.end(), "kumo-health") - at_boot, 1)
       << "50 s of a stock agent: asked once, not every 5 s";
+}
+
+TEST_F(ServerObserverTest, AnImageWithQemuGaIsNeverAskedForKumoHealthAndTheCheckSaysWhy) {
+  ImageRecord ga = testing::TestImage();
+  ga.name = "with-qemu-ga";
+  ga.agent_kind = "qemu-ga";
+  ASSERT_TRUE(core_->RegisterImage(ga).ok());
+  SetHealth("web", Health());  // it would answer: the image's word is what counts
+  CreateRunning("web", "with-qemu-ga");
+  clock_.Advance(10 * kInterval);
+
+  const auto& asked = Agent("web").commands();
+  EXPECT_EQ(std::count(asked.begin(), asked.end(), "kumo-health"), 0);
+  Check memory = CheckOf("web", "memory_pressure");
+  EXPECT_EQ(memory.state, CheckState::kUnknown);
+  EXPECT_EQ(memory.detail,
+            "not available: the image's agent is qemu-ga (kumo-health needs kumo-agent)");
+  EXPECT_EQ(core_->AgentKindOf("web"), "qemu-ga");
 }
 
 TEST_F(ServerObserverTest, NewQemuForgetsThePreviousBootsConsole) {

@@ -43,10 +43,11 @@ struct MachineSpec {
   std::string kernel;
   std::string initrd;
   std::string cmdline;
-  std::string base_disk;      // the image's qcow2; the machine gets an overlay on it
-  std::string accel = "kvm";  // kvm | tcg
-  int ssh_host_port = 0;      // 0: no forward; else 127.0.0.1:PORT → guest :22
-  std::string seed_image;     // NoCloud seed (ISO), attached read-only as a second disk; "" none
+  std::string base_disk;              // the image's disk; the machine gets a qcow2 overlay on it
+  std::string base_format = "qcow2";  // of base_disk: "qcow2" | "raw"
+  std::string accel = "kvm";          // kvm | tcg
+  int ssh_host_port = 0;              // 0: no forward; else 127.0.0.1:PORT → guest :22
+  std::string seed_image;  // NoCloud seed (ISO), attached read-only as a second disk; "" none
   MachinePaths paths;
 };
 

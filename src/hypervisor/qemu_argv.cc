@@ -66,6 +66,9 @@ Status CheckBoot(const MachineSpec& spec) {
   if (Status s = CheckPath("initrd", spec.initrd, false); !s.ok()) return s;
   if (Status s = CheckPath("base_disk", spec.base_disk, true); !s.ok()) return s;
   if (Status s = CheckPath("seed_image", spec.seed_image, false); !s.ok()) return s;
+  if (spec.base_format != "qcow2" && spec.base_format != "raw") {
+    return Invalid("base_format must be qcow2 or raw");
+  }
   if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.cmdline.empty())) {
     return Invalid("an initrd or a kernel command line needs a kernel");
   }
@@ -149,7 +152,8 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
   std::string disk = "file=" + paths.disk() + ",if=virtio,format=qcow2";
   // The overlay names the image by its path; QEMU reads it from the descriptor.
   if (files.base_disk >= 0) {
-    disk += ",backing.driver=qcow2,backing.file.filename=" + FileOf(files.base_disk, "");
+    disk += ",backing.driver=" + spec.base_format +
+            ",backing.file.filename=" + FileOf(files.base_disk, "");
   }
   std::string netdev = "user,id=net0";
   if (spec.ssh_host_port > 0) {
@@ -203,7 +207,7 @@ std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const Mac
           "-f",
           "qcow2",
           "-F",
-          "qcow2",
+          spec.base_format,
           "-b",
           spec.base_disk,
           spec.paths.disk(),

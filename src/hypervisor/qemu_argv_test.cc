@@ -84,6 +84,11 @@ TEST(ValidateSpec, Table) {
       {"relative run_dir", [](MachineSpec& s) { s.paths.run_dir = "run/a"; }, false, "absolute"},
       {"relative kernel", [](MachineSpec& s) { s.kernel = "vmlinuz"; }, false, "absolute"},
       {"no base disk", [](MachineSpec& s) { s.base_disk = ""; }, false, "base_disk"},
+      {"raw base disk", [](MachineSpec& s) { s.base_format = "raw"; }, true, ""},
+      {"vmdk base disk", [](MachineSpec& s) { s.base_format = "vmdk"; }, false, "base_format"},
+      {"option injection in the base format",
+       [](MachineSpec& s) { s.base_format = "raw,file.filename=/etc/shadow"; }, false,
+       "base_format"},
       {"no run_dir", [](MachineSpec& s) { s.paths.run_dir = ""; }, false, "run_dir"},
       {"run_dir is /", [](MachineSpec& s) { s.paths.run_dir = "/"; }, false, "run_dir"},
       {"newline in a path", [](MachineSpec& s) { s.kernel = "/img/a\nb"; }, false, "control"},
@@ -264,6 +269,18 @@ TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
                                        "/run/kumo/web-1/disk.qcow2",
                                        "4G"};
   EXPECT_EQ(argv, expected);
+}
+
+TEST(BuildOverlayArgv, ARawImageIsNamedRawInTheOverlayAndTheDrive) {
+  MachineSpec spec = GoodSpec();
+  spec.base_format = "raw";
+  auto argv = BuildOverlayArgv("qemu-img", spec);
+  EXPECT_EQ(argv[7], "raw");  // -F raw: never probed
+  InheritedFiles files;
+  files.base_disk = 5;
+  EXPECT_NE(ValueOf(BuildQemuArgv("qemu-system-x86_64", spec, files), "-drive")
+                .find(",backing.driver=raw,"),
+            std::string::npos);
 }
 
 TEST(IsQemuCmdlineOf, Table) {

@@ -105,11 +105,13 @@ std::string ResolveBinary(const std::string& name) {
 
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0 || dup2(in, 0) < 0) fail(kStdio);
-  int out = open(output_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int out = options.output_fd >= 0
+                ? options.output_fd
+                : open(output_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) fail(kOutput);
   if (dup2(out, 1) < 0 || dup2(out, 2) < 0) fail(kOutput);
   if (in > 2) close(in);
-  if (out > 2) close(out);
+  if (out > 2 && out != options.output_fd) close(out);
 
   // Above the targets first, so that no dup2 below overwrites a source.
   int moved[64];

@@ -58,6 +58,16 @@ struct ImageRecord {
   std::string cmdline;  // kernel command line
   std::string kernel_release;
   int64_t registered_ms = 0;
+  // What the image is, for the operator and for features that depend on it.
+  std::string firmware = "bios";          // "bios" | "uefi"
+  std::string login_user = "root";        // the user to log in as (console, SSH)
+  std::string agent_kind = "kumo-agent";  // "kumo-agent" | "qemu-ga" | "none"
+  std::string os;                         // free text, e.g. "Debian 12"
+  int64_t virtual_size_bytes = 0;         // the disk's size as the guest sees it (0: unknown)
+  std::string format = "qcow2";           // of `disk`: "qcow2" | "raw"
+  // Imported through the API: its files live in STATE_DIR/images/NAME and go
+  // with it. Registered by --image-dir: its files are the operator's.
+  bool imported = false;
 };
 
 }  // namespace kumo

@@ -97,12 +97,26 @@ ALTER TABLE events_v5 RENAME TO events;
 CREATE INDEX events_by_server ON events(server, id);
 )sql";
 
+// What an image is (firmware, login user, guest agent, OS, size, format), and
+// whether kumod imported it (its files then go with it).
+constexpr char kSchema6[] = R"sql(
+ALTER TABLE images ADD COLUMN firmware TEXT NOT NULL DEFAULT 'bios';
+ALTER TABLE images ADD COLUMN login_user TEXT NOT NULL DEFAULT 'root';
+ALTER TABLE images ADD COLUMN agent_kind TEXT NOT NULL DEFAULT 'kumo-agent';
+ALTER TABLE images ADD COLUMN os TEXT NOT NULL DEFAULT '';
+ALTER TABLE images ADD COLUMN virtual_size_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE images ADD COLUMN format TEXT NOT NULL DEFAULT 'qcow2';
+ALTER TABLE images ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "servers, events, images, settings", kSchema1},
     {2, "servers.task_force", kSchema2},
     {3, "servers.boot_mode", kSchema3},
     {4, "servers.ssh_port", kSchema4},
     {5, "servers.version; events keep a tombstone of deleted servers", kSchema5},
+    {6, "images: firmware, login_user, agent_kind, os, virtual_size_bytes, format, imported",
+     kSchema6},
 };
 
 Status SqliteError(sqlite3* db, const std::string& what) {

@@ -206,7 +206,8 @@ ServerRecord ReadServer(const Statement& stmt) {
 }
 
 constexpr char kImageColumns[] =
-    "name, kernel, initrd, disk, cmdline, kernel_release, registered_ms";
+    "name, kernel, initrd, disk, cmdline, kernel_release, registered_ms, firmware, login_user, "
+    "agent_kind, os, virtual_size_bytes, format, imported";
 
 ImageRecord ReadImage(const Statement& stmt) {
   ImageRecord i;
@@ -217,6 +218,13 @@ ImageRecord ReadImage(const Statement& stmt) {
   i.cmdline = stmt.Text(4);
   i.kernel_release = stmt.Text(5);
   i.registered_ms = stmt.Int(6);
+  i.firmware = stmt.Text(7);
+  i.login_user = stmt.Text(8);
+  i.agent_kind = stmt.Text(9);
+  i.os = stmt.Text(10);
+  i.virtual_size_bytes = stmt.Int(11);
+  i.format = stmt.Text(12);
+  i.imported = stmt.Int(13) != 0;
   return i;
 }
 
@@ -480,19 +488,42 @@ Status SqliteStore::PutImage(const ImageRecord& image) {
   if (!txn.status().ok()) return txn.status();
   Statement stmt(db_,
                  "INSERT INTO images (name, kernel, initrd, disk, cmdline, kernel_release, "
-                 "registered_ms) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                 "registered_ms, firmware, login_user, agent_kind, os, virtual_size_bytes, "
+                 "format, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (name) DO UPDATE SET kernel = excluded.kernel, "
                  "initrd = excluded.initrd, disk = excluded.disk, cmdline = excluded.cmdline, "
                  "kernel_release = excluded.kernel_release, "
-                 "registered_ms = excluded.registered_ms");
+                 "registered_ms = excluded.registered_ms, firmware = excluded.firmware, "
+                 "login_user = excluded.login_user, agent_kind = excluded.agent_kind, "
+                 "os = excluded.os, virtual_size_bytes = excluded.virtual_size_bytes, "
+                 "format = excluded.format, imported = excluded.imported");
   stmt.Bind(image.name)
       .Bind(image.kernel)
       .Bind(image.initrd)
       .Bind(image.disk)
       .Bind(image.cmdline)
       .Bind(image.kernel_release)
-      .Bind(image.registered_ms);
+      .Bind(image.registered_ms)
+      .Bind(image.firmware)
+      .Bind(image.login_user)
+      .Bind(image.agent_kind)
+      .Bind(image.os)
+      .Bind(image.virtual_size_bytes)
+      .Bind(image.format)
+      .Bind(static_cast<int64_t>(image.imported ? 1 : 0));
   if (Status s = stmt.Run("put image"); !s.ok()) return s;
+  return txn.Commit();
+}
+
+Status SqliteStore::DeleteImage(const std::string& name) {
+  Transaction txn(db_);
+  if (!txn.status().ok()) return txn.status();
+  Statement stmt(db_, "DELETE FROM images WHERE name = ?");
+  stmt.Bind(name);
+  if (Status s = stmt.Run("delete image"); !s.ok()) return s;
+  if (sqlite3_changes(db_) == 0) {
+    return Status(codes::kNotFound, "no image named \"" + name + "\"");
+  }
   return txn.Commit();
 }
 

@@ -37,6 +37,7 @@ class SqliteStore : public Store {
                                         int limit) const override;
   int64_t LastEventId() const override;
   Status PutImage(const ImageRecord& image) override;
+  Status DeleteImage(const std::string& name) override;
   std::optional<ImageRecord> GetImage(const std::string& name) const override;
   std::vector<ImageRecord> ListImages() const override;
   Status PutSetting(const std::string& key, const std::string& value) override;

@@ -66,6 +66,8 @@ class Store {
 
   // Images (re-registering a name replaces it).
   virtual Status PutImage(const ImageRecord& image) = 0;
+  // Removes the record only (NotFound when there is none).
+  virtual Status DeleteImage(const std::string& name) = 0;
   virtual std::optional<ImageRecord> GetImage(const std::string& name) const = 0;
   virtual std::vector<ImageRecord> ListImages() const = 0;
 

@@ -144,6 +144,13 @@ void ExpectSameImage(const ImageRecord& a, const ImageRecord& b) {
   EXPECT_EQ(a.cmdline, b.cmdline);
   EXPECT_EQ(a.kernel_release, b.kernel_release);
   EXPECT_EQ(a.registered_ms, b.registered_ms);
+  EXPECT_EQ(a.firmware, b.firmware);
+  EXPECT_EQ(a.login_user, b.login_user);
+  EXPECT_EQ(a.agent_kind, b.agent_kind);
+  EXPECT_EQ(a.os, b.os);
+  EXPECT_EQ(a.virtual_size_bytes, b.virtual_size_bytes);
+  EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.imported, b.imported);
 }
 
 TEST_F(StoreTest, CreatesFileWithMode0600InWalMode) {
@@ -480,6 +487,50 @@ TEST_F(StoreTest, ImagesPutReplaceAndList) {
   ASSERT_EQ(images.size(), 2u);
   ExpectSameImage(images[0], alpine);
   ExpectSameImage(images[1], newer);
+}
+
+TEST_F(StoreTest, ImageMetadataRoundTripsAndDeleteRemovesOnlyThatImage) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ImageRecord ubuntu{"ubuntu", "", "", "/s/images/ubuntu/disk.raw", "", "", 3};
+  ubuntu.firmware = "uefi";
+  ubuntu.login_user = "ubuntu";
+  ubuntu.agent_kind = "qemu-ga";
+  ubuntu.os = "Ubuntu 24.04";
+  ubuntu.virtual_size_bytes = 3221225472;
+  ubuntu.format = "raw";
+  ubuntu.imported = true;
+  ImageRecord other{"other", "k", "i", "d", "c", "r", 4};
+  ASSERT_TRUE(store->PutImage(ubuntu).ok());
+  ASSERT_TRUE(store->PutImage(other).ok());
+  ExpectSameImage(*store->GetImage("ubuntu"), ubuntu);
+
+  ASSERT_TRUE(store->DeleteImage("ubuntu").ok());
+  EXPECT_FALSE(store->GetImage("ubuntu").has_value());
+  EXPECT_EQ(store->DeleteImage("ubuntu").code(), codes::kNotFound);
+  ASSERT_EQ(store->ListImages().size(), 1u);
+  ExpectSameImage(store->ListImages()[0], other);
+}
+
+TEST_F(StoreTest, UpgradesAVersion5DatabaseGivingItsImagesTheDefaults) {
+  for (int i = 0; i < 5; ++i) RawExec(KumoMigrations()[i].sql);
+  RawExec(
+      "INSERT INTO images VALUES ('kumo-guest', '/g/vmlinuz', '/g/initrd.img', "
+      "'/g/rootfs.qcow2', 'console=ttyS0', '6.1.0', 9);"
+      "PRAGMA user_version = 5;");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->schema_version(), LatestVersion(KumoMigrations()));
+  auto image = store->GetImage("kumo-guest");
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->disk, "/g/rootfs.qcow2");
+  EXPECT_EQ(image->firmware, "bios");
+  EXPECT_EQ(image->login_user, "root");
+  EXPECT_EQ(image->agent_kind, "kumo-agent");
+  EXPECT_EQ(image->os, "");
+  EXPECT_EQ(image->virtual_size_bytes, 0);
+  EXPECT_EQ(image->format, "qcow2");
+  EXPECT_FALSE(image->imported);
 }
 
 TEST_F(StoreTest, Settings) {

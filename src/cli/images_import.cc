@@ -1,0 +1,24 @@
+// `kumo images import NAME PATH`: POST /v1/images (a file on kumod's host).
+#include "cli/commands.h"
+#include "cli/server_view.h"
+
+namespace kumo::cli {
+
+int ImportImage(Context& ctx, const ImageImportOptions& options) {
+  json body = {{"name", options.name}, {"path", options.path}};
+  if (options.firmware) body["firmware"] = *options.firmware;
+  if (options.login_user) body["login_user"] = *options.login_user;
+  if (options.agent_kind) body["agent_kind"] = *options.agent_kind;
+  if (options.os) body["os"] = *options.os;
+  auto reply = ctx.api.Call("POST", "/v1/images", &body);
+  if (!reply.ok()) return PrintError(reply.error(), ctx.json, ctx.out, ctx.err);
+  if (ctx.json) {
+    ctx.out << reply->raw << (reply->raw.ends_with("\n") ? "" : "\n") << std::flush;
+  } else {
+    ctx.out << "image " << options.name << " imported\n"
+            << ImageTable(json{{"images", json::array({reply->body})}}) << std::flush;
+  }
+  return kExitOk;
+}
+
+}  // namespace kumo::cli

@@ -1,0 +1,175 @@
+// End to end: images through the API and the CLI of a real kumod, checked by
+// real qemu-img. An import copies the file into STATE_DIR/images/NAME; a
+// file that is not an image, or a qcow2 whose backing file points elsewhere,
+// is refused and leaves nothing there; a disk smaller than its image is
+// refused naming both sizes; an image in use is not deleted.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "e2e/kumod_harness.h"
+#include "support/child_process.h"
+
+namespace kumo::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ChildProcess runs a path, not a name looked up in PATH.
+constexpr char kQemuImg[] = "/usr/bin/qemu-img";
+
+class Images : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string err;
+    ASSERT_TRUE(kumod_.Start(&err)) << err;
+    // A copy of the guest image's disk: the file an operator would bring.
+    std::filesystem::copy_file(std::string(KUMO_GUEST_IMAGE_DIR) + "/rootfs.qcow2",
+                               files_ / "guest.qcow2");
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "--- kumod log ---\n" << kumod_.log() << "\n";
+  }
+
+  void QemuImg(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {kQemuImg};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ChildProcess p;
+    std::string err;
+    ASSERT_TRUE(p.Start(argv, files_ / "qemu-img.log", &err)) << err;
+    int status = p.WaitExit(60s);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(files_ / "qemu-img.log");
+  }
+
+  // What STATE_DIR/images holds.
+  std::vector<std::string> StoredImages() {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(kumod_.state_dir() + "/images", ec)) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  json Image(const std::string& name) {
+    json images = kumod_.Call("GET", "/v1/images").json()["images"];
+    for (const auto& i : images) {
+      if (i["name"] == name) return i;
+    }
+    return nullptr;
+  }
+
+  TempDir files_;
+  KumodHarness kumod_;
+};
+
+TEST_F(Images, ImportThroughTheApiAndTheCliRefuseBadFilesAndDeleteWhenUnused) {
+  // Through the API.
+  HttpResult imported = kumod_.Call(
+      "POST", "/v1/images", {{"name", "mine"}, {"path", files_ / "guest.qcow2"}, {"os", "kumo"}});
+  ASSERT_EQ(imported.status, 201) << imported.body;
+  EXPECT_EQ(imported.json()["virtual_size_bytes"], int64_t{1} << 30);
+  EXPECT_EQ(imported.json()["format"], "qcow2");
+  EXPECT_TRUE(std::filesystem::exists(kumod_.state_dir() + "/images/mine/disk.qcow2"));
+  // The kumod-registered image shows the defaults and its size.
+  EXPECT_EQ(Image("kumo-guest")["agent_kind"], "kumo-agent");
+  EXPECT_EQ(Image("kumo-guest")["virtual_size_bytes"], int64_t{1} << 30);
+
+  // Through the CLI.
+  std::string out;
+  ASSERT_EQ(kumod_.RunCli({"images", "import", "theirs", files_ / "guest.qcow2", "--agent-kind",
+                           "qemu-ga", "--login-user", "debian", "--os", "Debian 12"},
+                          &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("image theirs imported"), std::string::npos) << out;
+  EXPECT_EQ(Image("theirs")["agent_kind"], "qemu-ga");
+  EXPECT_EQ(Image("theirs")["login_user"], "debian");
+  ASSERT_EQ(kumod_.RunCli({"images"}, &out), 0) << out;
+  EXPECT_NE(out.find("qemu-ga"), std::string::npos) << out;
+  EXPECT_NE(out.find("1.0G"), std::string::npos) << out;
+
+  // A disk smaller than the image: refused, both sizes named.
+  QemuImg({"create", "-q", "-f", "qcow2", files_ / "big.qcow2", "2G"});
+  ASSERT_EQ(
+      kumod_.Call("POST", "/v1/images", {{"name", "big"}, {"path", files_ / "big.qcow2"}}).status,
+      201);
+  HttpResult small =
+      kumod_.Call("POST", "/v1/servers", {{"name", "tiny"}, {"image", "big"}, {"disk_gib", 1}});
+  EXPECT_EQ(small.status, 400) << small.body;
+  EXPECT_EQ(small.json()["error"]["field"], "disk_gib");
+  EXPECT_EQ(small.json()["error"]["message"],
+            "disk_gib 1 is smaller than the image big (2.0 GiB); give at least 2");
+  EXPECT_TRUE(kumod_.Server("tiny").is_null());
+  ASSERT_EQ(kumod_.RunCli({"create", "tiny", "--image", "big", "--disk", "1"}, &out), 1) << out;
+  EXPECT_NE(out.find("give at least 2"), std::string::npos) << out;
+
+  // Bad files: refused, nothing left behind.
+  const std::vector<std::string> before = StoredImages();
+  EXPECT_EQ(before, (std::vector<std::string>{"big", "mine", "theirs"}));
+  WriteFile(files_ / "notes.txt", "this is not a disk image\n");
+  HttpResult text =
+      kumod_.Call("POST", "/v1/images", {{"name", "notes"}, {"path", files_ / "notes.txt"}});
+  EXPECT_EQ(text.status, 400) << text.body;
+  EXPECT_EQ(text.json()["error"]["field"], "path");
+  EXPECT_NE(text.body.find("not a disk image"), std::string::npos) << text.body;
+  EXPECT_EQ(StoredImages(), before);
+
+  QemuImg({"create", "-q", "-f", "qcow2", "-b", files_ / "guest.qcow2", "-F", "qcow2",
+           files_ / "overlay.qcow2"});
+  HttpResult backed =
+      kumod_.Call("POST", "/v1/images", {{"name", "backed"}, {"path", files_ / "overlay.qcow2"}});
+  EXPECT_EQ(backed.status, 400) << backed.body;
+  EXPECT_NE(backed.body.find("backing file"), std::string::npos) << backed.body;
+  EXPECT_EQ(StoredImages(), before);
+  ASSERT_NE(kumod_.RunCli({"images", "import", "backed", files_ / "overlay.qcow2"}, &out), 0);
+  EXPECT_NE(out.find("backing file"), std::string::npos) << out;
+  EXPECT_EQ(StoredImages(), before);
+  EXPECT_TRUE(Image("notes").is_null());
+  EXPECT_TRUE(Image("backed").is_null());
+
+  // A server from the imported image: the disk defaults to the image's size,
+  // and its overlay is made on the imported copy.
+  HttpResult web = kumod_.Call("POST", "/v1/servers", {{"name", "web"}, {"image", "mine"}});
+  ASSERT_EQ(web.status, 201) << web.body;
+  EXPECT_EQ(web.json()["disk_gib"], 1);
+  const std::string overlay = kumod_.state_dir() + "/servers/web/disk.qcow2";
+  for (int i = 0; i < 600 && !std::filesystem::exists(overlay); ++i)
+    std::this_thread::sleep_for(50ms);
+  ChildProcess info;
+  std::string err;
+  ASSERT_TRUE(
+      info.Start({kQemuImg, "info", "-U", "--output=json", overlay}, files_ / "info.json", &err))
+      << err;
+  int info_status = info.WaitExit(60s);
+  json overlay_info = json::parse(ReadFile(files_ / "info.json"), nullptr, false);
+  ASSERT_TRUE(overlay_info.is_object()) << info_status << ": " << ReadFile(files_ / "info.json");
+  EXPECT_EQ(overlay_info.value("backing-filename", ""),
+            kumod_.state_dir() + "/images/mine/disk.qcow2")
+      << ReadFile(files_ / "info.json");
+  EXPECT_EQ(overlay_info.value("virtual-size", int64_t{0}), int64_t{1} << 30);
+
+  // In use: not deleted, the server named.
+  HttpResult used = kumod_.Call("DELETE", "/v1/images/mine");
+  EXPECT_EQ(used.status, 409) << used.body;
+  EXPECT_NE(used.body.find("used by 1 server: web"), std::string::npos) << used.body;
+  EXPECT_TRUE(std::filesystem::exists(kumod_.state_dir() + "/images/mine/disk.qcow2"));
+
+  ASSERT_EQ(kumod_.Call("DELETE", "/v1/servers/web?force=true").status, 202);
+  for (int i = 0; i < 600 && !kumod_.Server("web").is_null(); ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(kumod_.Server("web").is_null());
+  HttpResult deleted = kumod_.Call("DELETE", "/v1/images/mine");
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_FALSE(std::filesystem::exists(kumod_.state_dir() + "/images/mine"));
+  ASSERT_EQ(kumod_.RunCli({"images", "delete", "theirs"}, &out), 0) << out;
+  EXPECT_EQ(StoredImages(), std::vector<std::string>{"big"});
+  EXPECT_TRUE(Image("mine").is_null());
+}
+
+}  // namespace
+}  // namespace kumo::testing
