@@ -166,6 +166,15 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
                   "list images: kumo images")
         .set_field("image");
   }
+  if (image->firmware == "uefi") {
+    // Stored so that the image says what it needs; booting it with SeaBIOS
+    // would fail in the guest, far from this answer.
+    return Status(codes::kInvalidState,
+                  "image '" + spec.image +
+                      "' needs UEFI firmware (OVMF), which kumod does not boot yet",
+                  "if the image also boots with BIOS, import it again with --firmware bios")
+        .set_field("image");
+  }
   Result<int> disk_gib = DiskGibFor(spec, *image);
   if (!disk_gib.ok()) return disk_gib.status();
   if (ledger_.Get(spec.name).ok()) {

@@ -164,6 +164,23 @@ TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
   EXPECT_TRUE(HasEvent("web", "guest agent answering"));
 }
 
+// An image that needs UEFI is refused at create, named, until kumod boots
+// OVMF: started with SeaBIOS it would fail inside the guest instead.
+TEST_F(ServerCoreTest, AUefiImageIsRefusedAtCreateUntilOvmfBootExists) {
+  ImageRecord uefi = testing::TestImage();
+  uefi.name = "needs-uefi";
+  uefi.firmware = "uefi";
+  ASSERT_TRUE(core_->RegisterImage(uefi).ok());
+  ServerSpec s = Spec("web");
+  s.image = "needs-uefi";
+  auto created = core_->Create(s);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), codes::kInvalidState);
+  EXPECT_EQ(created.status().field(), "image");
+  EXPECT_NE(created.status().message().find("UEFI"), std::string::npos);
+  EXPECT_FALSE(core_->Get("web").ok());
+}
+
 TEST_F(ServerCoreTest, AQemuGaImageIsNotAskedForKumoCommandsAndTheTimelineSaysWhy) {
   ImageRecord ga = testing::TestImage();
   ga.name = "with-qemu-ga";
