@@ -8,11 +8,12 @@
 //
 // Callers build a new bar on each change of the server; what is in flight,
 // the last error and the focused button carry over to the new bar.
-import { ApiError, type Server } from '../api';
+import type { Server } from '../api';
 import type { PanelContext } from '../context';
 import { h, replaceChildren } from '../dom';
 import { t } from '../i18n';
 import { actionStates, barActions, barReason, deleteIsForced, type ActionKey } from '../status';
+import { errorContent } from './error_content';
 import { callAction, confirmAction } from './server_action';
 import { openPasswordDialog } from './password_dialog';
 
@@ -28,7 +29,7 @@ interface Bar {
 
 // Per server: the action in flight, the last error, the live bars.
 const inFlight = new Map<string, ActionKey>();
-const lastError = new Map<string, { message: string; hint: string }>();
+const lastError = new Map<string, unknown>();
 const bars = new Map<string, Set<Bar>>();
 
 function repaint(name: string): void {
@@ -121,16 +122,8 @@ export function actionsBar(ctx: PanelContext, server: Server, opts: ActionsBarOp
           button.removeAttribute('aria-disabled');
         }
       }
-      const err = lastError.get(name);
-      if (err) {
-        replaceChildren(
-          error,
-          h('span', { class: 'action-error-message' }, err.message),
-          err.hint ? h('span', { class: 'action-error-hint' }, ' ', t('error.hint', { hint: err.hint })) : null,
-        );
-      } else {
-        error.textContent = '';
-      }
+      if (lastError.has(name)) replaceChildren(error, ...errorContent(lastError.get(name)));
+      else error.textContent = '';
     },
   };
 
@@ -172,8 +165,7 @@ async function run(ctx: PanelContext, server: Server, key: ActionKey, compact: b
     await callAction(ctx.api, name, key, forcedDelete);
     if (key === 'delete' && !compact) ctx.navigate({ page: 'list' });
   } catch (e) {
-    const err = e instanceof ApiError ? { message: e.message, hint: e.hint } : { message: String(e), hint: '' };
-    lastError.set(name, err);
+    lastError.set(name, e);
   } finally {
     if (inFlight.get(name) === key) inFlight.delete(name);
     repaint(name);

@@ -12,6 +12,7 @@ import { h, replaceChildren } from '../dom';
 import { t } from '../i18n';
 import { routeHash } from '../router';
 import { openDialog } from './dialog';
+import { errorContent } from './error_content';
 import { statusBadge } from './status_badge';
 
 const kSteps = ['creating', 'starting', 'running'] as const;
@@ -205,9 +206,5 @@ export function openCreateDialog(ctx: PanelContext): void {
 }
 
 function showError(el: HTMLElement, err: unknown): void {
-  if (err instanceof ApiError) {
-    replaceChildren(el, err.message, err.hint ? h('span', { class: 'hint' }, ' ', t('error.hint', { hint: err.hint })) : null);
-  } else {
-    el.textContent = String(err);
-  }
+  replaceChildren(el, ...errorContent(err));
 }

@@ -9,6 +9,7 @@ import type { PanelContext } from '../context';
 import { h, replaceChildren } from '../dom';
 import { formatTime, t } from '../i18n';
 import { throttle } from '../throttle';
+import { errorContent } from './error_content';
 import { isServerAction, runServerAction } from './finding_action';
 
 export interface DiagnosisView {
@@ -54,9 +55,9 @@ export function diagnosisView(ctx: PanelContext, name: string, onConsole: () => 
           if (a.action === 'console') return onConsole();
           error.textContent = '';
           button.disabled = true;
-          const message = await runServerAction(ctx, name, a.action);
+          const failed = await runServerAction(ctx, name, a.action);
           button.disabled = false;
-          if (message) error.textContent = message;
+          if (failed) replaceChildren(error, ...errorContent(failed));
         });
         actions.append(h('div', { class: 'finding-action' }, button, h('span', { class: 'help' }, a.why)));
       } else {

@@ -1,9 +1,7 @@
 // A diagnosis finding's one-click way out: the same confirmation and API
-// call as the actions bar (server_action.ts). Resolves with the API's error
-// message, or null when it went through or the user cancelled.
-import { ApiError } from '../api';
+// call as the actions bar (server_action.ts). Resolves with the error, or
+// null when it went through or the user cancelled.
 import type { PanelContext } from '../context';
-import { t } from '../i18n';
 import { callAction, confirmAction, type CallableAction } from './server_action';
 
 // The finding actions that are server actions (the rest: console, exec).
@@ -13,7 +11,7 @@ export function isServerAction(action: string): boolean {
   return kServerActions.includes(action);
 }
 
-export async function runServerAction(ctx: PanelContext, name: string, action: string): Promise<string | null> {
+export async function runServerAction(ctx: PanelContext, name: string, action: string): Promise<unknown> {
   if (!isServerAction(action)) return null;
   const key = action as CallableAction;
   if (!(await confirmAction(name, key))) return null;
@@ -21,7 +19,6 @@ export async function runServerAction(ctx: PanelContext, name: string, action: s
     await callAction(ctx.api, name, key);
     return null;
   } catch (e) {
-    if (e instanceof ApiError) return e.hint ? `${e.message} ${t('error.hint', { hint: e.hint })}` : e.message;
-    return String(e);
+    return e;
   }
 }

@@ -1,11 +1,11 @@
 // Set a user's password in a running guest (POST /v1/servers/NAME/password,
 // through the guest agent): user (root by default), the password twice.
 // kumod's error (a silent agent: use rescue) is shown in the dialog.
-import { ApiError } from '../api';
 import type { PanelContext } from '../context';
 import { h, replaceChildren } from '../dom';
 import { t } from '../i18n';
 import { openDialog } from './dialog';
+import { errorContent } from './error_content';
 
 export function openPasswordDialog(ctx: PanelContext, name: string): void {
   const id = 'pw-' + Math.random().toString(36).slice(2);
@@ -81,11 +81,7 @@ export function openPasswordDialog(ctx: PanelContext, name: string): void {
       );
       done.focus();
     } catch (err) {
-      replaceChildren(
-        error,
-        err instanceof ApiError ? err.message : String(err),
-        err instanceof ApiError && err.hint ? h('span', { class: 'hint' }, ' ', t('error.hint', { hint: err.hint })) : null,
-      );
+      replaceChildren(error, ...errorContent(err));
       submit.disabled = false;
       submit.removeAttribute('aria-busy');
     }
