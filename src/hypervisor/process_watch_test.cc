@@ -131,22 +131,22 @@ TEST_F(ProcessWatchTest, SpawnedProcessIsDetachedWithOnlyStdio) {
   int leaked = dup(0);
   pid_t pid = Spawn({"sleep", "30"});
   close(leaked);
-  // Look once it runs `sleep`: between fork and exec the child still holds
-  // what it is about to close (seen under load: the test read it there).
-  auto comm = [pid] {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-    std::string name;
-    std::getline(in, name);
-    return name;
+  // Look until its descriptors settle: between fork and exec the child still
+  // holds what it is about to close, and after exec the dynamic loader and
+  // setlocale open files of their own for a moment (seen in CI: fd 3 while
+  // comm already said `sleep`). A leaked descriptor never goes away.
+  auto fds = [pid] {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
   };
-  for (int i = 0; i < 200 && comm() != "sleep"; ++i) usleep(10 * 1000);
-  ASSERT_EQ(comm(), "sleep");
-  std::set<std::string> fds;
-  for (const auto& e :
-       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    fds.insert(e.path().filename().string());
-  }
-  EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  const std::set<std::string> stdio{"0", "1", "2"};
+  for (int i = 0; i < 300 && fds() != stdio; ++i) usleep(10 * 1000);
+  EXPECT_EQ(fds(), stdio);
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   std::istringstream rest(text.substr(text.rfind(')') + 2));
