@@ -75,6 +75,13 @@ class ApiClient {
                                 std::chrono::milliseconds idle_limit) const;
 
   const ApiUrl& url() const { return url_; }
+  // The same client with another deadline: for a request kumod itself may
+  // take long to answer (an exec that runs for minutes).
+  ApiClient WithTimeout(std::chrono::milliseconds timeout) const {
+    ApiClient copy = *this;
+    copy.timeout_ = timeout;
+    return copy;
+  }
 
  private:
   CliError Unreachable(const std::string& what) const;

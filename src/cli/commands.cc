@@ -159,7 +159,10 @@ int ExecInGuest(Context& ctx, const std::string& name, const std::vector<std::st
   json body = {{"path", argv.at(0)},
                {"args", std::vector<std::string>(argv.begin() + 1, argv.end())},
                {"timeout_s", timeout_s}};
-  auto reply = ctx.api.Call("POST", ServerPath(name) + "/exec", &body);
+  // kumod answers when the program ends or its timeout kills it: wait that
+  // long, and a little more for kumod and the agent.
+  const ApiClient api = ctx.api.WithTimeout(std::chrono::seconds(timeout_s + 15));
+  auto reply = api.Call("POST", ServerPath(name) + "/exec", &body);
   if (!reply.ok()) return Fail(ctx, reply.error());
   if (ctx.json) {
     PrintRaw(ctx, reply->raw);

@@ -73,6 +73,20 @@ TEST(Commands, ListPrintsTableAndSendsTheToken) {
   EXPECT_EQ(requests[0].authorization, "Bearer secret");
 }
 
+TEST(Commands, ExecWaitsAsLongAsTheProgramMayRunNotTheUsualDeadline) {
+  // kumod answers an exec when the program ends: `cloud-init status --wait`
+  // may take minutes, longer than the deadline of other requests.
+  FakeApiServer server([](const FakeRequest& req) {
+    EXPECT_EQ(json::parse(req.body)["timeout_s"], 2);
+    std::this_thread::sleep_for(milliseconds(1500));
+    return FakeResponse{200, R"({"exit_code":0,"stdout":"status: done\n","stderr":""})"};
+  });
+  CliRun run(server, /*json_mode=*/false, milliseconds(500));
+  EXPECT_EQ(ExecInGuest(run.ctx, "web", {"cloud-init", "status", "--wait"}, 2), kExitOk)
+      << run.err.str();
+  EXPECT_EQ(run.out.str(), "status: done\n");
+}
+
 TEST(Commands, JsonModePrintsTheApiJsonAsIs) {
   const std::string body = R"({"images": [ {"name":"kumo-guest"} ]})";
   FakeApiServer server([&](const FakeRequest&) { return FakeResponse{200, body}; });

@@ -265,8 +265,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> exec_argv;
   int exec_timeout_s = 20;
   exec_cmd->add_option("name", name, "the server")->required();
-  exec_cmd->add_option("--timeout", exec_timeout_s, "seconds the program may run (default 20)")
-      ->check(CLI::Range(1, 25));
+  exec_cmd
+      ->add_option("--timeout", exec_timeout_s,
+                   "seconds the program may run before it is killed (default 20, at most 600)")
+      ->check(CLI::Range(1, 600));
   exec_cmd->add_option("command", exec_argv, "the program and its arguments (after --)")
       ->required();
 
