@@ -37,6 +37,11 @@ export interface Server {
   qemu_pid: number | null;
   boot_mode: 'normal' | 'rescue';
   ssh_port: number | null;
+  // GET /v1/servers/NAME only: who to log in as, and SSH through kumod's forward.
+  login_user?: string;
+  ssh_command?: string | null;
+  // POST /v1/servers only: what the image will not do with the user data.
+  warnings?: string[];
   // GET /v1/servers only: the last diagnosis's top finding, for the row.
   top_finding?: Pick<Finding, 'code' | 'severity' | 'summary'> | null;
 }

@@ -94,6 +94,7 @@ export function openCreateDialog(ctx: PanelContext): void {
   let creating = '';
   let record: Server | null = null;
   let lastEvent: ServerEvent | null = null;
+  let warnings: string[] = []; // the create answer's: what the image will not do with the user data
   let created = false;
   const unsubscribe = ctx.watch.subscribe({
     message: (m) => {
@@ -140,6 +141,7 @@ export function openCreateDialog(ctx: PanelContext): void {
     submit.textContent = t('create.working');
     try {
       const server = await ctx.api.createServer(spec);
+      warnings = server.warnings ?? [];
       record ??= server;
       created = true;
       form.hidden = true;
@@ -198,6 +200,14 @@ export function openCreateDialog(ctx: PanelContext): void {
       h('p', { class: 'create-step' }, statusBadge(s.status), ' ', t(`create.step.${step}`, { name: s.name })),
       s.status_reason ? h('p', { class: 'reason', 'data-testid': 'create-reason' }, s.status_reason) : null,
       lastEvent && lastEvent.message !== s.status_reason ? h('p', { class: 'create-event', 'data-testid': 'create-event' }, lastEvent.message) : null,
+      warnings.length
+        ? h(
+            'div',
+            { class: 'notice create-warnings', 'data-testid': 'create-warnings' },
+            h('p', {}, t('create.warnings')),
+            h('ul', {}, ...warnings.map((w) => h('li', {}, w))),
+          )
+        : null,
       h('p', {}, open),
     );
   };

@@ -79,8 +79,12 @@ export function mountServerPage(el: HTMLElement, ctx: PanelContext, name: string
     root.replaceChildren(root.firstChild as Node, notice, head, diagnosis.el, consoleSection, charts.el, timeline.el);
   };
 
+  // Only GET /v1/servers/NAME says how to log in; the watch stream's
+  // records keep what it said.
+  let login: Pick<Server, 'login_user' | 'ssh_command'> = {};
   const show = (s: Server) => {
-    renderHead(s);
+    if (s.login_user !== undefined) login = { login_user: s.login_user, ssh_command: s.ssh_command };
+    renderHead({ ...s, ...login });
     if (!built) build(s);
   };
 

@@ -26,6 +26,8 @@ export function facts(s: Server): HTMLElement {
     ...row('server.fact.task', t('server.task.' + s.task), 'fact-task'),
     ...row('server.fact.size', t('server.size', { vcpus: s.vcpus, memory: s.memory_mib, disk: s.disk_gib }), 'fact-size'),
     ...row('server.fact.ssh_port', s.ssh_port === null ? unknown : String(s.ssh_port), 'fact-ssh-port'),
+    ...(s.login_user ? row('server.fact.login_user', s.login_user, 'fact-login-user') : []),
+    ...(s.ssh_command ? row('server.fact.ssh_command', s.ssh_command, 'fact-ssh-command') : []),
     ...row('server.fact.boot_mode', t('server.boot_mode.' + s.boot_mode), 'fact-boot-mode'),
     ...row('server.fact.image', s.image, 'fact-image'),
   );
