@@ -130,6 +130,7 @@ json ImageJson(const ImageRecord& i) {
             {"login_user", i.login_user},
             {"agent_kind", i.agent_kind},
             {"os", i.os},
+            {"user_data_support", i.user_data_support},
             {"format", i.format},
             {"imported", i.imported}};
   j["virtual_size_bytes"] = i.virtual_size_bytes ? json(i.virtual_size_bytes) : json(nullptr);
@@ -383,11 +384,25 @@ ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
     return ErrorResponse(400, codes::kInvalidArgument, "field 'name' is required", "", "name");
   }
   if (body.contains("disk_gib") && !body["disk_gib"].is_null()) spec.disk_gib = disk_gib;
-  return FromResult(core_.Create(spec), 201);
+  auto created = core_.Create(spec);
+  if (!created.ok()) return ErrorResponse(created.status());
+  json server = ServerJson(*created);
+  server["warnings"] = core_.UserDataWarnings(created->name);
+  return {201, server};
 }
 
 ApiResponse Router::GetServer(const ApiRequest&, const std::string& name) {
-  return FromResult(core_.Get(name), 200);
+  auto r = core_.Get(name);
+  if (!r.ok()) return ErrorResponse(r.status());
+  // How to log in, as the image says: its user, and SSH through kumod's
+  // forward (on kumod's host: the forward listens on loopback only).
+  json server = ServerJson(*r);
+  const std::string user = core_.LoginUserOf(name);
+  server["login_user"] = user;
+  server["ssh_command"] =
+      r->ssh_port ? json("ssh -p " + std::to_string(r->ssh_port) + " " + user + "@127.0.0.1")
+                  : json(nullptr);
+  return {200, server};
 }
 
 ApiResponse Router::DeleteServer(const ApiRequest& req, const std::string& name) {

@@ -17,8 +17,9 @@ void Router::ImportImage(const ApiRequest& req, const std::string&, Respond resp
   if (!images_) return respond(NoLibrary());
   json body;
   ApiResponse error;
-  if (!ParseBody(req, {"name", "path", "firmware", "login_user", "agent_kind", "os"}, &body,
-                 &error)) {
+  if (!ParseBody(
+          req, {"name", "path", "firmware", "login_user", "agent_kind", "os", "user_data_support"},
+          &body, &error)) {
     return respond(error);
   }
   core::ImageImport import;
@@ -27,7 +28,8 @@ void Router::ImportImage(const ApiRequest& req, const std::string&, Respond resp
       !Field(body, "firmware", &import.firmware, &error, "a string") ||
       !Field(body, "login_user", &import.login_user, &error, "a string") ||
       !Field(body, "agent_kind", &import.agent_kind, &error, "a string") ||
-      !Field(body, "os", &import.os, &error, "a string")) {
+      !Field(body, "os", &import.os, &error, "a string") ||
+      !Field(body, "user_data_support", &import.user_data_support, &error, "a string")) {
     return respond(error);
   }
   for (const char* required : {"name", "path"}) {

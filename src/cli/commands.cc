@@ -118,19 +118,12 @@ Outcome<json> CreateRequestBody(const CreateOptions& options) {
   return body;
 }
 
-// What kumod said at create about user data the kumo image will not apply
-// (its "user-data" events), as warnings on stderr. Best effort: a failure
-// to fetch them changes nothing.
-static void PrintUserDataWarnings(Context& ctx, const std::string& name) {
-  auto events = ctx.api.Call("GET", ServerPath(name) + "/events?limit=100");
-  if (!events.ok() || !events->body.is_object()) return;
-  const json& list = events->body["events"];
-  if (!list.is_array()) return;
-  for (const auto& e : list) {
-    if (!e.is_object() || e.value("kind", "") != "user-data") continue;
-    const json& message = e["message"];
-    if (message.is_string())
-      ctx.err << "warning: " << Printable(message.get<std::string>()) << "\n";
+// What kumod said at create about user data the image will not apply (the
+// reply's "warnings"), on stderr.
+static void PrintCreateWarnings(Context& ctx, const json& server) {
+  if (!server.is_object() || !server.contains("warnings") || !server["warnings"].is_array()) return;
+  for (const auto& w : server["warnings"]) {
+    if (w.is_string()) ctx.err << "warning: " << Printable(w.get<std::string>()) << "\n";
   }
 }
 
@@ -139,7 +132,7 @@ int CreateServer(Context& ctx, const CreateOptions& options) {
   if (!body.ok()) return Fail(ctx, body.error());
   auto reply = ctx.api.Call("POST", "/v1/servers", &*body);
   if (!reply.ok()) return Fail(ctx, reply.error());
-  if (!ctx.json && body->contains("user_data")) PrintUserDataWarnings(ctx, options.name);
+  if (!ctx.json) PrintCreateWarnings(ctx, reply->body);
   return FinishAction(ctx, options.name, *reply, "running", false, options.wait);
 }
 

@@ -52,7 +52,7 @@ int ListImages(Context& ctx);
 struct ImageImportOptions {
   std::string name;
   std::string path;  // on kumod's host
-  std::optional<std::string> firmware, login_user, agent_kind, os;
+  std::optional<std::string> firmware, login_user, agent_kind, os, user_data_support;
 };
 // `kumo images import` (images_import.cc) and `kumo images delete`
 // (images_delete.cc).

@@ -10,6 +10,7 @@ int ImportImage(Context& ctx, const ImageImportOptions& options) {
   if (options.login_user) body["login_user"] = *options.login_user;
   if (options.agent_kind) body["agent_kind"] = *options.agent_kind;
   if (options.os) body["os"] = *options.os;
+  if (options.user_data_support) body["user_data_support"] = *options.user_data_support;
   auto reply = ctx.api.Call("POST", "/v1/images", &body);
   if (!reply.ok()) return PrintError(reply.error(), ctx.json, ctx.out, ctx.err);
   if (ctx.json) {

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   auto* images_cmd =
       app.add_subcommand("images", "List the registered images; import or delete one");
   ImageImportOptions image_import;
-  std::string image_firmware, image_login, image_agent, image_os;
+  std::string image_firmware, image_login, image_agent, image_os, image_user_data;
   auto* import_cmd = images_cmd->add_subcommand(
       "import", "Import a qcow2 or raw file from kumod's host (PATH is read by kumod)");
   import_cmd->add_option("name", image_import.name, "the image's name")->required();
@@ -147,6 +147,12 @@ int main(int argc, char** argv) {
       import_cmd->add_option("--agent-kind", image_agent, "kumo-agent (default), qemu-ga or none")
           ->check(CLI::IsMember({"kumo-agent", "qemu-ga", "none"}));
   auto* os_opt = import_cmd->add_option("--os", image_os, "free text, e.g. \"Debian 12\"");
+  auto* user_data_opt_image =
+      import_cmd
+          ->add_option("--user-data-support", image_user_data,
+                       "what applies user data in the image: cloud-init, kumo or none (default: "
+                       "kumo with kumo-agent, else cloud-init)")
+          ->check(CLI::IsMember({"kumo", "cloud-init", "none"}));
   std::string image_to_delete;
   auto* image_delete_cmd = images_cmd->add_subcommand("delete", "Delete an image no server uses");
   image_delete_cmd->add_option("name", image_to_delete, "the image")->required();
@@ -343,6 +349,7 @@ int main(int argc, char** argv) {
     if (login_opt->count()) image_import.login_user = image_login;
     if (agent_opt->count()) image_import.agent_kind = image_agent;
     if (os_opt->count()) image_import.os = image_os;
+    if (user_data_opt_image->count()) image_import.user_data_support = image_user_data;
     return ImportImage(ctx, image_import);
   }
   if (image_delete_cmd->parsed()) return DeleteImage(ctx, image_to_delete);

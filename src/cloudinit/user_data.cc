@@ -43,6 +43,25 @@ const char* UserDataKindName(UserDataKind kind) {
   return "opaque";
 }
 
+const char* UserDataSupportName(UserDataSupport support) {
+  switch (support) {
+    case UserDataSupport::kKumo:
+      return "kumo";
+    case UserDataSupport::kCloudInit:
+      return "cloud-init";
+    case UserDataSupport::kNone:
+      return "none";
+  }
+  return "kumo";
+}
+
+std::optional<UserDataSupport> ParseUserDataSupport(std::string_view name) {
+  for (auto s : {UserDataSupport::kKumo, UserDataSupport::kCloudInit, UserDataSupport::kNone}) {
+    if (name == UserDataSupportName(s)) return s;
+  }
+  return std::nullopt;
+}
+
 bool RunsEveryBoot(std::string_view script) {
   size_t pos = 0;
   while (pos < script.size()) {
@@ -54,7 +73,7 @@ bool RunsEveryBoot(std::string_view script) {
   return false;
 }
 
-Result<UserDataReport> CheckUserData(std::string_view user_data) {
+Result<UserDataReport> CheckUserData(std::string_view user_data, UserDataSupport support) {
   if (user_data.size() > kMaxUserDataBytes) {
     return Invalid("user data is " + std::to_string(user_data.size()) +
                        " bytes; the limit is 64 KiB (65536 bytes)",
@@ -77,19 +96,32 @@ Result<UserDataReport> CheckUserData(std::string_view user_data) {
             "save it with Unix line endings");
       }
       report.every_boot = RunsEveryBoot(user_data);
+      if (report.every_boot && support == UserDataSupport::kCloudInit) {
+        report.warnings.push_back(
+            "the line '" + std::string(kEveryBootMarker) +
+            "' is kumo-init's: cloud-init runs the script once per instance; for every boot use "
+            "a #cloud-config bootcmd");
+      }
       break;
     }
     case UserDataKind::kCloudConfig: {
       auto config = ParseCloudConfig(user_data);
       if (!config.ok()) return config.status();
-      report.warnings = std::move(config->warnings);
+      // cloud-init applies all of it; the warnings are about kumo-init.
+      if (support == UserDataSupport::kKumo) report.warnings = std::move(config->warnings);
       break;
     }
     case UserDataKind::kOpaque:
+      if (support != UserDataSupport::kKumo) break;
       report.warnings.push_back(
           "user data is neither a '#!' script nor '#cloud-config': the kumo image ignores it "
           "(images with cloud-init may understand it, e.g. MIME multi-part or #include)");
       break;
+  }
+  if (support == UserDataSupport::kNone && report.kind != UserDataKind::kEmpty) {
+    report.warnings.push_back(
+        "the image applies no user data (user_data_support: none): it is passed in the "
+        "server's seed, but nothing in the guest runs it");
   }
   return report;
 }

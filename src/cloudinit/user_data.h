@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,17 @@ inline constexpr char kEveryBootMarker[] = "# kumo: every-boot";
 
 enum class UserDataKind { kEmpty, kScript, kCloudConfig, kOpaque };
 
+// What applies user data in the image (ImageRecord::user_data_support):
+//   kKumo      the kumo image's kumo-init: scripts, and the cloud-config
+//              subset of cloud_config.h
+//   kCloudInit cloud-init, which applies all of it
+//   kNone      nothing: the seed is there, but nothing in the guest reads it
+enum class UserDataSupport { kKumo, kCloudInit, kNone };
+
+// "kumo", "cloud-init", "none"; and back (nullopt for anything else).
+const char* UserDataSupportName(UserDataSupport support);
+std::optional<UserDataSupport> ParseUserDataSupport(std::string_view name);
+
 UserDataKind ClassifyUserData(std::string_view user_data);
 // "none", "script", "cloud-config", "opaque".
 const char* UserDataKindName(UserDataKind kind);
@@ -41,13 +53,15 @@ bool RunsEveryBoot(std::string_view script);
 struct UserDataReport {
   UserDataKind kind = UserDataKind::kEmpty;
   bool every_boot = false;            // scripts only
-  std::vector<std::string> warnings;  // things the kumo image will not do
+  std::vector<std::string> warnings;  // things the image will not do with it
 };
 
 // Errors: InvalidArgument — larger than 64 KiB, a `#!` line naming no
 // interpreter, or a #cloud-config that is not valid YAML or has a field of
-// the wrong type (the message names the line and column).
-Result<UserDataReport> CheckUserData(std::string_view user_data);
+// the wrong type (the message names the line and column). The same for
+// every image; only the warnings depend on what applies the user data.
+Result<UserDataReport> CheckUserData(std::string_view user_data,
+                                     UserDataSupport support = UserDataSupport::kKumo);
 
 // CheckUserData without the report: what kumod calls at create.
 Status ValidateUserData(std::string_view user_data);

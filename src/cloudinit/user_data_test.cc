@@ -64,6 +64,40 @@ TEST(CheckUserData, AcceptsEachKind) {
   EXPECT_NE(opaque->warnings[0].find("the kumo image ignores it"), std::string::npos);
 }
 
+TEST(CheckUserData, WarnsOnlyAboutWhatTheImageWillNotApply) {
+  const auto kCloudInit = UserDataSupport::kCloudInit;
+  const auto kNone = UserDataSupport::kNone;
+  // cloud-init applies every key and understands #include and MIME.
+  auto config = CheckUserData("#cloud-config\npackages: [x]\nwrite_files: []\n", kCloudInit);
+  ASSERT_TRUE(config.ok());
+  EXPECT_TRUE(config->warnings.empty());
+  auto opaque = CheckUserData("#include\nhttp://example.com/x\n", kCloudInit);
+  ASSERT_TRUE(opaque.ok());
+  EXPECT_TRUE(opaque->warnings.empty());
+  // kumo-init's every-boot line means nothing to cloud-init.
+  auto every = CheckUserData("#!/bin/sh\n# kumo: every-boot\ndate\n", kCloudInit);
+  ASSERT_TRUE(every.ok());
+  ASSERT_EQ(every->warnings.size(), 1u);
+  EXPECT_NE(every->warnings[0].find("cloud-init runs the script once per instance"),
+            std::string::npos);
+  // Invalid is invalid whatever applies it.
+  EXPECT_FALSE(CheckUserData("#cloud-config\n: [\n", kCloudInit).ok());
+  // An image that applies nothing says so for any user data, and only then.
+  auto ignored = CheckUserData("#!/bin/sh\ndate\n", kNone);
+  ASSERT_TRUE(ignored.ok());
+  ASSERT_EQ(ignored->warnings.size(), 1u);
+  EXPECT_NE(ignored->warnings[0].find("nothing in the guest runs it"), std::string::npos);
+  EXPECT_TRUE(CheckUserData("", kNone)->warnings.empty());
+}
+
+TEST(UserDataSupport, NamesRoundTripAndUnknownIsRefused) {
+  for (auto s : {UserDataSupport::kKumo, UserDataSupport::kCloudInit, UserDataSupport::kNone}) {
+    EXPECT_EQ(ParseUserDataSupport(UserDataSupportName(s)), s);
+  }
+  EXPECT_EQ(ParseUserDataSupport("cloudinit"), std::nullopt);
+  EXPECT_EQ(ParseUserDataSupport(""), std::nullopt);
+}
+
 TEST(CheckUserData, WarnsAboutWindowsLineEndings) {
   auto r = CheckUserData("#!/bin/sh\r\necho hi\r\n");
   ASSERT_TRUE(r.ok());

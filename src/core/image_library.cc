@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 
+#include "cloudinit/user_data.h"
 #include "core/server_spec.h"
 #include "hypervisor/disk_image.h"
 
@@ -66,6 +68,27 @@ Result<int> OpenSource(const std::string& path, off_t* size) {
   return fd;
 }
 
+// Whether the images directory has room for the copy of `in` (its allocated
+// bytes: holes stay holes) and still `keep_free` bytes for the store and the
+// servers' disks. StoreFull (507) naming the figures when not.
+Status CheckRoomFor(int in, const std::string& images_dir, uint64_t keep_free) {
+  struct stat st {};
+  struct statvfs fs {};
+  if (fstat(in, &st) != 0 || statvfs(images_dir.c_str(), &fs) != 0) return Status::Ok();
+  const uint64_t needed = static_cast<uint64_t>(st.st_blocks) * 512;
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= needed + keep_free) return Status::Ok();
+  return Status(codes::kStoreFull,
+                "not enough space for the image in " + images_dir + ": its copy needs " +
+                    hypervisor::DescribeBytes(static_cast<int64_t>(needed)) + " and " +
+                    hypervisor::DescribeBytes(static_cast<int64_t>(keep_free)) +
+                    " must stay free, but " +
+                    hypervisor::DescribeBytes(static_cast<int64_t>(free_bytes)) + " are free",
+                "free space on that filesystem, or import a compressed qcow2 (qemu-img convert "
+                "-c -O qcow2)")
+      .set_field("path");
+}
+
 // Copies `in` to `out` keeping holes (runs of zeros) sparse, then fsyncs.
 Status CopySparse(int in, int out, off_t size, const std::atomic<bool>& stop) {
   std::vector<char> buf(kChunk);
@@ -117,6 +140,7 @@ Result<DiskImageInfo> ImportFiles(const ImageImport& import, const ImageLibraryC
   Result<int> source = OpenSource(import.path, &size);
   if (!source.ok()) return source.status();
   Fd in{*source};
+  if (Status s = CheckRoomFor(in.fd, images_dir, config.keep_free_bytes); !s.ok()) return s;
   std::string tmp = images_dir + "/" + kImportPrefix + import.name + "-XXXXXX";
   if (!mkdtemp(tmp.data())) return Errno("create " + tmp);
   auto fail = [&tmp](Status s) {
@@ -160,8 +184,13 @@ bool Printable(const std::string& text) {
 
 }  // namespace
 
+std::string DefaultUserDataSupport(const std::string& agent_kind) {
+  return agent_kind == "kumo-agent" ? "kumo" : "cloud-init";
+}
+
 Status ValidateImageMetadata(const std::string& firmware, const std::string& login_user,
-                             const std::string& agent_kind, const std::string& os) {
+                             const std::string& agent_kind, const std::string& os,
+                             const std::string& user_data_support) {
   if (firmware != "bios" && firmware != "uefi") {
     return Invalid("firmware",
                    "firmware must be bios or uefi, got '" + firmware.substr(0, 40) + "'");
@@ -182,6 +211,12 @@ Status ValidateImageMetadata(const std::string& firmware, const std::string& log
   if (os.size() > 200 || !Printable(os)) {
     return Invalid("os", "os must be at most 200 characters of text on one line");
   }
+  if (!cloudinit::ParseUserDataSupport(user_data_support)) {
+    return Invalid("user_data_support",
+                   "user_data_support must be kumo, cloud-init or none, got '" +
+                       user_data_support.substr(0, 40) + "'",
+                   "cloud-init for a stock cloud image, kumo for kumo's own image");
+  }
   return Status::Ok();
 }
 
@@ -196,7 +231,10 @@ Status ValidateImageImport(const ImageImport& import) {
     return Invalid("path", "path must be an absolute path on the kumod host",
                    "e.g. /srv/images/debian-12.qcow2");
   }
-  return ValidateImageMetadata(import.firmware, import.login_user, import.agent_kind, import.os);
+  return ValidateImageMetadata(import.firmware, import.login_user, import.agent_kind, import.os,
+                               import.user_data_support.empty()
+                                   ? DefaultUserDataSupport(import.agent_kind)
+                                   : import.user_data_support);
 }
 
 ImageLibrary::ImageLibrary(
@@ -266,6 +304,9 @@ void ImageLibrary::Import(const ImageImport& import, int64_t now_ms,
     image.login_user = import.login_user;
     image.agent_kind = import.agent_kind;
     image.os = import.os;
+    image.user_data_support = import.user_data_support.empty()
+                                  ? DefaultUserDataSupport(import.agent_kind)
+                                  : import.user_data_support;
     image.registered_ms = now_ms;
     image.imported = true;
     if (Status s = store_.PutImage(image); !s.ok()) {

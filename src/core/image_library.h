@@ -42,18 +42,28 @@ struct ImageImport {
   std::string login_user = "root";
   std::string agent_kind = "kumo-agent";
   std::string os;
+  std::string user_data_support;  // "" : DefaultUserDataSupport(agent_kind)
 };
+
+// What applies user data when the image does not say: kumo-init beside
+// kumo-agent (the kumo image), cloud-init beside anything else (a stock
+// cloud image).
+std::string DefaultUserDataSupport(const std::string& agent_kind);
 
 // Pure: InvalidArgument naming the field, or ok.
 Status ValidateImageImport(const ImageImport& import);
 // The metadata checks alone (also for image.json of --image-dir).
 Status ValidateImageMetadata(const std::string& firmware, const std::string& login_user,
-                             const std::string& agent_kind, const std::string& os);
+                             const std::string& agent_kind, const std::string& os,
+                             const std::string& user_data_support);
 
 struct ImageLibraryConfig {
   std::string state_dir;
   std::string qemu_img = "qemu-img";
   std::optional<hypervisor::RunAs> run_as;  // qemu-img's identity, and who must read the images
+  // What an import leaves free on the images' filesystem at least: the
+  // store, the servers' disks and their logs grow there too.
+  uint64_t keep_free_bytes = uint64_t{256} << 20;
 };
 
 class ImageLibrary {

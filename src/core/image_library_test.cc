@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +37,9 @@ TEST(ValidateImageImport, Table) {
       {"empty login user", [](ImageImport& i) { i.login_user = ""; }, "login_user"},
       {"os with a newline", [](ImageImport& i) { i.os = "Debian\n12"; }, "os"},
       {"os too long", [](ImageImport& i) { i.os = std::string(201, 'x'); }, "os"},
+      {"cloud-init", [](ImageImport& i) { i.user_data_support = "cloud-init"; }, ""},
+      {"user data support", [](ImageImport& i) { i.user_data_support = "ignition"; },
+       "user_data_support"},
   };
   for (const auto& c : cases) {
     ImageImport import{"debian-12", "/srv/debian.qcow2"};
@@ -160,6 +164,44 @@ TEST_F(ImageLibraryTest, RefusalsLeaveNothingBehind) {
     EXPECT_TRUE(ImagesDirEntries().empty()) << c.path;
     EXPECT_FALSE(store_->GetImage("bad").has_value());
   }
+}
+
+TEST_F(ImageLibraryTest, AnImportThatWouldFillTheFilesystemIsRefusedBeforeCopying) {
+  QemuImg({"create", "-q", "-f", "qcow2", files_ / "big.qcow2", "1G"});
+  struct statvfs fs {};
+  ASSERT_EQ(statvfs(state_.path().c_str(), &fs), 0);
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  // A library that must keep more free than there is: no room for any copy.
+  ImageLibrary tight(io_, *store_,
+                     ImageLibraryConfig{state_.path().string(), "qemu-img", std::nullopt,
+                                        free_bytes + (uint64_t{1} << 30)},
+                     [](const std::string&) { return Users{}; });
+  std::optional<Result<ImageRecord>> result;
+  tight.Import({"big", files_ / "big.qcow2"}, 42,
+               [&](Result<ImageRecord> r) { result = std::move(r); });
+  while (!result) {
+    io_.restart();
+    io_.run_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_FALSE(result->ok());
+  EXPECT_EQ(result->status().code(), codes::kStoreFull);
+  EXPECT_NE(result->status().message().find("not enough space for the image"), std::string::npos)
+      << result->status().message();
+  EXPECT_NE(result->status().message().find("must stay free"), std::string::npos);
+  EXPECT_TRUE(ImagesDirEntries().empty());
+  EXPECT_FALSE(store_->GetImage("big").has_value());
+}
+
+TEST_F(ImageLibraryTest, TheUserDataSupportFollowsTheAgentUnlessGiven) {
+  QemuImg({"create", "-q", "-f", "qcow2", files_ / "a.qcow2", "1G"});
+  ImageImport kumo{"kumo", files_ / "a.qcow2"};
+  ImageImport stock{"stock", files_ / "a.qcow2", "bios", "debian", "qemu-ga"};
+  ImageImport plain{"plain", files_ / "a.qcow2", "bios", "root", "kumo-agent", ""};
+  plain.user_data_support = "none";
+  EXPECT_EQ(Import(kumo)->user_data_support, "kumo");
+  EXPECT_EQ(Import(stock)->user_data_support, "cloud-init");
+  EXPECT_EQ(Import(plain)->user_data_support, "none");
+  EXPECT_EQ(store_->GetImage("stock")->user_data_support, "cloud-init");
 }
 
 TEST_F(ImageLibraryTest, DeleteIsRefusedWhileUsedAndThenRemovesTheFiles) {

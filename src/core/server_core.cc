@@ -210,7 +210,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
     std::filesystem::remove_all(r.run_dir, ec);
     return created;
   }
-  NoteUserDataWarnings(r.name, r.user_data);
+  NoteUserDataWarnings(r.name);
   Launch(r.name);
   return created;
 }

@@ -75,9 +75,11 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
   image.login_user = j.value("login_user", "root");
   image.agent_kind = j.value("agent_kind", j.value("agent", "kumo-agent"));
   image.os = j.value("os", "");
+  image.user_data_support =
+      j.value("user_data_support", kumo::core::DefaultUserDataSupport(image.agent_kind));
   if (image.name.empty()) return Status(kumo::codes::kInvalidArgument, "image.json has no name");
-  if (Status s = kumo::core::ValidateImageMetadata(image.firmware, image.login_user,
-                                                   image.agent_kind, image.os);
+  if (Status s = kumo::core::ValidateImageMetadata(
+          image.firmware, image.login_user, image.agent_kind, image.os, image.user_data_support);
       !s.ok()) {
     return Status(s.code(), dir + "/image.json: " + s.message());
   }

@@ -63,8 +63,11 @@ struct ImageRecord {
   std::string login_user = "root";        // the user to log in as (console, SSH)
   std::string agent_kind = "kumo-agent";  // "kumo-agent" | "qemu-ga" | "none"
   std::string os;                         // free text, e.g. "Debian 12"
-  int64_t virtual_size_bytes = 0;         // the disk's size as the guest sees it (0: unknown)
-  std::string format = "qcow2";           // of `disk`: "qcow2" | "raw"
+  // What applies user data in the guest: "kumo" (the kumo image's kumo-init,
+  // a subset), "cloud-init" (all of it), "none". Decides the warnings.
+  std::string user_data_support = "kumo";
+  int64_t virtual_size_bytes = 0;  // the disk's size as the guest sees it (0: unknown)
+  std::string format = "qcow2";    // of `disk`: "qcow2" | "raw"
   // Imported through the API: its files live in STATE_DIR/images/NAME and go
   // with it. Registered by --image-dir: its files are the operator's.
   bool imported = false;

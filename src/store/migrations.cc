@@ -109,6 +109,13 @@ ALTER TABLE images ADD COLUMN format TEXT NOT NULL DEFAULT 'qcow2';
 ALTER TABLE images ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// What applies user data in the image: images of a stock agent are taken to
+// bring cloud-init, as the images kumod registered so far did.
+constexpr char kSchema7[] = R"sql(
+ALTER TABLE images ADD COLUMN user_data_support TEXT NOT NULL DEFAULT 'kumo';
+UPDATE images SET user_data_support = 'cloud-init' WHERE agent_kind <> 'kumo-agent';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "servers, events, images, settings", kSchema1},
     {2, "servers.task_force", kSchema2},
@@ -117,6 +124,7 @@ constexpr Migration kMigrations[] = {
     {5, "servers.version; events keep a tombstone of deleted servers", kSchema5},
     {6, "images: firmware, login_user, agent_kind, os, virtual_size_bytes, format, imported",
      kSchema6},
+    {7, "images.user_data_support", kSchema7},
 };
 
 Status SqliteError(sqlite3* db, const std::string& what) {

@@ -207,7 +207,7 @@ ServerRecord ReadServer(const Statement& stmt) {
 
 constexpr char kImageColumns[] =
     "name, kernel, initrd, disk, cmdline, kernel_release, registered_ms, firmware, login_user, "
-    "agent_kind, os, virtual_size_bytes, format, imported";
+    "agent_kind, os, virtual_size_bytes, format, imported, user_data_support";
 
 ImageRecord ReadImage(const Statement& stmt) {
   ImageRecord i;
@@ -225,6 +225,7 @@ ImageRecord ReadImage(const Statement& stmt) {
   i.virtual_size_bytes = stmt.Int(11);
   i.format = stmt.Text(12);
   i.imported = stmt.Int(13) != 0;
+  i.user_data_support = stmt.Text(14);
   return i;
 }
 
@@ -489,14 +490,16 @@ Status SqliteStore::PutImage(const ImageRecord& image) {
   Statement stmt(db_,
                  "INSERT INTO images (name, kernel, initrd, disk, cmdline, kernel_release, "
                  "registered_ms, firmware, login_user, agent_kind, os, virtual_size_bytes, "
-                 "format, imported) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                 "format, imported, user_data_support) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                  "ON CONFLICT (name) DO UPDATE SET kernel = excluded.kernel, "
                  "initrd = excluded.initrd, disk = excluded.disk, cmdline = excluded.cmdline, "
                  "kernel_release = excluded.kernel_release, "
                  "registered_ms = excluded.registered_ms, firmware = excluded.firmware, "
                  "login_user = excluded.login_user, agent_kind = excluded.agent_kind, "
                  "os = excluded.os, virtual_size_bytes = excluded.virtual_size_bytes, "
-                 "format = excluded.format, imported = excluded.imported");
+                 "format = excluded.format, imported = excluded.imported, "
+                 "user_data_support = excluded.user_data_support");
   stmt.Bind(image.name)
       .Bind(image.kernel)
       .Bind(image.initrd)
@@ -510,7 +513,8 @@ Status SqliteStore::PutImage(const ImageRecord& image) {
       .Bind(image.os)
       .Bind(image.virtual_size_bytes)
       .Bind(image.format)
-      .Bind(static_cast<int64_t>(image.imported ? 1 : 0));
+      .Bind(static_cast<int64_t>(image.imported ? 1 : 0))
+      .Bind(image.user_data_support);
   if (Status s = stmt.Run("put image"); !s.ok()) return s;
   return txn.Commit();
 }

@@ -151,6 +151,7 @@ void ExpectSameImage(const ImageRecord& a, const ImageRecord& b) {
   EXPECT_EQ(a.virtual_size_bytes, b.virtual_size_bytes);
   EXPECT_EQ(a.format, b.format);
   EXPECT_EQ(a.imported, b.imported);
+  EXPECT_EQ(a.user_data_support, b.user_data_support);
 }
 
 TEST_F(StoreTest, CreatesFileWithMode0600InWalMode) {
@@ -500,6 +501,7 @@ TEST_F(StoreTest, ImageMetadataRoundTripsAndDeleteRemovesOnlyThatImage) {
   ubuntu.virtual_size_bytes = 3221225472;
   ubuntu.format = "raw";
   ubuntu.imported = true;
+  ubuntu.user_data_support = "cloud-init";
   ImageRecord other{"other", "k", "i", "d", "c", "r", 4};
   ASSERT_TRUE(store->PutImage(ubuntu).ok());
   ASSERT_TRUE(store->PutImage(other).ok());
@@ -531,6 +533,20 @@ TEST_F(StoreTest, UpgradesAVersion5DatabaseGivingItsImagesTheDefaults) {
   EXPECT_EQ(image->virtual_size_bytes, 0);
   EXPECT_EQ(image->format, "qcow2");
   EXPECT_FALSE(image->imported);
+  EXPECT_EQ(image->user_data_support, "kumo");
+}
+
+TEST_F(StoreTest, UpgradesAVersion6DatabaseTakingStockAgentImagesForCloudInit) {
+  for (int i = 0; i < 6; ++i) RawExec(KumoMigrations()[i].sql);
+  RawExec(
+      "INSERT INTO images (name, kernel, initrd, disk, cmdline, kernel_release, registered_ms, "
+      "agent_kind) VALUES ('kumo-guest', '/g/vmlinuz', '', '/g/rootfs.qcow2', '', '', 9, "
+      "'kumo-agent'), ('debian', '', '', '/i/disk.qcow2', '', '', 9, 'qemu-ga');"
+      "PRAGMA user_version = 6;");
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->GetImage("kumo-guest")->user_data_support, "kumo");
+  EXPECT_EQ(store->GetImage("debian")->user_data_support, "cloud-init");
 }
 
 TEST_F(StoreTest, Settings) {

@@ -171,5 +171,54 @@ TEST_F(Images, ImportThroughTheApiAndTheCliRefuseBadFilesAndDeleteWhenUnused) {
   EXPECT_TRUE(Image("mine").is_null());
 }
 
+// What a user who brings a bootable disk sees: imported through the CLI, it
+// boots with its own bootloader to running; the create answer carries what
+// the image will not do with the user data (and an image whose cloud-init
+// applies all of it gets no warning); show names the login user and the SSH
+// command.
+TEST_F(Images, AnImportedDiskBootsAndSaysHowToLogInAndWhatItWillNotApply) {
+  std::string out;
+  const std::string disk = std::string(KUMO_GUEST_DISK_IMAGE_DIR) + "/disk.qcow2";
+  ASSERT_EQ(kumod_.RunCli({"images", "import", "own", disk, "--os", "kumo on SYSLINUX"}, &out), 0)
+      << out;
+  EXPECT_EQ(Image("own")["user_data_support"], "kumo");
+  ASSERT_EQ(kumod_.RunCli({"images", "import", "stock", disk, "--agent-kind", "qemu-ga",
+                           "--login-user", "debian"},
+                          &out),
+            0)
+      << out;
+  EXPECT_EQ(Image("stock")["user_data_support"], "cloud-init");
+
+  const std::string user_data = "#cloud-config\npackages: [nginx]\n";
+  HttpResult created = kumod_.Call("POST", "/v1/servers",
+                                   {{"name", "own"}, {"image", "own"}, {"user_data", user_data}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json()["warnings"],
+            json::array({"user data: packages: not applied by the kumo image (a cloud-init image "
+                         "may apply it)"}))
+      << created.body;
+  // cloud-init applies packages: nothing to warn about. (Not booted: the
+  // disk is the same kumo guest; only the answer matters here.)
+  HttpResult quiet = kumod_.Call("POST", "/v1/servers",
+                                 {{"name", "quiet"}, {"image", "stock"}, {"user_data", user_data}});
+  ASSERT_EQ(quiet.status, 201) << quiet.body;
+  EXPECT_EQ(quiet.json()["warnings"], json::array()) << quiet.body;
+  EXPECT_EQ(kumod_.Call("DELETE", "/v1/servers/quiet?force=true").status, 202);
+
+  json s = kumod_.WaitStatus("own", "running", 240);
+  ASSERT_EQ(s["status"], "running") << s.dump() << "\n" << kumod_.Events("own").dump();
+  json shown = kumod_.Server("own");
+  EXPECT_EQ(shown["login_user"], "root");
+  ASSERT_TRUE(shown["ssh_port"].is_number_integer()) << shown.dump();
+  EXPECT_EQ(shown["ssh_command"],
+            "ssh -p " + std::to_string(shown["ssh_port"].get<int>()) + " root@127.0.0.1");
+  ASSERT_EQ(kumod_.RunCli({"show", "own"}, &out), 0) << out;
+  EXPECT_NE(out.find("ssh -p "), std::string::npos) << out;
+  // The agent of the imported disk answers: exec works.
+  HttpResult exec = kumod_.Exec("own", {"/bin/hostname"});
+  EXPECT_EQ(exec.status, 200) << exec.body;
+  EXPECT_EQ(exec.json().value("stdout", ""), "own\n") << exec.body;
+}
+
 }  // namespace
 }  // namespace kumo::testing
