@@ -14,6 +14,8 @@ packages=(
   qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
   # the guest on a disk that boots with its own bootloader (guest/build-disk-image.sh)
   syslinux syslinux-common mtools dosfstools fdisk
+  # UEFI boot: Debian's OVMF for kumod, GRUB's EFI modules for the UEFI test disk
+  ovmf grub-efi-amd64-bin
   # kumod's host firewall for guests; the isolation test's network namespace
   nftables iproute2
   # end-to-end tests log in over SSH with a key made by ssh-keygen

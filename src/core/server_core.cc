@@ -32,6 +32,14 @@ bool PortIsFree(int port) {
   return free;
 }
 
+// A server of a UEFI image needs OVMF on this host: without it the server is
+// refused before anything is made, naming the missing file.
+Status CheckFirmware(const hypervisor::MachineSpec& spec, const std::string& image) {
+  Status s = hypervisor::CheckUefiFirmware(spec);
+  if (s.ok()) return s;
+  return Status(s.code(), "image '" + image + "' boots with UEFI, but " + s.message(), s.hint());
+}
+
 }  // namespace
 
 Status Busy(const ServerRecord& r) {
@@ -147,6 +155,10 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     if (r.boot_mode == BootMode::kRescue && !spec.kernel.empty()) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
     spec.base_format = image->format;
+    if (image->firmware == "uefi") {
+      spec.uefi_code = config_.ovmf_code;
+      spec.uefi_vars_template = config_.ovmf_vars;
+    }
   }
   std::error_code ec;
   if (!r.run_dir.empty() && std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
@@ -164,15 +176,6 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
   if (!image) {
     return Status(codes::kNotFound, "no image named '" + spec.image + "'",
                   "list images: kumo images")
-        .set_field("image");
-  }
-  if (image->firmware == "uefi") {
-    // Stored so that the image says what it needs; booting it with SeaBIOS
-    // would fail in the guest, far from this answer.
-    return Status(codes::kInvalidState,
-                  "image '" + spec.image +
-                      "' needs UEFI firmware (OVMF), which kumod does not boot yet",
-                  "if the image also boots with BIOS, import it again with --firmware bios")
         .set_field("image");
   }
   Result<int> disk_gib = DiskGibFor(spec, *image);
@@ -199,6 +202,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
     while ((taken.count(port) || !PortIsFree(port)) && port < 65535) ++port;
     r.ssh_port = port;
   }
+  if (Status s = CheckFirmware(MachineSpecOf(r), r.image); !s.ok()) return s;
   BeginTask(r, Task::kCreating, config_.boot_timeout, NowMs());
   r.status_reason = "creating";
   if (Status s = MakeSeed(r); !s.ok()) return s;
@@ -229,6 +233,7 @@ Result<ServerRecord> ServerCore::Start(const std::string& name) {
     return Status(codes::kInvalidState, "server " + name + " is already running",
                   "to restart it: kumo reboot " + name);
   }
+  if (Status s = CheckFirmware(MachineSpecOf(*r), r->image); !s.ok()) return s;
   auto started = Transition(name, "task", "starting", [&](ServerRecord& s) {
     BeginTask(s, Task::kStarting, config_.boot_timeout, NowMs());
     s.agent = AgentState::kUnknown;

@@ -28,6 +28,7 @@
 #include "core/server_spec.h"
 #include "guestlink/guest_agent.h"
 #include "hypervisor/machine.h"
+#include "hypervisor/uefi_firmware.h"
 #include "store/store.h"
 
 namespace kumo::core {
@@ -48,6 +49,9 @@ struct CoreConfig {
   // power off (so its writes reach the disk) before it is forced off.
   Milliseconds restart_grace{30000};
   int first_ssh_port = 0;  // 0: no SSH forward; else servers get ports from here up
+  // Servers of UEFI images boot with this OVMF (kumod --ovmf-code, --ovmf-vars).
+  std::string ovmf_code = hypervisor::kDebianOvmfCode;
+  std::string ovmf_vars = hypervisor::kDebianOvmfVars;
   // Hears each heartbeat's round trip, in seconds (for /metrics).
   std::function<void(double seconds)> on_heartbeat_round_trip;
 };

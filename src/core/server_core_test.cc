@@ -164,9 +164,40 @@ TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
   EXPECT_TRUE(HasEvent("web", "guest agent answering"));
 }
 
-// An image that needs UEFI is refused at create, named, until kumod boots
-// OVMF: started with SeaBIOS it would fail inside the guest instead.
-TEST_F(ServerCoreTest, AUefiImageIsRefusedAtCreateUntilOvmfBootExists) {
+// An image that needs UEFI boots with the OVMF kumod was pointed at: its
+// machine gets the firmware code and the variable store template; a BIOS
+// image's machine gets neither.
+TEST_F(ServerCoreTest, AUefiImageBootsWithTheConfiguredOvmf) {
+  testing::WriteFile(dir_ / "CODE.fd", "code");
+  testing::WriteFile(dir_ / "VARS.fd", "vars");
+  config_.ovmf_code = dir_ / "CODE.fd";
+  config_.ovmf_vars = dir_ / "VARS.fd";
+  NewCore();
+  ImageRecord uefi = testing::TestImage();
+  uefi.name = "needs-uefi";
+  uefi.firmware = "uefi";
+  ASSERT_TRUE(core_->RegisterImage(uefi).ok());
+  ServerSpec s = Spec("web");
+  s.image = "needs-uefi";
+  auto created = core_->Create(s);
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  ASSERT_TRUE(ReachStatus("web", "running")) << StatusOf("web");
+  EXPECT_EQ(driver_->machine("web")->spec().uefi_code, config_.ovmf_code);
+  EXPECT_EQ(driver_->machine("web")->spec().uefi_vars_template, config_.ovmf_vars);
+
+  CreateRunning("bios");
+  EXPECT_EQ(driver_->machine("bios")->spec().uefi_code, "");
+  EXPECT_EQ(driver_->machine("bios")->spec().uefi_vars_template, "");
+}
+
+// Without OVMF on the host a UEFI server is refused at create and at start,
+// naming the file and the package, and nothing is made or changed.
+TEST_F(ServerCoreTest, AMissingOvmfFileIsNamedAtCreateAndStartAndNothingChanges) {
+  testing::WriteFile(dir_ / "CODE.fd", "code");
+  testing::WriteFile(dir_ / "VARS.fd", "vars");
+  config_.ovmf_code = dir_ / "no/OVMF_CODE_4M.fd";
+  config_.ovmf_vars = dir_ / "VARS.fd";
+  NewCore();
   ImageRecord uefi = testing::TestImage();
   uefi.name = "needs-uefi";
   uefi.firmware = "uefi";
@@ -175,10 +206,32 @@ TEST_F(ServerCoreTest, AUefiImageIsRefusedAtCreateUntilOvmfBootExists) {
   s.image = "needs-uefi";
   auto created = core_->Create(s);
   ASSERT_FALSE(created.ok());
-  EXPECT_EQ(created.status().code(), codes::kInvalidState);
-  EXPECT_EQ(created.status().field(), "image");
-  EXPECT_NE(created.status().message().find("UEFI"), std::string::npos);
+  EXPECT_EQ(created.status().code(), codes::kHypervisorError);
+  EXPECT_NE(created.status().message().find("image 'needs-uefi' boots with UEFI"),
+            std::string::npos)
+      << created.status().message();
+  EXPECT_NE(created.status().message().find(config_.ovmf_code), std::string::npos);
+  EXPECT_NE(created.status().hint().find("apt-get install ovmf"), std::string::npos);
   EXPECT_FALSE(core_->Get("web").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "servers/web"));
+  EXPECT_EQ(driver_->launch_count(), 0);
+
+  // Made while OVMF was there, started after it went.
+  config_.ovmf_code = dir_ / "CODE.fd";
+  NewCore();
+  ASSERT_TRUE(core_->Create(s).ok());
+  ASSERT_TRUE(ReachStatus("web", "running")) << StatusOf("web");
+  ASSERT_TRUE(core_->Stop("web", true).ok());
+  ASSERT_TRUE(ReachStatus("web", "stopped")) << StatusOf("web");
+  config_.ovmf_code = dir_ / "gone/OVMF_CODE_4M.fd";
+  NewCore();
+  int launches = driver_->launch_count();
+  auto started = core_->Start("web");
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), codes::kHypervisorError);
+  EXPECT_NE(started.status().message().find(config_.ovmf_code), std::string::npos);
+  EXPECT_EQ(StatusOf("web"), "stopped");
+  EXPECT_EQ(driver_->launch_count(), launches);
 }
 
 TEST_F(ServerCoreTest, AQemuGaImageIsNotAskedForKumoCommandsAndTheTimelineSaysWhy) {

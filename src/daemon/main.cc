@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -22,6 +23,7 @@
 #include "guestlink/guest_agent.h"
 #include "hypervisor/disk_image.h"
 #include "hypervisor/qemu_driver.h"
+#include "hypervisor/uefi_firmware.h"
 #include "store/sqlite_store.h"
 
 namespace {
@@ -96,6 +98,33 @@ Status RegisterImageDir(kumo::core::ServerCore& core, const std::string& dir, in
   return core.RegisterImage(image);
 }
 
+// Makes the OVMF paths absolute, refuses one QEMU could not be given (a ','
+// would end its option), and says whether UEFI images can boot: a host
+// without OVMF still runs BIOS images.
+Status CheckOvmf(std::string* code, std::string* vars) {
+  for (std::string* path : {code, vars}) {
+    *path = std::filesystem::absolute(*path).lexically_normal().string();
+    bool control = std::any_of(path->begin(), path->end(),
+                               [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+    if (control || path->find(',') != std::string::npos) {
+      return Status(kumo::codes::kInvalidArgument,
+                    "OVMF path " + *path + " contains ',' or a control character",
+                    "QEMU reads ',' as an option separator; move or link the file elsewhere");
+    }
+  }
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(*code, ec) && std::filesystem::is_regular_file(*vars, ec)) {
+    std::cout << "kumod: UEFI images boot with " << *code << " (variables: " << *vars << ")"
+              << std::endl;
+  } else {
+    std::cerr << "kumod: warning: no UEFI firmware at " << *code << " and " << *vars
+              << ": servers of UEFI images are refused (apt-get install ovmf, or --ovmf-code and "
+                 "--ovmf-vars)"
+              << std::endl;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // Logs when the state directory's filesystem runs low on space, and when it
@@ -148,6 +177,8 @@ int main(int argc, char** argv) {
   double cpu_saturated_after_s = 120;
   double boot_stuck_after_s = 90;
   std::string panel_dir = KUMO_DEFAULT_PANEL_DIR;
+  std::string ovmf_code = kumo::hypervisor::kDebianOvmfCode;
+  std::string ovmf_vars = kumo::hypervisor::kDebianOvmfVars;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -196,7 +227,17 @@ int main(int argc, char** argv) {
                  "seconds after a boot began without an agent answer before the diagnosis says "
                  "boot_stuck or agent_missing (default 90)")
       ->check(CLI::Range(5.0, 86400.0));
+  app.add_option("--ovmf-code", ovmf_code,
+                 "servers of UEFI images boot with this OVMF code, read-only (default: " +
+                     ovmf_code + ", from Debian's ovmf)");
+  app.add_option("--ovmf-vars", ovmf_vars,
+                 "the empty UEFI variable store each such server gets its own copy of (default: " +
+                     ovmf_vars + ")");
   CLI11_PARSE(app, argc, argv);
+  if (Status s = CheckOvmf(&ovmf_code, &ovmf_vars); !s.ok()) {
+    std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
+    return 1;
+  }
 
   if (Status s = kumo::PrepareStateDir(state_dir); !s.ok()) {
     std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
@@ -244,6 +285,8 @@ int main(int argc, char** argv) {
   config.boot_timeout = std::chrono::seconds(boot_timeout_s);
   config.reboot_timeout = std::chrono::seconds(boot_timeout_s);
   config.first_ssh_port = ssh_port_base;
+  config.ovmf_code = ovmf_code;
+  config.ovmf_vars = ovmf_vars;
   kumo::telemetry::Histogram heartbeat_round_trip(kumo::api::LatencyBuckets());
   config.on_heartbeat_round_trip = [&heartbeat_round_trip](double s) {
     heartbeat_round_trip.Observe(s);

@@ -60,7 +60,7 @@ Status PrepareRunDir(const std::string& dir, const std::optional<RunAs>& run_as)
     s = HypervisorError("cannot chmod " + dir + ": " + strerror(errno));
   }
   if (s.ok() && run_as) {
-    for (const char* name : {"disk.qcow2", "console.log", "qemu.log"}) {
+    for (const char* name : {"disk.qcow2", "console.log", "qemu.log", "uefi-vars.fd"}) {
       s = GiveFile(fd, dir, name, *run_as);
       if (!s.ok()) break;
     }
@@ -71,10 +71,20 @@ Status PrepareRunDir(const std::string& dir, const std::optional<RunAs>& run_as)
 
 Result<ImageFiles> ImageFiles::Open(const MachineSpec& spec, const std::optional<RunAs>& run_as) {
   ImageFiles files;
-  Status s = files.Add("kernel", spec.kernel, false, &files.inherited_.kernel, run_as);
-  if (s.ok()) s = files.Add("initrd", spec.initrd, false, &files.inherited_.initrd, run_as);
-  if (s.ok()) s = files.Add("disk", spec.base_disk, false, &files.inherited_.base_disk, run_as);
-  if (s.ok()) s = files.Add("seed", spec.seed_image, true, &files.inherited_.seed_image, run_as);
+  Status s = files.Add("the image's kernel", spec.kernel, false, &files.inherited_.kernel, run_as);
+  if (s.ok()) {
+    s = files.Add("the image's initrd", spec.initrd, false, &files.inherited_.initrd, run_as);
+  }
+  if (s.ok()) {
+    s = files.Add("the image's disk", spec.base_disk, false, &files.inherited_.base_disk, run_as);
+  }
+  if (s.ok()) {
+    s = files.Add("the image's seed", spec.seed_image, true, &files.inherited_.seed_image, run_as);
+  }
+  if (s.ok()) {
+    s = files.Add("the UEFI firmware's code", spec.uefi_code, false, &files.inherited_.uefi_code,
+                  run_as);
+  }
   if (!s.ok()) return s;
   return files;
 }
@@ -83,7 +93,7 @@ Status ImageFiles::Add(const std::string& what, const std::string& path, bool ow
                        const std::optional<RunAs>& run_as) {
   if (path.empty()) return Status::Ok();
   auto missing = [&](const std::string& why) {
-    return Status(codes::kNotFound, "the image's " + what + " " + path + " " + why,
+    return Status(codes::kNotFound, what + " " + path + " " + why,
                   own_file ? "start the server again" : "rebuild or re-register the image");
   };
   // The seed lies in the run_dir QEMU's user controls: never follow a link there.
@@ -98,7 +108,7 @@ Status ImageFiles::Add(const std::string& what, const std::string& path, bool ow
     if (fchown(fd, run_as->uid, run_as->gid) == 0) return Status::Ok();
   }
   return Status(codes::kNotFound,
-                "the image's " + what + " " + path + " is not readable by the QEMU user (uid " +
+                what + " " + path + " is not readable by the QEMU user (uid " +
                     std::to_string(run_as->uid) + ")",
                 "make it readable: chmod 0644 " + path);
 }

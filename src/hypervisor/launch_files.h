@@ -16,15 +16,15 @@ namespace kumo::hypervisor {
 
 // mkdir -p (new directories 0700); the last one is made 0700 and, with
 // `run_as`, given to that user, as are the files QEMU writes there that an
-// older kumod left to root (disk overlay, console log, qemu.log). Symlinks
-// are never followed. Errors: HypervisorError (not a directory, owned by
-// another user, cannot be changed).
+// older kumod left to root (disk overlay, console log, qemu.log, UEFI
+// variable store). Symlinks are never followed. Errors: HypervisorError (not
+// a directory, owned by another user, cannot be changed).
 Status PrepareRunDir(const std::string& dir, const std::optional<RunAs>& run_as);
 
-// The image's kernel, initrd and disk, and the machine's seed image, open
-// read-only. With `run_as` each must be readable by that user through its own
-// mode (QEMU reopens it through /proc/self/fd); kumod's own seed is given to
-// that user.
+// The image's kernel, initrd and disk, the machine's seed image and the UEFI
+// firmware's code, open read-only. With `run_as` each must be readable by
+// that user through its own mode (QEMU reopens it through /proc/self/fd);
+// kumod's own seed is given to that user.
 class ImageFiles {
  public:
   // Errors: NotFound (missing or unreadable, with a hint).

@@ -29,6 +29,8 @@ struct MachinePaths {
   std::string pidfile() const { return run_dir + "/qemu.pid"; }
   std::string disk() const { return run_dir + "/disk.qcow2"; }
   std::string qemu_log() const { return run_dir + "/qemu.log"; }
+  // The machine's own UEFI variable store (NVRAM), when it boots with OVMF.
+  std::string uefi_vars() const { return run_dir + "/uefi-vars.fd"; }
 };
 
 // The device id of the agent's virtio-serial port (QMP names it in VSERPORT_CHANGE).
@@ -48,6 +50,11 @@ struct MachineSpec {
   std::string accel = "kvm";          // kvm | tcg
   int ssh_host_port = 0;              // 0: no forward; else 127.0.0.1:PORT → guest :22
   std::string seed_image;  // NoCloud seed (ISO), attached read-only as a second disk; "" none
+  // UEFI boot (OVMF) when uefi_code is set, else SeaBIOS: the firmware's
+  // code, mapped read-only, and the template of its variable store, copied
+  // once to paths.uefi_vars() and kept (the boot entries the guest writes).
+  std::string uefi_code;
+  std::string uefi_vars_template;
   MachinePaths paths;
 };
 
@@ -97,8 +104,9 @@ class HypervisorDriver {
   using MachineReady = std::function<void(Result<std::shared_ptr<Machine>>)>;
 
   virtual ~HypervisorDriver() = default;
-  // Creates spec.paths.run_dir (0700) and the disk overlay if missing, starts
-  // the machine detached from kumod (it outlives kumod), and connects to it.
+  // Creates spec.paths.run_dir (0700), the disk overlay and (UEFI) the
+  // variable store if missing, starts the machine detached from kumod (it
+  // outlives kumod), and connects to it.
   // Errors: HypervisorError with QEMU's own message.
   virtual void Launch(const MachineSpec& spec, MachineReady done) = 0;
   // Re-attaches to a machine started earlier, by its pid and run_dir, after a

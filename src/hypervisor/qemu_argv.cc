@@ -69,6 +69,13 @@ Status CheckBoot(const MachineSpec& spec) {
   if (spec.base_format != "qcow2" && spec.base_format != "raw") {
     return Invalid("base_format must be qcow2 or raw");
   }
+  if (Status s = CheckPath("uefi_code", spec.uefi_code, false); !s.ok()) return s;
+  if (Status s = CheckPath("uefi_vars_template", spec.uefi_vars_template, false); !s.ok()) {
+    return s;
+  }
+  if (spec.uefi_code.empty() != spec.uefi_vars_template.empty()) {
+    return Invalid("UEFI boot needs both the firmware's code and its variable store template");
+  }
   if (spec.kernel.empty() && (!spec.initrd.empty() || !spec.cmdline.empty())) {
     return Invalid("an initrd or a kernel command line needs a kernel");
   }
@@ -138,6 +145,14 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
                               "-pidfile",
                               paths.pidfile(),
                           });
+  if (!spec.uefi_code.empty()) {
+    // OVMF: its code read-only, then the machine's own variable store, which
+    // keeps the boot entries the guest writes.
+    argv.insert(argv.end(), {"-drive",
+                             "if=pflash,format=raw,unit=0,readonly=on,file=" +
+                                 FileOf(files.uefi_code, spec.uefi_code),
+                             "-drive", "if=pflash,format=raw,unit=1,file=" + paths.uefi_vars()});
+  }
   if (!spec.kernel.empty()) {
     argv.insert(argv.end(), {"-kernel", FileOf(files.kernel, spec.kernel)});
     if (!spec.initrd.empty()) {
@@ -145,8 +160,9 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
     }
     if (!spec.cmdline.empty()) argv.insert(argv.end(), {"-append", spec.cmdline});
   } else {
-    // No kernel: the firmware (SeaBIOS) boots the image's own bootloader from
-    // the first disk, never the seed disk behind it.
+    // No kernel: the firmware boots the image's own bootloader from the first
+    // disk, never the seed disk behind it. (OVMF does not read this; it tries
+    // its devices in its own order, which starts with that disk.)
     argv.insert(argv.end(), {"-boot", "order=c"});
   }
   std::string disk = "file=" + paths.disk() + ",if=virtio,format=qcow2";

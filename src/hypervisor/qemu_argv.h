@@ -24,7 +24,7 @@ inline constexpr size_t kMaxSocketPathLength = 107;
 // no leading '-'), vcpus/memory/disk > 0 and within sane bounds, accel kvm or
 // tcg, ssh port 0..65535, every path absolute and free of ',' and control
 // characters, socket paths short enough, a kernel if an initrd or a command
-// line is given.
+// line is given, both UEFI files or neither.
 Status ValidateSpec(const MachineSpec& spec);
 
 // The part of ValidateSpec that concerns the run directory alone (what
@@ -40,6 +40,7 @@ struct InheritedFiles {
   int initrd = -1;
   int base_disk = -1;
   int seed_image = -1;
+  int uefi_code = -1;
 };
 
 // The strict seccomp sandbox QEMU runs in: no obsolete system calls, no
@@ -51,9 +52,11 @@ inline constexpr const char* kSandbox =
 // sandbox forbids -daemonize's fork and setsid; the caller starts QEMU in its
 // own session): QMP, agent and serial console on unix sockets in
 // spec.paths.run_dir, console output also appended to console.log, a pidfile,
-// a pvpanic device whose panic pauses the guest. With a kernel, QEMU boots it
-// directly (-kernel/-initrd/-append); without one, the firmware boots the
-// image's disk with its own bootloader.
+// a pvpanic device whose panic pauses the guest. The firmware is SeaBIOS, or
+// OVMF (UEFI) with spec.uefi_code: its code as read-only pflash unit 0, the
+// machine's own variable store (paths.uefi_vars()) as writable unit 1. With a
+// kernel, QEMU boots it directly (-kernel/-initrd/-append); without one, the
+// firmware boots the image's disk with its own bootloader.
 // REQUIRES: ValidateSpec(spec).ok()
 std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const MachineSpec& spec,
                                        const InheritedFiles& files = {});

@@ -23,6 +23,13 @@ MachineSpec GoodSpec() {
   return spec;
 }
 
+// Boots `s` with OVMF (Debian's files) from the image's disk.
+void Uefi(MachineSpec& s) {
+  s.kernel = s.initrd = s.cmdline = "";
+  s.uefi_code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+  s.uefi_vars_template = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+}
+
 // The value that follows the n-th occurrence of `option`, or "" if none.
 std::string ValueOf(const std::vector<std::string>& argv, const std::string& option, int n = 0) {
   for (size_t i = 0; i + 1 < argv.size(); ++i) {
@@ -90,6 +97,37 @@ TEST(ValidateSpec, Table) {
        [](MachineSpec& s) { s.base_format = "raw,file.filename=/etc/shadow"; }, false,
        "base_format"},
       {"no run_dir", [](MachineSpec& s) { s.paths.run_dir = ""; }, false, "run_dir"},
+      {"uefi", Uefi, true, ""},
+      {"uefi with a direct kernel boot (OVMF loads it)",
+       [](MachineSpec& s) {
+         Uefi(s);
+         s.kernel = "/img/vmlinuz";
+       },
+       true, ""},
+      {"uefi code without a variable store",
+       [](MachineSpec& s) {
+         Uefi(s);
+         s.uefi_vars_template = "";
+       },
+       false, "variable store"},
+      {"uefi variable store without code",
+       [](MachineSpec& s) {
+         Uefi(s);
+         s.uefi_code = "";
+       },
+       false, "variable store"},
+      {"comma in the uefi code",
+       [](MachineSpec& s) {
+         Uefi(s);
+         s.uefi_code = "/o,file=/etc/shadow";
+       },
+       false, "uefi_code"},
+      {"relative uefi variable store",
+       [](MachineSpec& s) {
+         Uefi(s);
+         s.uefi_vars_template = "V";
+       },
+       false, "uefi_vars_template"},
       {"run_dir is /", [](MachineSpec& s) { s.paths.run_dir = "/"; }, false, "run_dir"},
       {"newline in a path", [](MachineSpec& s) { s.kernel = "/img/a\nb"; }, false, "control"},
       {"newline in the cmdline", [](MachineSpec& s) { s.cmdline = "a\nb"; }, false, "control"},
@@ -252,6 +290,49 @@ TEST(BuildQemuArgv, InheritedFilesAreReadThroughProcSelfFd) {
             "backing.file.filename=/proc/self/fd/5");
   EXPECT_EQ(ValueOf(argv, "-drive", 1), "file=/proc/self/fd/6,if=virtio,format=raw,readonly=on");
   for (const std::string& a : argv) EXPECT_EQ(a.find("/img/"), std::string::npos) << a;
+}
+
+// The firmware part of the argv for each way to boot: SeaBIOS booting the
+// disk, OVMF booting the disk, and SeaBIOS loading the image's kernel.
+TEST(BuildQemuArgv, FirmwareUefiVsBiosVsDirectKernel) {
+  auto pflash = [](const std::vector<std::string>& argv) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i + 1 < argv.size(); ++i) {
+      if (argv[i] == "-drive" && argv[i + 1].starts_with("if=pflash")) out.push_back(argv[i + 1]);
+    }
+    return out;
+  };
+  InheritedFiles files;
+  files.base_disk = 3;
+  files.uefi_code = 4;
+
+  MachineSpec uefi = GoodSpec();
+  Uefi(uefi);
+  auto argv = BuildQemuArgv("qemu-system-x86_64", uefi, files);
+  // The code read-only from the descriptor kumod opened; the variable store
+  // is the machine's own, writable.
+  std::vector<std::string> expected = {
+      "if=pflash,format=raw,unit=0,readonly=on,file=/proc/self/fd/4",
+      "if=pflash,format=raw,unit=1,file=/run/kumo/web-1/uefi-vars.fd"};
+  EXPECT_EQ(pflash(argv), expected);
+  EXPECT_FALSE(Has(argv, "-kernel"));
+  EXPECT_EQ(ValueOf(argv, "-machine"), "q35") << "OVMF without SMM needs no other machine";
+  EXPECT_EQ(ValueOf(argv, "-drive", 2).find("file=/run/kumo/web-1/disk.qcow2,"), 0u)
+      << "the disk comes after the firmware";
+  uefi.kernel = "/img/vmlinuz";  // OVMF can load a kernel as SeaBIOS does
+  EXPECT_EQ(ValueOf(BuildQemuArgv("qemu-system-x86_64", uefi, files), "-kernel"), "/img/vmlinuz");
+
+  MachineSpec bios = GoodSpec();
+  bios.kernel = bios.initrd = bios.cmdline = "";
+  argv = BuildQemuArgv("qemu-system-x86_64", bios, files);
+  EXPECT_TRUE(pflash(argv).empty()) << "SeaBIOS is QEMU's own";
+  EXPECT_EQ(ValueOf(argv, "-boot"), "order=c");
+  EXPECT_FALSE(Has(argv, "-kernel"));
+
+  argv = BuildQemuArgv("qemu-system-x86_64", GoodSpec(), files);
+  EXPECT_TRUE(pflash(argv).empty());
+  EXPECT_EQ(ValueOf(argv, "-kernel"), "/img/vmlinuz");
+  for (const auto& a : argv) EXPECT_EQ(a.find("OVMF"), std::string::npos) << a;
 }
 
 TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {

@@ -16,6 +16,7 @@
 #include "hypervisor/qemu_machine.h"
 #include "hypervisor/qemu_survey.h"
 #include "hypervisor/spawn.h"
+#include "hypervisor/uefi_firmware.h"
 
 namespace kumo::hypervisor {
 
@@ -98,6 +99,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
     if (Status s = CheckReadable("kernel", spec_.kernel); !s.ok()) return s;
     if (Status s = CheckReadable("initrd", spec_.initrd); !s.ok()) return s;
     if (Status s = CheckReadable("disk", spec_.base_disk); !s.ok()) return s;
+    if (Status s = CheckUefiFirmware(spec_); !s.ok()) return s;
     if (Status s = PrepareRunDir(paths().run_dir, run_as_); !s.ok()) return s;
     pid_t running = ReadPidfile(paths().pidfile());
     if (running > 0 && CheckIsQemuOf(running, paths()).ok()) {
@@ -106,7 +108,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
           "a QEMU for " + paths().run_dir + " already runs as pid " + std::to_string(running),
           "attach to it, or stop it first");
     }
-    return Status::Ok();
+    return PrepareUefiVars(spec_, run_as_);
   }
 
   // Runs argv with its output appended to qemu.log; `exited` gets the wait

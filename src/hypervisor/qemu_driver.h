@@ -37,8 +37,9 @@ class QemuDriver : public HypervisorDriver {
 
   // Errors: InvalidArgument (bad spec; nothing is created), NotFound (an image
   // file is missing), AlreadyExists (a QEMU of this run_dir is running),
-  // HypervisorError (qemu-img or QEMU failed: the message ends with the tail
-  // of run_dir/qemu.log).
+  // HypervisorError (the UEFI firmware is missing: nothing is created; or
+  // qemu-img or QEMU failed: the message ends with the tail of
+  // run_dir/qemu.log).
   void Launch(const MachineSpec& spec, MachineReady done) override;
   // Errors: InvalidArgument, NotFound (pid gone, or not this run_dir's QEMU:
   // its command line, and its user: run_as, kumod's own, or root for a QEMU

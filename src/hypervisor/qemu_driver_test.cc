@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "hypervisor/qemu_argv.h"
 #include "hypervisor/qemu_machine.h"
 #include "hypervisor/spawn.h"
+#include "hypervisor/uefi_firmware.h"
 #include "support/child_process.h"
 #include "support/io_loop.h"
 
@@ -486,6 +488,36 @@ TEST_F(QemuDriverTest, BadSpecStartsAndCreatesNothing) {
     EXPECT_TRUE(ProcessesMentioning(tmp_.path().string()).empty()) << c.what;
   }
   EXPECT_TRUE(std::filesystem::is_empty(tmp_.path()));
+}
+
+// OVMF: its code read-only, the machine's own variable store writable (as
+// QEMU's block layer reports them), made from the template before QEMU
+// starts. Without the code, nothing is made.
+TEST_F(QemuDriverTest, AUefiMachineGetsOvmfAndItsOwnVariableStore) {
+  MachineSpec spec = Spec("e2e-uefi");
+  QemuGuard guard(spec.paths.run_dir);
+  spec.uefi_code = tmp_ / "no/OVMF_CODE_4M.fd";
+  spec.uefi_vars_template = kDebianOvmfVars;
+  QemuDriver driver(io_);
+  auto missing = Launch(driver, spec);
+  EXPECT_EQ(missing.status().code(), codes::kHypervisorError) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find(spec.uefi_code), std::string::npos);
+  EXPECT_NE(missing.status().hint().find("apt-get install ovmf"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(spec.paths.run_dir));
+
+  spec.uefi_code = kDebianOvmfCode;
+  auto machine = Launch(driver, spec);
+  ASSERT_TRUE(machine.ok()) << machine.status().ToString();
+  EXPECT_EQ(ReadAll(spec.paths.uefi_vars()), ReadAll(kDebianOvmfVars));
+  auto block = Qmp(*machine, "query-block");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  std::map<std::string, json> devices;
+  for (const auto& d : *block) devices[d.value("device", "")] = d;
+  ASSERT_TRUE(devices.count("pflash0") && devices.count("pflash1")) << block->dump();
+  EXPECT_EQ(devices["pflash0"]["inserted"]["ro"], true);
+  EXPECT_EQ(devices["pflash1"]["inserted"]["ro"], false);
+  EXPECT_EQ(devices["pflash1"]["inserted"]["file"], spec.paths.uefi_vars());
+  (*machine)->Kill();
 }
 
 TEST_F(QemuDriverTest, QemuFailureCarriesQemusOwnMessage) {
