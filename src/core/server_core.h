@@ -48,6 +48,12 @@ struct CoreConfig {
   // power off (so its writes reach the disk) before it is forced off.
   Milliseconds restart_grace{30000};
   int first_ssh_port = 0;  // 0: no SSH forward; else servers get ports from here up
+  // kumo's rescue system (guest/build-rescue-image.sh): the kernel and
+  // initramfs a server of an image that boots from its own disk is rescued
+  // with, its disk attached. Empty, or files missing: such rescues are
+  // refused.
+  std::string rescue_kernel;
+  std::string rescue_initrd;
   // Hears each heartbeat's round trip, in seconds (for /metrics).
   std::function<void(double seconds)> on_heartbeat_round_trip;
 };
