@@ -116,9 +116,11 @@ class ServerCore {
   Result<ServerRecord> Unrescue(const std::string& name);
 
   // Sets a user's password in the guest through its agent
-  // (guest-set-user-password). Needs the agent answering.
+  // (guest-set-user-password). Needs the agent answering. On success, says
+  // where it was set: in the guest, or (in kumo's rescue system) in the
+  // server's own disk.
   void SetPassword(const std::string& name, const std::string& user, const std::string& password,
-                   std::function<void(Status)> done);
+                   std::function<void(Result<std::string>)> done);
 
   // Runs a program in the guest through its agent (guest-exec) and calls back
   // with its exit status and output. Needs the agent answering.

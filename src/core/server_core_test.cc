@@ -556,7 +556,7 @@ TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDisk) {
   Freeze("own", true);
   ASSERT_TRUE(ReachStatus("own", "warning", 3s));
   std::optional<Status> hung;
-  core_->SetPassword("own", "root", "x", [&](Status s) { hung = s; });
+  core_->SetPassword("own", "root", "x", [&](Result<std::string> s) { hung = s.status(); });
   ASSERT_TRUE(RunUntil([&] { return hung.has_value(); }));
   EXPECT_EQ(hung->code(), codes::kGuestAgentNotResponding);
   EXPECT_NE(hung->hint().find("kumo rescue own"), std::string::npos) << hung->hint();
@@ -599,10 +599,11 @@ TEST_F(ServerCoreTest, RescueOfADiskImageBootsKumosRescueSystemWithTheServersDis
   EXPECT_TRUE(HasEvent("own", "rescue mode: the rescue system's agent answers"));
 
   // set-password goes to the rescue system's agent, which writes the disk.
-  std::optional<Status> set;
-  core_->SetPassword("own", "root", "Disk-Pass-1", [&](Status s) { set = s; });
+  std::optional<Result<std::string>> set;
+  core_->SetPassword("own", "root", "Disk-Pass-1", [&](Result<std::string> s) { set = s; });
   ASSERT_TRUE(RunUntil([&] { return set.has_value(); }));
-  EXPECT_TRUE(set->ok()) << set->message();
+  ASSERT_TRUE(set->ok()) << set->status().message();
+  EXPECT_EQ(set->value().find("in the server's own disk"), 0u) << set->value();
   EXPECT_EQ(Agent("own").passwords().at("root"), "Disk-Pass-1");
   EXPECT_TRUE(HasEvent("own", "password set for user root in the server's own disk"));
 
@@ -863,7 +864,7 @@ Status SetPasswordNow(ServerCore& core, const std::string& name, const std::stri
                       const std::string& password,
                       const std::function<bool(const std::function<bool()>&)>& run) {
   std::optional<Status> result;
-  core.SetPassword(name, user, password, [&](Status s) { result = s; });
+  core.SetPassword(name, user, password, [&](Result<std::string> s) { result = s.status(); });
   run([&] { return result.has_value(); });
   return result.value_or(Status(codes::kInternal, "no answer"));
 }

@@ -77,7 +77,8 @@ void ServerCore::PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const st
 }
 
 void ServerCore::SetPassword(const std::string& name, const std::string& user,
-                             const std::string& password, std::function<void(Status)> done) {
+                             const std::string& password,
+                             std::function<void(Result<std::string>)> done) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return done(r.status());
   bool user_ok =
@@ -130,16 +131,16 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
                              "the guest could not set the password: " + s.message(),
                              "does user '" + user + "' exist in the guest?"));
         }
-        ledger_.Transition(name, "agent",
-                           in_rescue_system
-                               ? "password set for user " + user +
-                                     " in the server's own disk (its root filesystem's "
-                                     "etc/shadow, from the rescue system); it applies after kumo "
-                                     "unrescue " +
-                                     name
-                               : "password set for user " + user,
-                           [](ServerRecord&) {});
-        done(Status::Ok());
+        const std::string set_in =
+            in_rescue_system ? "in the server's own disk (its root filesystem's etc/shadow, from "
+                               "the rescue system); it applies after kumo unrescue " +
+                                   name
+                             : "in the guest, through its agent";
+        ledger_.Transition(
+            name, "agent",
+            "password set for user " + user + (in_rescue_system ? " " + set_in : std::string()),
+            [](ServerRecord&) {});
+        done(set_in);
       });
 }
 

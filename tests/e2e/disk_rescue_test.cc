@@ -137,6 +137,7 @@ TEST_F(DiskRescue, RescueShowsTheDiskSetsAPasswordInItAndUnrescueBootsIt) {
   r = kumod_.Call("POST", "/v1/servers/lifeboat/password",
                   {{"user", "root"}, {"password", password}});
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["set_in"].get<std::string>().find("in the server's own disk"), 0u) << r.body;
   EXPECT_TRUE(kumod_.HasEvent("lifeboat", "password set for user root in the server's own disk"));
   EXPECT_TRUE(shell->WaitFor("kumo-rescue: password set in /dev/vda2", 10s)) << shell->output();
   // A user that the disk does not have: refused, nothing written.
