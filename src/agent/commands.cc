@@ -104,9 +104,10 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   d.Add({"guest-sync", {"id"}, Sync});
   d.Add({"guest-sync-delimited", {"id"}, Sync});
   d.Add({"guest-ping", {}, [](const Arguments&) { return CommandResult::Return(json::object()); }});
-  d.Add({"guest-info", {}, [&d](const Arguments&) {
-           return CommandResult::Return(
-               {{"version", kAgentVersion}, {"supported_commands", d.SupportedCommands()}});
+  d.Add({"guest-info", {}, [&d, &settings](const Arguments&) {
+           return CommandResult::Return({{"version", kAgentVersion},
+                                         {"supported_commands", d.SupportedCommands()},
+                                         {"kumo-role", settings.role}});
          }});
   d.Add({"guest-get-osinfo", {}, [](const Arguments&) { return CommandResult::Return(OsInfo()); }});
   d.Add({"guest-get-host-name", {}, [](const Arguments&) {

@@ -25,6 +25,11 @@ struct AgentSettings {
   std::string passwd_command = "chpasswd";
   // Where kumo-init records its results (kumo-init-status reads them).
   std::string init_state_dir = "/var/lib/kumo/init";
+  // What system the agent runs in, reported by guest-info as "kumo-role":
+  // "normal", or "rescue" when it serves kumo's rescue system (or the kumo
+  // image booted with kumo.rescue). kumod reports rescue mode only on
+  // "rescue".
+  std::string role = "normal";
 };
 
 // Everything the commands act on, owned by the agent loop.

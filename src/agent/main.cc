@@ -24,6 +24,8 @@ constexpr char kUsage[] =
     "  --power-command PATH   guest-shutdown runs PATH powerdown|reboot|halt\n"
     "                         (default: poweroff, reboot or halt)\n"
     "  --passwd-command PATH  chpasswd(8)-compatible program (default: chpasswd)\n"
+    "  --role normal|rescue   what guest-info reports as kumo-role (default normal);\n"
+    "                         rescue: this is a rescue boot (kumo rescue)\n"
     "  --version\n";
 
 // Keeps the agent alive when the guest runs out of memory: the OOM killer
@@ -71,6 +73,13 @@ int main(int argc, char** argv) {
     } else if (arg == "--passwd-command") {
       settings.passwd_command = value();
       passwd_command_given = true;
+    } else if (arg == "--role") {
+      settings.role = value();
+      if (settings.role != "normal" && settings.role != "rescue") {
+        std::fprintf(stderr, "kumo-agent: --role takes normal or rescue, got '%s'\n",
+                     settings.role.c_str());
+        return 2;
+      }
     } else if (arg == "--version") {
       std::printf("kumo-agent %s\n", kumo::agent::kAgentVersion);
       return 0;

@@ -525,9 +525,9 @@ void Router::SetPassword(const ApiRequest& req, const std::string& name, Respond
     return respond(error);
   }
   if (!body.contains("password")) return respond(BadRequest("field 'password' is required"));
-  core_.SetPassword(name, user, password, [respond](Status s) {
-    if (!s.ok()) return respond(ErrorResponse(s));
-    respond({200, json::object()});
+  core_.SetPassword(name, user, password, [respond](Result<std::string> set_in) {
+    if (!set_in.ok()) return respond(ErrorResponse(set_in.status()));
+    respond({200, {{"set_in", *set_in}}});
   });
 }
 

@@ -210,7 +210,9 @@ int SetPassword(Context& ctx, const std::string& name, const std::string& user) 
   if (ctx.json) {
     PrintRaw(ctx, reply->raw);
   } else {
-    ctx.out << name << ": password set for " << user << "\n" << std::flush;
+    std::string set_in = reply->body.value("set_in", "");
+    ctx.out << name << ": password set for " << user << (set_in.empty() ? "" : " " + set_in) << "\n"
+            << std::flush;
   }
   return kExitOk;
 }

@@ -98,18 +98,10 @@ void Heartbeat::OnPing(const std::string& name, const std::shared_ptr<guestlink:
     beat.missed = 0;
     beat.last_answer_ms = now;
     bool boot_done = IsBootTask(r->task) || (r->task == Task::kRebooting && beat.reset_seen);
-    if (r->agent != AgentState::kOk || boot_done) {
-      std::string message = r->agent == AgentState::kUnresponsive ? "guest agent answering again"
-                                                                  : "guest agent answering";
-      if (boot_done && r->boot_mode == BootMode::kRescue) {
-        message = "rescue mode: root shell on the serial console (kumo console " + name + ")";
-      }
-      auto done = ledger_.Transition(name, "agent", message, [&](ServerRecord& s) {
-        s.agent = AgentState::kOk;
-        s.agent_last_seen_ms = now;
-        if (boot_done) EndTask(s);
-      });
-      if (done.ok() && boot_done && on_boot_) on_boot_(*done);
+    if (boot_done && r->boot_mode == BootMode::kRescue && !beat.rescue_confirmed) {
+      AskRole(name, agent);
+    } else if (r->agent != AgentState::kOk || boot_done) {
+      MarkAnswering(name, *r, boot_done, now);
     } else if (now - r->agent_last_seen_ms > kLastSeenRefreshMs) {
       ledger_.Transition(name, "agent", "", [&](ServerRecord& s) { s.agent_last_seen_ms = now; });
     }
@@ -128,6 +120,74 @@ void Heartbeat::OnPing(const std::string& name, const std::shared_ptr<guestlink:
                          s.agent_last_seen_ms = last;
                        });
   }
+}
+
+void Heartbeat::MarkAnswering(const std::string& name, const ServerRecord& r, bool boot_done,
+                              int64_t now) {
+  std::string message = r.agent == AgentState::kUnresponsive ? "guest agent answering again"
+                                                             : "guest agent answering";
+  if (boot_done && r.boot_mode == BootMode::kRescue) {
+    message =
+        "rescue mode: the rescue system's agent answers; root shell on the serial console "
+        "(kumo console " +
+        name + ")";
+  }
+  auto done = ledger_.Transition(name, "agent", message, [&](ServerRecord& s) {
+    s.agent = AgentState::kOk;
+    s.agent_last_seen_ms = now;
+    if (boot_done) EndTask(s);
+  });
+  if (done.ok() && boot_done && on_boot_) on_boot_(*done);
+}
+
+void Heartbeat::AskRole(const std::string& name,
+                        const std::shared_ptr<guestlink::GuestAgent>& agent) {
+  Beat& beat = beats_[name];
+  if (beat.role_in_flight || beat.rescue_refused) return;
+  beat.role_in_flight = true;
+  agent->GetAgentRole(
+      [this, alive = std::weak_ptr<bool>(alive_), name, agent](Result<std::string> role) {
+        if (alive.expired()) return;
+        auto it = beats_.find(name);
+        if (it == beats_.end() || it->second.agent != agent) return;  // another boot's
+        it->second.role_in_flight = false;
+        if (it->second.paused) return;
+        OnRole(name, role);
+      });
+}
+
+void Heartbeat::OnRole(const std::string& name, const Result<std::string>& role) {
+  // No answer: asked again after the next ping's.
+  if (!role.ok() && role.status().code() == codes::kGuestAgentNotResponding) return;
+  auto r = ledger_.Get(name);
+  if (!r.ok() || r->boot_mode != BootMode::kRescue) return;
+  const bool boot_done = IsBootTask(r->task) || r->task == Task::kRebooting;
+  if (!boot_done) return;
+  Beat& beat = beats_[name];
+  const int64_t now = clock_.NowMs();
+  if (role.ok() && *role == "rescue") {
+    beat.rescue_confirmed = true;
+    MarkAnswering(name, *r, true, now);
+    return;
+  }
+  beat.rescue_refused = true;
+  std::string says = !role.ok()      ? "it cannot say what it is: " + role.status().message()
+                     : role->empty() ? "it names no role, so it is not kumo-agent"
+                                     : "it says it runs a " + *role + " boot";
+  // The task is left overdue (a warning with this reason): the guest booted
+  // its own system, which ignored the rescue boot.
+  ledger_.Transition(name, "agent",
+                     "rescue failed: the guest's agent answers, but it is not the rescue "
+                     "system (" +
+                         says +
+                         "); the guest booted its own system instead. Force stop it (kumo stop "
+                         "--force " +
+                         name + ") or use the console (kumo console " + name + ")",
+                     [&](ServerRecord& s) {
+                       s.agent = AgentState::kOk;
+                       s.agent_last_seen_ms = now;
+                       s.task_deadline_ms = std::min(s.task_deadline_ms, now - 1);
+                     });
 }
 
 }  // namespace kumo::core

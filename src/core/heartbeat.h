@@ -1,6 +1,9 @@
 // Heartbeat: asks the agent of every running server "are you there?" every
 // interval and turns the answers into the agent's facts through the ledger:
-// the first answer after a boot ends the boot's task; answers missed in a row
+// the first answer after a boot ends the boot's task (a rescue boot's only
+// once the agent says it is the rescue system: guest-info's kumo-role, asked
+// after that answer; an agent that says otherwise leaves the task overdue, a
+// warning with the reason, never "rescue mode"); answers missed in a row
 // while the agent was ok turn the server to warning, with the time it was
 // last seen. On the same tick it marks tasks that ran past their deadline as
 // stuck. It reads servers from the ledger's memory, never lists the store.
@@ -55,6 +58,11 @@ class Heartbeat {
     bool in_flight = false;
     bool paused = false;
     bool reset_seen = false;
+    // A rescue boot: the agent's role was asked (in flight), it said
+    // "rescue" (confirmed), or it said something else (refused).
+    bool role_in_flight = false;
+    bool rescue_confirmed = false;
+    bool rescue_refused = false;
     // The last answer, exactly: the store's copy is refreshed only every
     // few seconds, and "not responding since" must name the real one.
     int64_t last_answer_ms = 0;
@@ -64,6 +72,11 @@ class Heartbeat {
   void CheckDeadlines();
   void OnPing(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent,
               bool answered);
+  // The agent answers: its facts, and the end of a boot's task.
+  void MarkAnswering(const std::string& name, const ServerRecord& r, bool boot_done, int64_t now);
+  // A rescue boot's agent answered: is it the rescue system's?
+  void AskRole(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent);
+  void OnRole(const std::string& name, const Result<std::string>& role);
 
   Clock& clock_;
   ServerLedger& ledger_;

@@ -148,20 +148,36 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
   spec.vcpus = r.vcpus;
   spec.memory_mib = r.memory_mib;
   spec.disk_gib = r.disk_gib;
+  bool rescue_system = false;
   if (auto image = store_.GetImage(r.image)) {
     spec.kernel = image->kernel;
     spec.initrd = image->initrd;
     spec.cmdline = image->cmdline;
-    if (r.boot_mode == BootMode::kRescue && !spec.kernel.empty()) spec.cmdline += " kumo.rescue";
     spec.base_disk = image->disk;
     spec.base_format = image->format;
-    if (image->firmware == "uefi") {
+    if (r.boot_mode == BootMode::kRescue) {
+      rescue_system = spec.kernel.empty();
+      if (rescue_system) {
+        // kumo's rescue system, with the server's own disk (its overlay) as
+        // the only disk: the seed is left out, as the server's own system
+        // is not booting.
+        spec.kernel = config_.rescue_kernel;
+        spec.initrd = config_.rescue_initrd;
+        spec.cmdline = "console=ttyS0 kumo.rescue kumo.server=" + r.name;
+      } else {
+        spec.cmdline += " kumo.rescue";
+      }
+    }
+    // kumo's rescue system boots directly (SeaBIOS is enough for -kernel);
+    // the server's own boot uses the firmware its image needs.
+    if (image->firmware == "uefi" && !rescue_system) {
       spec.uefi_code = config_.ovmf_code;
       spec.uefi_vars_template = config_.ovmf_vars;
     }
   }
   std::error_code ec;
-  if (!r.run_dir.empty() && std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
+  if (!rescue_system && !r.run_dir.empty() &&
+      std::filesystem::exists(r.run_dir + "/seed.iso", ec)) {
     spec.seed_image = r.run_dir + "/seed.iso";
   }
   spec.accel = config_.accel;
@@ -339,13 +355,25 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
 Result<ServerRecord> ServerCore::Rescue(const std::string& name) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r;
-  // Rescue mode is a word on the kernel command line of kumo's direct kernel
-  // boot; an image's own bootloader would boot it normally.
+  // The kumo image boots its own kernel with kumo.rescue; an image that boots
+  // from its disk gets kumo's rescue system, its disk attached.
   if (auto image = store_.GetImage(r->image); image && image->kernel.empty()) {
-    return Status(codes::kInvalidState,
-                  "rescue needs kumo's rescue system, not built yet for images that boot from "
-                  "their disk",
-                  "use the console (kumo console " + name + ") to reach the guest's own boot menu");
+    std::error_code ec;
+    if (config_.rescue_kernel.empty() || !std::filesystem::exists(config_.rescue_kernel, ec) ||
+        !std::filesystem::exists(config_.rescue_initrd, ec)) {
+      return Status(
+          codes::kInvalidState,
+          "kumo's rescue system is not installed on this host (kumod --rescue-dir: " +
+              (config_.rescue_kernel.empty()
+                   ? std::string("none given")
+                   : config_.rescue_kernel + " or " + config_.rescue_initrd + " is missing") +
+              "), so a server of image " + r->image +
+              ", which boots from its disk, "
+              "cannot be rescued",
+          "build it (cmake --build build --target guest-rescue-image) and give kumod "
+          "--rescue-dir; meanwhile use the console (kumo console " +
+              name + ")");
+    }
   }
   return Restart(name, BootMode::kRescue);
 }

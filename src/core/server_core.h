@@ -52,6 +52,12 @@ struct CoreConfig {
   // Servers of UEFI images boot with this OVMF (kumod --ovmf-code, --ovmf-vars).
   std::string ovmf_code = hypervisor::kDebianOvmfCode;
   std::string ovmf_vars = hypervisor::kDebianOvmfVars;
+  // kumo's rescue system (guest/build-rescue-image.sh): the kernel and
+  // initramfs a server of an image that boots from its own disk is rescued
+  // with, its disk attached. Empty, or files missing: such rescues are
+  // refused.
+  std::string rescue_kernel;
+  std::string rescue_initrd;
   // Hears each heartbeat's round trip, in seconds (for /metrics).
   std::function<void(double seconds)> on_heartbeat_round_trip;
 };
@@ -114,9 +120,11 @@ class ServerCore {
   Result<ServerRecord> Unrescue(const std::string& name);
 
   // Sets a user's password in the guest through its agent
-  // (guest-set-user-password). Needs the agent answering.
+  // (guest-set-user-password). Needs the agent answering. On success, says
+  // where it was set: in the guest, or (in kumo's rescue system) in the
+  // server's own disk.
   void SetPassword(const std::string& name, const std::string& user, const std::string& password,
-                   std::function<void(Status)> done);
+                   std::function<void(Result<std::string>)> done);
 
   // Runs a program in the guest through its agent (guest-exec) and calls back
   // with its exit status and output. Needs the agent answering.

@@ -60,6 +60,18 @@ class ServerCoreTest : public ::testing::Test {
     // STATE_DIR/servers/NAME/agent.sock
     std::string name = std::filesystem::path(socket).parent_path().filename();
     auto agent = std::make_shared<FakeGuestAgent>(io_, clock_);
+    // Like kumo's agents: the rescue boot's says it is the rescue system,
+    // unless the test has the guest ignore it (roles_).
+    if (auto role = roles_.find(name); role != roles_.end()) {
+      agent->set_agent_role(role->second);
+    } else if (auto m = driver_->machine(name);
+               m && m->spec().cmdline.find("kumo.rescue") != std::string::npos) {
+      agent->set_agent_role("rescue");
+    }
+    for (int i = 0; i < busy_role_answers_[name]; ++i) {
+      agent->fail_next("guest-info", Status(codes::kGuestAgentNotResponding,
+                                            "the guest agent did not answer: timed out"));
+    }
     if (silent_.count(name)) agent->set_ping_answers(false);
     if (frozen_.count(name)) agent->set_frozen(true);
     agents_[name].push_back(agent);
@@ -142,6 +154,8 @@ class ServerCoreTest : public ::testing::Test {
   std::map<std::string, std::vector<std::shared_ptr<FakeGuestAgent>>> agents_;
   std::set<std::string> silent_;
   std::set<std::string> frozen_;
+  std::map<std::string, std::string> roles_;      // what a server's agents say they are
+  std::map<std::string, int> busy_role_answers_;  // guest-info calls that get no answer
 };
 
 TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
@@ -563,7 +577,7 @@ TEST_F(ServerCoreTest, RescueRestartsIntoSingleUserModeAndUnrescueBack) {
   EXPECT_EQ(core_->Unrescue("res").status().code(), codes::kInvalidState);
 }
 
-TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDiskAndRefusesRescue) {
+TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDisk) {
   ImageRecord disk_image{"own-boot", "", "", "/img/own.qcow2", "", "", 1};
   ASSERT_TRUE(core_->RegisterImage(disk_image).ok());
   ServerSpec spec = Spec("own");
@@ -577,26 +591,133 @@ TEST_F(ServerCoreTest, AnImageWithoutAKernelBootsFromItsDiskAndRefusesRescue) {
   EXPECT_EQ(launched.cmdline, "");
   EXPECT_EQ(launched.base_disk, "/img/own.qcow2");
 
+  // Without kumo's rescue system on this host, rescue is refused: its own
+  // bootloader would boot it normally.
   auto rescue = core_->Rescue("own");
-  ASSERT_FALSE(rescue.ok()) << "rescue would boot normally and claim rescue mode";
+  ASSERT_FALSE(rescue.ok());
   EXPECT_EQ(rescue.status().code(), codes::kInvalidState);
-  EXPECT_EQ(rescue.status().message(),
-            "rescue needs kumo's rescue system, not built yet for images that boot from their "
-            "disk");
+  EXPECT_NE(rescue.status().message().find("kumo's rescue system is not installed"),
+            std::string::npos)
+      << rescue.status().message();
+  EXPECT_NE(rescue.status().hint().find("--rescue-dir"), std::string::npos);
   auto after = core_->Get("own");
   EXPECT_EQ(after->task, Task::kNone) << "nothing changed";
   EXPECT_EQ(after->boot_mode, BootMode::kNormal);
   EXPECT_EQ(driver_->launch_count(), 1);
 
-  // Nor is rescue offered as the way to set a password with the agent down.
+  // With the agent down, set-password points to the rescue system.
   Freeze("own", true);
   ASSERT_TRUE(ReachStatus("own", "warning", 3s));
   std::optional<Status> hung;
-  core_->SetPassword("own", "root", "x", [&](Status s) { hung = s; });
+  core_->SetPassword("own", "root", "x", [&](Result<std::string> s) { hung = s.status(); });
   ASSERT_TRUE(RunUntil([&] { return hung.has_value(); }));
   EXPECT_EQ(hung->code(), codes::kGuestAgentNotResponding);
-  EXPECT_EQ(hung->hint().find("rescue"), std::string::npos) << hung->hint();
+  EXPECT_NE(hung->hint().find("kumo rescue own"), std::string::npos) << hung->hint();
   EXPECT_NE(hung->hint().find("kumo console own"), std::string::npos) << hung->hint();
+}
+
+// kumo's rescue system as the host has it (its files only need to exist).
+void InstallRescueSystem(const std::filesystem::path& dir, CoreConfig* config) {
+  std::filesystem::create_directories(dir);
+  testing::WriteFile((dir / "vmlinuz").string(), "kernel");
+  testing::WriteFile((dir / "initrd.img").string(), "initramfs");
+  config->rescue_kernel = (dir / "vmlinuz").string();
+  config->rescue_initrd = (dir / "initrd.img").string();
+}
+
+TEST_F(ServerCoreTest, RescueOfADiskImageBootsKumosRescueSystemWithTheServersDisk) {
+  InstallRescueSystem(dir_ / "rescue", &config_);
+  NewCore();
+  ASSERT_TRUE(core_->RegisterImage({"own-boot", "", "", "/img/own.qcow2", "", "", 1}).ok());
+  ServerSpec spec = Spec("own");
+  spec.image = "own-boot";
+  driver_->set_validate_specs(true);
+  ASSERT_TRUE(core_->Create(spec).ok());
+  ASSERT_TRUE(ReachStatus("own", "running")) << StatusOf("own");
+  const auto normal = driver_->machine("own")->spec();
+  ASSERT_NE(normal.seed_image, "");
+
+  ASSERT_TRUE(core_->Rescue("own").ok());
+  PowerOffWhenAsked("own", 0);
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 2; }));
+  const auto rescue = driver_->machine("own")->spec();
+  EXPECT_EQ(rescue.kernel, dir_ / "rescue/vmlinuz");
+  EXPECT_EQ(rescue.initrd, dir_ / "rescue/initrd.img");
+  EXPECT_EQ(rescue.cmdline, "console=ttyS0 kumo.rescue kumo.server=own");
+  EXPECT_EQ(rescue.base_disk, "/img/own.qcow2") << "the server's own disk";
+  EXPECT_EQ(rescue.paths.disk(), normal.paths.disk()) << "its overlay, with the user's data";
+  EXPECT_EQ(rescue.seed_image, "") << "the seed is not attached";
+  ASSERT_TRUE(ReachStatus("own", "running"));
+  EXPECT_EQ(core_->Get("own")->boot_mode, BootMode::kRescue);
+  EXPECT_TRUE(HasEvent("own", "rescue mode: the rescue system's agent answers"));
+
+  // set-password goes to the rescue system's agent, which writes the disk.
+  std::optional<Result<std::string>> set;
+  core_->SetPassword("own", "root", "Disk-Pass-1", [&](Result<std::string> s) { set = s; });
+  ASSERT_TRUE(RunUntil([&] { return set.has_value(); }));
+  ASSERT_TRUE(set->ok()) << set->status().message();
+  EXPECT_EQ(set->value().find("in the server's own disk"), 0u) << set->value();
+  EXPECT_EQ(Agent("own").passwords().at("root"), "Disk-Pass-1");
+  EXPECT_TRUE(HasEvent("own", "password set for user root in the server's own disk"));
+
+  ASSERT_TRUE(core_->Unrescue("own").ok());
+  PowerOffWhenAsked("own", 1);
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 3; }));
+  const auto back = driver_->machine("own")->spec();
+  EXPECT_EQ(back.kernel, "") << "its own bootloader again";
+  EXPECT_EQ(back.cmdline, "");
+  EXPECT_EQ(back.seed_image, normal.seed_image);
+  ASSERT_TRUE(ReachStatus("own", "running"));
+  EXPECT_EQ(core_->Get("own")->boot_mode, BootMode::kNormal);
+}
+
+// A guest whose agent answers but is not the rescue system's (an image that
+// ignored the rescue boot) is never reported in rescue mode.
+TEST_F(ServerCoreTest, RescueIsReportedOnlyOnceTheAgentSaysItIsTheRescueSystem) {
+  CreateRunning("slow");
+  CreateRunning("stock");
+  CreateRunning("plain");
+  // The rescue system's agent cannot say what it is at first (busy): the
+  // server stays pending, and is asked again.
+  roles_["slow"] = "rescue";
+  busy_role_answers_["slow"] = 2;
+  roles_["stock"] = "";        // qemu-ga: no kumo-role
+  roles_["plain"] = "normal";  // kumo-agent of a normal boot
+  for (const char* name : {"slow", "stock", "plain"}) {
+    ASSERT_TRUE(core_->Rescue(name).ok());
+    PowerOffWhenAsked(name, 0);
+  }
+  ASSERT_TRUE(RunUntil([&] { return driver_->launch_count() == 6; }));
+  ASSERT_TRUE(RunUntil([&] {
+    int asked = 0;
+    for (const auto& c : Agent("slow").commands()) asked += c == "guest-info";
+    return asked == 2;
+  }));
+  EXPECT_EQ(StatusOf("slow"), "pending") << "answering pings is not enough";
+  EXPECT_FALSE(HasEvent("slow", "rescue mode"));
+  ASSERT_TRUE(ReachStatus("slow", "running"));
+  EXPECT_TRUE(HasEvent("slow", "rescue mode: the rescue system's agent answers"));
+
+  for (const char* name : {"stock", "plain"}) {
+    ASSERT_TRUE(ReachStatus(name, "warning")) << name << ": " << StatusOf(name);
+    auto r = core_->Get(name);
+    EXPECT_EQ(r->task, Task::kRescuing) << name;
+    EXPECT_NE(r->status_reason.find("rescue failed: the guest's agent answers, but it is not the "
+                                    "rescue system"),
+              std::string::npos)
+        << r->status_reason;
+    EXPECT_NE(r->status_reason.find("kumo stop --force " + std::string(name)), std::string::npos);
+    EXPECT_FALSE(HasEvent(name, "rescue mode")) << name;
+  }
+  EXPECT_NE(core_->Get("stock")->status_reason.find("names no role"), std::string::npos);
+  EXPECT_NE(core_->Get("plain")->status_reason.find("normal boot"), std::string::npos);
+  // It stays so: later answers do not turn it into rescue mode.
+  (void)RunUntil([] { return false; }, 2s);
+  EXPECT_EQ(StatusOf("plain"), "warning");
+  EXPECT_FALSE(HasEvent("plain", "rescue mode"));
+  // Force stop is the way out, as the reason says.
+  ASSERT_TRUE(core_->Stop("plain", true).ok());
+  ASSERT_TRUE(ReachStatus("plain", "stopped"));
 }
 
 TEST_F(ServerCoreTest, RescueForcesAGuestThatDoesNotPowerOffInTime) {
@@ -796,7 +917,7 @@ Status SetPasswordNow(ServerCore& core, const std::string& name, const std::stri
                       const std::string& password,
                       const std::function<bool(const std::function<bool()>&)>& run) {
   std::optional<Status> result;
-  core.SetPassword(name, user, password, [&](Status s) { result = s; });
+  core.SetPassword(name, user, password, [&](Result<std::string> s) { result = s.status(); });
   run([&] { return result.has_value(); });
   return result.value_or(Status(codes::kInternal, "no answer"));
 }

@@ -77,7 +77,8 @@ void ServerCore::PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const st
 }
 
 void ServerCore::SetPassword(const std::string& name, const std::string& user,
-                             const std::string& password, std::function<void(Status)> done) {
+                             const std::string& password,
+                             std::function<void(Result<std::string>)> done) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return done(r.status());
   bool user_ok =
@@ -96,21 +97,29 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
   }
   std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
   if (r->agent != AgentState::kOk || !agent) {
-    // Rescue mode needs kumo's direct kernel boot (an image that boots from
-    // its own disk has none): then only the console is left to offer.
+    // An image that boots from its disk is rescued by kumo's rescue system,
+    // whose agent writes the password into the server's disk.
     auto image = store_.GetImage(r->image);
     if (image && image->kernel.empty()) {
-      return done(
-          AgentNotResponding(*r, "the password cannot be set through it",
-                             "log in on the console (kumo console " + name + ") and run passwd"));
+      return done(AgentNotResponding(*r, "the password cannot be set through it",
+                                     "boot kumo's rescue system (kumo rescue " + name +
+                                         "), then set it again (kumo set-password " + name +
+                                         "): it is written into the server's disk; then kumo "
+                                         "unrescue " +
+                                         name + ". Or log in on the console (kumo console " + name +
+                                         ") and run passwd"));
     }
     return done(AgentNotResponding(*r, "the password cannot be set through it",
                                    "boot into rescue mode (kumo rescue " + name +
                                        "), log in on the console (kumo console " + name +
                                        ") and run passwd; then kumo unrescue " + name));
   }
+  // In kumo's rescue system the agent sets it in the server's own disk.
+  auto image = store_.GetImage(r->image);
+  const bool in_rescue_system = r->boot_mode == BootMode::kRescue && image && image->kernel.empty();
   agent->SetUserPassword(
-      user, password, [this, alive = std::weak_ptr<bool>(alive_), name, user, done](Status s) {
+      user, password,
+      [this, alive = std::weak_ptr<bool>(alive_), name, user, done, in_rescue_system](Status s) {
         if (alive.expired()) return;
         if (s.code() == codes::kGuestAgentNotResponding) {
           return done(Status(codes::kGuestAgentNotResponding,
@@ -122,8 +131,16 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
                              "the guest could not set the password: " + s.message(),
                              "does user '" + user + "' exist in the guest?"));
         }
-        ledger_.Transition(name, "agent", "password set for user " + user, [](ServerRecord&) {});
-        done(Status::Ok());
+        const std::string set_in =
+            in_rescue_system ? "in the server's own disk (its root filesystem's etc/shadow, from "
+                               "the rescue system); it applies after kumo unrescue " +
+                                   name
+                             : "in the guest, through its agent";
+        ledger_.Transition(
+            name, "agent",
+            "password set for user " + user + (in_rescue_system ? " " + set_in : std::string()),
+            [](ServerRecord&) {});
+        done(set_in);
       });
 }
 

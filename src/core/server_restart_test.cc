@@ -87,6 +87,11 @@ class Host {
   // The guest's agent at each boot; the guest does what it is asked.
   std::shared_ptr<guestlink::GuestAgent> ConnectAgent(const std::string&) {
     auto agent = std::make_shared<FakeGuestAgent>(io_, clock_);
+    // A rescue boot's agent says it is the rescue system.
+    if (auto m = driver_.machine(kName);
+        m && m->spec().cmdline.find("kumo.rescue") != std::string::npos) {
+      agent->set_agent_role("rescue");
+    }
     agent->set_on_shutdown([this](ShutdownMode mode) {
       auto machine = driver_.machine(kName);
       if (!machine || !machine->alive()) return;

@@ -179,6 +179,7 @@ int main(int argc, char** argv) {
   std::string panel_dir = KUMO_DEFAULT_PANEL_DIR;
   std::string ovmf_code = kumo::hypervisor::kDebianOvmfCode;
   std::string ovmf_vars = kumo::hypervisor::kDebianOvmfVars;
+  std::string rescue_dir = KUMO_DEFAULT_RESCUE_DIR;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -188,6 +189,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"kvm", "tcg"}));
   app.add_option("--image-dir", image_dirs,
                  "register the image built in DIR (image.json); repeatable");
+  app.add_option("--rescue-dir", rescue_dir,
+                 "kumo's rescue system (vmlinuz, initrd.img), for rescuing servers whose image "
+                 "boots from its disk (default: " +
+                     rescue_dir + ")");
   app.add_option("--heartbeat-ms", heartbeat_ms, "agent heartbeat interval (default 1000)")
       ->check(CLI::Range(100, 60000));
   app.add_option("--stop-timeout", stop_timeout_s, "seconds a graceful stop may take (default 60)")
@@ -287,6 +292,18 @@ int main(int argc, char** argv) {
   config.first_ssh_port = ssh_port_base;
   config.ovmf_code = ovmf_code;
   config.ovmf_vars = ovmf_vars;
+  if (!rescue_dir.empty()) {
+    const std::string dir = std::filesystem::absolute(rescue_dir).lexically_normal().string();
+    config.rescue_kernel = dir + "/vmlinuz";
+    config.rescue_initrd = dir + "/initrd.img";
+    if (!std::filesystem::exists(config.rescue_kernel) ||
+        !std::filesystem::exists(config.rescue_initrd)) {
+      std::cerr << "kumod: warning: no rescue system in " << dir
+                << " (vmlinuz, initrd.img): servers whose image boots from its disk cannot be "
+                   "rescued; build it with: cmake --build build --target guest-rescue-image"
+                << std::endl;
+    }
+  }
   kumo::telemetry::Histogram heartbeat_round_trip(kumo::api::LatencyBuckets());
   config.on_heartbeat_round_trip = [&heartbeat_round_trip](double s) {
     heartbeat_round_trip.Observe(s);

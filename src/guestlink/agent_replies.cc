@@ -150,6 +150,14 @@ Result<OsInfo> ParseOsInfo(const json& value) {
   return info;
 }
 
+Result<std::string> ParseAgentRole(const json& value) {
+  const char* command = "guest-info";
+  if (!value.is_object()) return Malformed(command, "not an object");
+  std::string role;
+  if (!OptionalText(value, "kumo-role", &role)) return Malformed(command, "kumo-role is not text");
+  return role;
+}
+
 Result<std::vector<NetworkInterface>> ParseNetworkInterfaces(const json& value) {
   const char* command = "guest-network-get-interfaces";
   if (!value.is_array()) return Malformed(command, "not an array");

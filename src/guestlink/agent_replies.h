@@ -41,6 +41,9 @@ json ExecArguments(const ExecCommand& command);
 Result<int64_t> ParseExecStarted(const json& value);
 Result<ExecStatus> ParseExecStatus(const json& value);
 Result<OsInfo> ParseOsInfo(const json& value);
+// guest-info's "kumo-role" (kumo-agent: "normal" | "rescue"); "" when the
+// agent has none (qemu-ga).
+Result<std::string> ParseAgentRole(const json& value);
 // Keeps at most kMaxInterfaces interfaces, kMaxAddressesPerInterface each.
 Result<std::vector<NetworkInterface>> ParseNetworkInterfaces(const json& value);
 // kumo-health, kumo-init-status: any JSON object.

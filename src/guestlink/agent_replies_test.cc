@@ -144,6 +144,20 @@ TEST(AgentReplies, OsInfo) {
   }
 }
 
+TEST(AgentReplies, AgentRole) {
+  auto rescue = ParseAgentRole({{"version", "0.1.0"}, {"kumo-role", "rescue"}});
+  ASSERT_TRUE(rescue.ok());
+  EXPECT_EQ(*rescue, "rescue");
+  auto stock = ParseAgentRole({{"version", "7.2.0"}, {"supported_commands", json::array()}});
+  ASSERT_TRUE(stock.ok()) << "qemu-ga has no role";
+  EXPECT_EQ(*stock, "");
+  for (const json& value : {json(), json::array(), json({{"kumo-role", true}})}) {
+    auto r = ParseAgentRole(value);
+    ASSERT_FALSE(r.ok()) << value.dump();
+    EXPECT_EQ(r.status().code(), codes::kGuestCommandFailed);
+  }
+}
+
 TEST(AgentReplies, NetworkInterfaces) {
   json reply =
       json::array({{{"name", "lo"},

@@ -72,6 +72,10 @@ class QgaGuestAgent : public GuestAgent {
                                            ParseNetworkInterfaces, std::move(done));
   }
 
+  void GetAgentRole(Callback<std::string> done) override {
+    CallFor<std::string>("guest-info", json(), kAgentRoleTimeout, ParseAgentRole, std::move(done));
+  }
+
   void Command(const std::string& name, const json& arguments, Milliseconds timeout,
                Callback<json> done) override {
     CallFor<json>(

@@ -70,6 +70,7 @@ inline constexpr std::chrono::milliseconds kHealthTimeout{3000};
 inline constexpr std::chrono::milliseconds kInitStatusTimeout{2000};
 inline constexpr std::chrono::milliseconds kOsInfoTimeout{3000};
 inline constexpr std::chrono::milliseconds kNetworkTimeout{3000};
+inline constexpr std::chrono::milliseconds kAgentRoleTimeout{3000};
 
 class GuestAgent {
  public:
@@ -98,6 +99,9 @@ class GuestAgent {
   virtual void InitStatus(Callback<nlohmann::json> done) = 0;
   virtual void GetOsInfo(Callback<OsInfo> done) = 0;
   virtual void GetNetworkInterfaces(Callback<std::vector<NetworkInterface>> done) = 0;
+  // guest-info's "kumo-role": "normal", "rescue" (kumo-agent --role rescue),
+  // or "" for an agent that has none (qemu-ga).
+  virtual void GetAgentRole(Callback<std::string> done) = 0;
   // The escape hatch: any command, its "return" value as sent.
   virtual void Command(const std::string& name, const nlohmann::json& arguments,
                        Milliseconds timeout, Callback<nlohmann::json> done) = 0;

@@ -52,6 +52,18 @@ TEST(KumoAgent, ListenModeDisablesShutdownExecAndPasswordByDefault) {
   }
 }
 
+// kumod tells a rescue boot from a normal one by the role guest-info reports.
+TEST(KumoAgent, GuestInfoReportsTheRole) {
+  AgentUnderTest normal(Agent::kKumo);
+  auto info = Call(normal, "guest-info");
+  ASSERT_TRUE(info.ok) << info.error_desc;
+  EXPECT_EQ(info.value["kumo-role"], "normal");
+  AgentUnderTest rescue(Agent::kKumo, {"--role", "rescue"});
+  info = Call(rescue, "guest-info");
+  ASSERT_TRUE(info.ok) << info.error_desc;
+  EXPECT_EQ(info.value["kumo-role"], "rescue");
+}
+
 TEST(KumoAgent, ShutdownRunsThePowerCommandAndSendsNoReply) {
   TempDir tools;
   std::string record = tools / "power.log";

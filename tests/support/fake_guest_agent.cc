@@ -146,6 +146,11 @@ void FakeGuestAgent::GetNetworkInterfaces(Callback<std::vector<NetworkInterface>
       [&]() { return Result<std::vector<NetworkInterface>>(interfaces_); });
 }
 
+void FakeGuestAgent::GetAgentRole(Callback<std::string> done) {
+  Answer<std::string>("guest-info", guestlink::kAgentRoleTimeout, std::move(done),
+                      [&]() { return Result<std::string>(role_); });
+}
+
 void FakeGuestAgent::Command(const std::string& name, const json& /*arguments*/,
                              Milliseconds timeout, Callback<json> done) {
   Answer<json>(name, timeout, std::move(done), [&]() -> Result<json> {

@@ -9,7 +9,7 @@
 // "guest-shutdown", SetUserPassword "guest-set-user-password", Exec
 // "guest-exec", GetExecStatus "guest-exec-status", Health "kumo-health",
 // InitStatus "kumo-init-status", GetOsInfo "guest-get-osinfo",
-// GetNetworkInterfaces "guest-network-get-interfaces".
+// GetNetworkInterfaces "guest-network-get-interfaces", GetAgentRole "guest-info".
 #pragma once
 
 #include <cstdint>
@@ -50,6 +50,8 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   void set_network_interfaces(std::vector<guestlink::NetworkInterface> interfaces) {
     interfaces_ = std::move(interfaces);
   }
+  // What GetAgentRole answers ("normal" unless set; "" like qemu-ga).
+  void set_agent_role(std::string role) { role_ = std::move(role); }
   // What Command(name, ...) returns; other names are CommandNotFound.
   void set_command_reply(const std::string& name, json value) {
     command_replies_[name] = std::move(value);
@@ -79,6 +81,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   void InitStatus(Callback<json> done) override;
   void GetOsInfo(Callback<guestlink::OsInfo> done) override;
   void GetNetworkInterfaces(Callback<std::vector<guestlink::NetworkInterface>> done) override;
+  void GetAgentRole(Callback<std::string> done) override;
   void Command(const std::string& name, const json& arguments, Milliseconds timeout,
                Callback<json> done) override;
   void Close() override;
@@ -111,6 +114,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   guestlink::OsInfo os_info_;
   std::vector<guestlink::NetworkInterface> interfaces_;
   std::map<std::string, json> command_replies_;
+  std::string role_ = "normal";
 
   std::vector<std::string> commands_;
   std::vector<guestlink::ShutdownMode> shutdowns_;
