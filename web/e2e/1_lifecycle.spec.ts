@@ -70,15 +70,24 @@ test.describe('a server from creation to a frozen agent and back', () => {
 
   test('2. the console: log in, run a command, reload with its scrollback, a second viewer sees the same', async ({ page, context, api, kumod }) => {
     await api.waitStatus(kName, 'running', kBootMs);
-    await api.setPassword(kName, 'root', kPassword);
-    // Written to the disk now: scenario 3 cuts the power.
-    await api.shell(kName, 'sync');
 
     const tap = new ConsoleTap(page);
     await signIn(page, kumod.token);
     await serverRow(page, kName).getByRole('link', { name: kName }).click();
     await expect(page.getByTestId('server-page')).toBeVisible();
     await expect(page.getByTestId('server-name')).toHaveText(kName);
+    // The password to log in with, set from the page: the dialog says where
+    // kumod set it (here through the guest's agent).
+    await page.getByTestId('actions').getByTestId('action-set_password').click();
+    await page.getByTestId('password-user').fill('root');
+    await page.getByTestId('password-input').fill(kPassword);
+    await page.getByTestId('password-confirm').fill(kPassword);
+    await page.getByTestId('password-submit').click();
+    await expect(page.getByTestId('password-ok')).toBeVisible();
+    await expect(page.getByTestId('password-set-in')).toHaveText('in the guest, through its agent');
+    await page.getByTestId('password-done').click();
+    // Written to the disk now: scenario 3 cuts the power.
+    await api.shell(kName, 'sync');
     await page.getByTestId('open-console').click();
     await expect(page).toHaveURL(new RegExp(`#/servers/${kName}/console$`));
     await expect(page.getByTestId('console-page')).toBeVisible();

@@ -186,7 +186,9 @@ export class Api {
   powerButton(name: string): Promise<Server> {
     return this.request('POST', serverPath(name) + '/actions', { action: 'stop', acpi: true });
   }
-  setPassword(name: string, password: string, user?: string): Promise<unknown> {
+  // set_in: where kumod set it (through the agent, or in the server's own
+  // disk from the rescue system), in kumod's words.
+  setPassword(name: string, password: string, user?: string): Promise<{ set_in?: string }> {
     return this.request('POST', serverPath(name) + '/password', user ? { user, password } : { password });
   }
   listEvents(name: string, limit = 100): Promise<{ events: ServerEvent[] }> {

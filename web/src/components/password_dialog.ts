@@ -70,13 +70,14 @@ export function openPasswordDialog(ctx: PanelContext, name: string): void {
     submit.setAttribute('aria-busy', 'true');
     submit.disabled = true;
     try {
-      await ctx.api.setPassword(name, password.value, user.value.trim());
+      const answer = await ctx.api.setPassword(name, password.value, user.value.trim());
       password.value = '';
       confirm.value = '';
       const done = h('button', { type: 'button', class: 'primary', 'data-testid': 'password-done', onclick: close }, t('action.close'));
       replaceChildren(
         form,
         h('p', { role: 'status', 'data-testid': 'password-ok' }, t('password.done', { user: user.value.trim() })),
+        answer?.set_in ? h('p', { class: 'reason', 'data-testid': 'password-set-in' }, answer.set_in) : null,
         h('div', { class: 'dialog-buttons' }, done),
       );
       done.focus();
