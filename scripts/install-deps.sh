@@ -14,6 +14,8 @@ packages=(
   qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs kmod cpio
   # the guest on a disk that boots with its own bootloader (guest/build-disk-image.sh)
   syslinux syslinux-common mtools dosfstools fdisk
+  # the stock Debian 12 cloud image (guest/debian/build.sh; its GRUB comes from the image)
+  mmdebstrap
   # kumod's host firewall for guests; the isolation test's network namespace
   nftables iproute2
   # end-to-end tests log in over SSH with a key made by ssh-keygen
