@@ -16,6 +16,8 @@ packages=(
   syslinux syslinux-common mtools dosfstools fdisk
   # UEFI boot: Debian's OVMF for kumod, GRUB's EFI modules for the UEFI test disk
   ovmf grub-efi-amd64-bin
+  # the stock Debian 12 cloud image (guest/debian/build.sh; its GRUB comes from the image)
+  mmdebstrap
   # kumod's host firewall for guests; the isolation test's network namespace
   nftables iproute2
   # end-to-end tests log in over SSH with a key made by ssh-keygen

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -57,10 +58,12 @@ bool KumodHarness::Start(std::string* err, const std::vector<std::string>& extra
                                    "tcg",
                                    "--image-dir",
                                    KUMO_GUEST_IMAGE_DIR,
-                                   "--stop-timeout",
-                                   "20",
                                    "--ssh-port-base",
                                    std::to_string(ssh_port_base_)};
+  // kumod refuses a flag given twice: the test's own stop timeout wins.
+  if (std::find(extra_flags.begin(), extra_flags.end(), "--stop-timeout") == extra_flags.end()) {
+    argv.insert(argv.end(), {"--stop-timeout", "20"});
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   if (!kumod_.Start(argv, dir_ / "kumod.log", err)) return false;
   for (int i = 0; i < 100; ++i) {

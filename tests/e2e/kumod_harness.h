@@ -19,8 +19,8 @@ class KumodHarness {
   KumodHarness();
   ~KumodHarness();
 
-  // Starts kumod (with `extra_flags` after the harness's own) and waits for
-  // /healthz.
+  // Starts kumod (with `extra_flags` after the harness's own; a
+  // --stop-timeout there replaces the harness's 20 s) and waits for /healthz.
   bool Start(std::string* err, const std::vector<std::string>& extra_flags = {});
   // kumod started from now on gets RLIMIT_NOFILE `n`, soft and hard (it
   // raises its soft limit to the hard one itself).

@@ -96,7 +96,7 @@ const std::string& ConsoleClient::output() const { return impl_->output; }
 void ConsoleClient::Clear() { impl_->output.clear(); }
 
 bool ConsoleClient::Login(const std::string& user, const std::string& password,
-                          std::chrono::milliseconds timeout) {
+                          std::chrono::milliseconds timeout, const std::string& prompt) {
   auto end = std::chrono::steady_clock::now() + timeout;
   Clear();
   while (!WaitFor("login:", std::chrono::milliseconds(1000))) {
@@ -105,10 +105,11 @@ bool ConsoleClient::Login(const std::string& user, const std::string& password,
   }
   Clear();
   Send(user + "\n");
-  if (!WaitFor("assword:", std::chrono::milliseconds(10000))) return false;
+  // A full distribution's login (PAM, the shell's profile) takes seconds under TCG.
+  if (!WaitFor("assword:", std::chrono::milliseconds(30000))) return false;
   Clear();
   Send(password + "\n");
-  return WaitFor("# ", std::chrono::milliseconds(10000));
+  return WaitFor(prompt, std::chrono::milliseconds(30000));
 }
 
 std::string ConsoleClient::Run(const std::string& command, std::chrono::milliseconds timeout) {

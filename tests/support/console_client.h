@@ -26,9 +26,9 @@ class ConsoleClient {
   void Clear();
 
   // Logs in on the getty (sends newlines until "login:" shows) and waits for
-  // a root prompt.
+  // the shell's prompt (a root prompt unless told: a user's bash ends in "$ ").
   bool Login(const std::string& user, const std::string& password,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout, const std::string& prompt = "# ");
   // Runs a shell command and returns what it printed before the marker line.
   std::string Run(const std::string& command, std::chrono::milliseconds timeout);
 

@@ -1,0 +1,303 @@
+// End to end with the image a new user brings: a stock Debian 12 cloud image
+// (build/guest-debian-image, made by guest/debian/build.sh: GRUB on an MBR
+// disk, systemd, cloud-init, Debian's qemu-guest-agent, openssh-server). A
+// real kumod boots it under TCG and manages it through stock qemu-ga: user
+// data through cloud-init, reboot, stop, set-password and the console login,
+// the ACPI stop while the agent is down, and an OOM kill diagnosed from the
+// console. Each test prints "figure: ..." lines for the report.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <thread>
+
+#include "e2e/kumod_harness.h"
+#include "support/console_client.h"
+
+namespace kumo {
+namespace {
+
+using testing::ConsoleClient;
+using testing::json;
+using testing::KumodHarness;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr double kBootTimeout = 600;  // a whole Debian under TCG on a loaded 2-core CI machine
+constexpr int kMemoryMib = 512;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+class StockImage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string err;
+    // A whole Debian boots and shuts down slower than kumo's guest under TCG.
+    ASSERT_TRUE(kumod_.Start(&err, {"--image-dir", KUMO_DEBIAN_IMAGE_DIR, "--boot-timeout", "600",
+                                    "--stop-timeout", "120"}))
+        << err;
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::string log = kumod_.log();
+      std::cerr << "--- kumod log (end) ---\n"
+                << log.substr(log.size() > 20000 ? log.size() - 20000 : 0) << "\n";
+    }
+  }
+
+  // Creates a server of the stock image and waits until it is running, that
+  // is until stock qemu-ga answers kumod's heartbeat.
+  json Create(const std::string& name, const std::string& user_data = "") {
+    json body = {{"name", name}, {"image", "debian-12"}, {"memory_mib", kMemoryMib}};
+    if (!user_data.empty()) body["user_data"] = user_data;
+    auto start = Clock::now();
+    auto r = kumod_.Call("POST", "/v1/servers", body);
+    EXPECT_EQ(r.status, 201) << r.body;
+    json s = kumod_.WaitStatus(name, "running", kBootTimeout);
+    EXPECT_EQ(s["status"], "running") << s.dump() << "\n" << ConsoleTail(name);
+    std::cout << "figure: " << name << ": create -> running in " << SecondsSince(start)
+              << " s (TCG)" << std::endl;
+    return s;
+  }
+
+  std::string ConsoleTail(const std::string& name) {
+    std::string text =
+        kumod_.Call("GET", "/v1/servers/" + name + "/console-log").json().value("text", "");
+    return "--- console (end) ---\n" + text.substr(text.size() > 6000 ? text.size() - 6000 : 0);
+  }
+
+  // Runs argv in the guest; its stdout, or "" (with *exit_code -1) when the
+  // exec itself failed.
+  std::string Run(const std::string& name, const std::vector<std::string>& argv,
+                  int* exit_code = nullptr) {
+    auto r = kumod_.Exec(name, argv);
+    json j = r.json();
+    if (exit_code) *exit_code = r.status == 200 ? j.value("exit_code", -1) : -1;
+    return r.status == 200 ? j.value("stdout", "") : "";
+  }
+
+  // Polls `done` every 2 s until it holds or `timeout_s` passes.
+  static bool Eventually(double timeout_s, const std::function<bool()>& done) {
+    auto start = Clock::now();
+    while (!done()) {
+      if (SecondsSince(start) > timeout_s) return false;
+      std::this_thread::sleep_for(2s);
+    }
+    return true;
+  }
+
+  // cloud-init finished its last stage (boot-finished); returns its result
+  // (/run/cloud-init/result.json). Polled with test and cat: `cloud-init
+  // status` is a Python program that spins for minutes under TCG here (and
+  // kumod's exec cannot wait for `cloud-init status --wait`).
+  std::string WaitCloudInit(const std::string& name) {
+    Eventually(kBootTimeout, [&] {
+      int code = -1;
+      Run(name, {"/usr/bin/test", "-e", "/var/lib/cloud/instance/boot-finished"}, &code);
+      return code == 0;
+    });
+    return Run(name, {"/bin/cat", "/run/cloud-init/result.json"});
+  }
+
+  KumodHarness kumod_;
+};
+
+TEST_F(StockImage, CloudConfigIsAppliedThenRebootAndGracefulStopWorkThroughQemuGa) {
+  const std::string user_data =
+      "#cloud-config\n"
+      "hostname: stocky\n"
+      "write_files:\n"
+      "  - path: /etc/kumo-e2e.txt\n"
+      "    content: written by cloud-init\n"
+      "runcmd:\n"
+      "  - echo \"runcmd ran as $(id -un)\" > /var/tmp/runcmd.txt\n";
+  json s = Create("deb", user_data);
+  ASSERT_EQ(s["status"], "running");
+
+  auto start = Clock::now();
+  json result = json::parse(WaitCloudInit("deb"), nullptr, false);
+  std::cout << "figure: deb: cloud-init done " << SecondsSince(start) << " s after running"
+            << std::endl;
+  ASSERT_TRUE(result.is_object()) << ConsoleTail("deb");
+  EXPECT_EQ(result["v1"]["errors"], json::array()) << result.dump();
+  EXPECT_NE(result["v1"]["datasource"].get<std::string>().find("DataSourceNoCloud"),
+            std::string::npos)
+      << "cloud-init read kumod's seed: " << result.dump();
+  EXPECT_EQ(Run("deb", {"/bin/cat", "/etc/kumo-e2e.txt"}), "written by cloud-init");
+  EXPECT_EQ(Run("deb", {"/bin/cat", "/var/tmp/runcmd.txt"}), "runcmd ran as root\n");
+  EXPECT_EQ(Run("deb", {"/bin/hostname"}), "stocky\n");
+
+  // Reboot: the guest goes down and comes back with a new boot id.
+  std::string boot_id = Run("deb", {"/bin/cat", "/proc/sys/kernel/random/boot_id"});
+  ASSERT_FALSE(boot_id.empty());
+  start = Clock::now();
+  auto reboot = kumod_.Call("POST", "/v1/servers/deb/actions", {{"action", "reboot"}});
+  ASSERT_EQ(reboot.status, 202) << reboot.body;
+  ASSERT_TRUE(Eventually(
+      kBootTimeout,
+      [&] {
+        std::string now = Run("deb", {"/bin/cat", "/proc/sys/kernel/random/boot_id"});
+        return !now.empty() && now != boot_id && kumod_.Server("deb")["status"] == "running";
+      }))
+      << kumod_.Server("deb").dump() << "\n"
+      << ConsoleTail("deb");
+  std::cout << "figure: deb: reboot -> running in " << SecondsSince(start) << " s" << std::endl;
+  EXPECT_EQ(Run("deb", {"/bin/hostname"}), "stocky\n") << "the host name holds after a reboot";
+
+  // A graceful stop through qemu-ga (guest-shutdown): the guest powers off.
+  std::string out;
+  start = Clock::now();
+  ASSERT_EQ(kumod_.RunCli({"stop", "deb", "--wait", "--timeout", "180"}, &out), 0)
+      << out << "\n"
+      << ConsoleTail("deb");
+  std::cout << "figure: deb: graceful stop took " << SecondsSince(start) << " s" << std::endl;
+  s = kumod_.Server("deb");
+  EXPECT_EQ(s["status"], "stopped") << s.dump();
+  EXPECT_TRUE(kumod_.HasEvent("deb", "the guest powered off")) << kumod_.Events("deb").dump();
+  EXPECT_FALSE(kumod_.HasEvent("deb", "stopped (forced)"));
+}
+
+// The finding with `code` in a diagnosis, or null.
+json FindingOf(const json& diagnosis, const std::string& code) {
+  for (const auto& f : diagnosis.value("findings", json::array())) {
+    if (f.value("code", "") == code) return f;
+  }
+  for (const auto& c : diagnosis.value("checks", json::array())) {
+    if (c.value("code", "") == code) return c;
+  }
+  return nullptr;
+}
+
+TEST_F(StockImage, SetPasswordForTheLoginUserThenConsoleLoginAndWhatNeedsKumoAgentSaysSo) {
+  json s = Create("pw", "#cloud-config\nhostname: pwhost\n");
+  ASSERT_EQ(s["status"], "running");
+
+  // The image says who logs in and which agent it has.
+  json image, images = kumod_.Call("GET", "/v1/images").json();
+  for (const auto& i : images.value("images", json::array())) {
+    if (i["name"] == "debian-12") image = i;
+  }
+  EXPECT_EQ(image["agent_kind"], "qemu-ga") << image.dump();
+  EXPECT_EQ(image["login_user"], "debian") << image.dump();
+  EXPECT_EQ(image["firmware"], "bios") << image.dump();
+  // kumo-init-status is kumo-agent's: the timeline says so instead of failing.
+  EXPECT_TRUE(kumod_.HasEvent("pw",
+                              "init status not available: the image's agent is qemu-ga "
+                              "(kumo-init-status needs kumo-agent)"))
+      << kumod_.Events("pw").dump();
+
+  // cloud-init creates the login user (password locked) during the boot.
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] {
+    int code = -1;
+    Run("pw", {"/usr/bin/id", "debian"}, &code);
+    return code == 0;
+  })) << ConsoleTail("pw");
+  EXPECT_NE(Run("pw", {"/usr/bin/passwd", "-S", "debian"}).find("debian L "), std::string::npos)
+      << "no password login until one is set";
+
+  auto set = kumod_.Call("POST", "/v1/servers/pw/password",
+                         {{"user", "debian"}, {"password", "Stock-Pass-5"}});
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_TRUE(kumod_.HasEvent("pw", "password set for user debian"));
+
+  ConsoleClient console;
+  std::string err;
+  ASSERT_TRUE(console.Connect(kumod_.port(), "pw", kumod_.token(), &err)) << err;
+  ASSERT_TRUE(console.Login("debian", "Stock-Pass-5", 120s, "$ ")) << console.output();
+  // (bash turns bracketed paste off before each command's output: search, not compare.)
+  std::string out = console.Run("id -un", 30s);
+  EXPECT_NE(out.find("debian\r\n"), std::string::npos) << out;
+  out = console.Run("sudo -n id -un", 30s);
+  EXPECT_NE(out.find("root\r\n"), std::string::npos) << "the default user may sudo: " << out;
+  out = console.Run("hostname", 30s);
+  EXPECT_NE(out.find("pwhost\r\n"), std::string::npos) << out;
+
+  // kumo-health is kumo-agent's too: the diagnosis says it is not available.
+  json d = kumod_.Call("GET", "/v1/servers/pw/diagnosis").json();
+  json memory = FindingOf(d, "memory_pressure");
+  ASSERT_FALSE(memory.is_null()) << d.dump(2);
+  EXPECT_NE(memory.dump().find("not available: the image's agent is qemu-ga (kumo-health needs "
+                               "kumo-agent)"),
+            std::string::npos)
+      << memory.dump(2);
+}
+
+TEST_F(StockImage, AgentStoppedInTheGuestGivesWarningThenStopAcpiPowersItOff) {
+  json s = Create("acpi");
+  ASSERT_EQ(s["status"], "running");
+
+  // qemu-ga serves the exec: it is stopped a moment later, from a unit of its own.
+  auto stopped = kumod_.Exec("acpi", {"/usr/bin/systemd-run", "--on-active=2", "--no-block",
+                                      "/usr/bin/systemctl", "stop", "qemu-guest-agent"});
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  auto start = Clock::now();
+  s = kumod_.WaitStatus("acpi", "warning", 60);
+  ASSERT_EQ(s["status"], "warning") << s.dump();
+  std::cout << "figure: acpi: warning " << SecondsSince(start) << " s after the agent stop was "
+            << "scheduled (2 s ahead)" << std::endl;
+  EXPECT_NE(s["status_reason"].get<std::string>().find("guest agent not responding since"),
+            std::string::npos)
+      << s.dump();
+
+  auto stop = kumod_.Call("POST", "/v1/servers/acpi/actions", {{"action", "stop"}});
+  ASSERT_EQ(stop.status, 409) << stop.body;
+  EXPECT_EQ(stop.json()["error"]["code"], "GuestAgentNotResponding") << stop.body;
+  EXPECT_NE(stop.json()["error"]["hint"].get<std::string>().find("kumo stop --acpi acpi"),
+            std::string::npos)
+      << stop.body;
+  EXPECT_EQ(kumod_.Server("acpi")["power"], "running") << "nothing changed";
+
+  // The power button: systemd-logind powers the guest off.
+  start = Clock::now();
+  auto acpi = kumod_.Call("POST", "/v1/servers/acpi/actions", {{"action", "stop"}, {"acpi", true}});
+  ASSERT_EQ(acpi.status, 202) << acpi.body;
+  s = kumod_.WaitStatus("acpi", "stopped", 180);
+  EXPECT_EQ(s["status"], "stopped") << s.dump() << "\n" << ConsoleTail("acpi");
+  std::cout << "figure: acpi: powered off " << SecondsSince(start) << " s after the press"
+            << std::endl;
+  EXPECT_TRUE(kumod_.HasEvent("acpi", "power button pressed (ACPI)"));
+  EXPECT_FALSE(kumod_.HasEvent("acpi", "stopped (forced)")) << "it was not forced";
+  std::string console = kumod_.Call("GET", "/v1/servers/acpi/console-log").json().value("text", "");
+  EXPECT_NE(console.find("reboot: Power down"), std::string::npos) << ConsoleTail("acpi");
+}
+
+TEST_F(StockImage, AnOomKillInTheGuestIsDiagnosedFromTheConsole) {
+  json s = Create("oom");
+  ASSERT_EQ(s["status"], "running");
+
+  // tail keeps an endless line of /dev/zero in memory; its unit may have 64 MiB.
+  auto hog = kumod_.Exec("oom", {"/usr/bin/systemd-run", "--unit=hog", "-p", "MemoryMax=64M", "-p",
+                                 "MemorySwapMax=0", "/usr/bin/tail", "/dev/zero"});
+  ASSERT_EQ(hog.status, 200) << hog.body;
+  json oom;
+  auto start = Clock::now();
+  ASSERT_TRUE(Eventually(120,
+                         [&] {
+                           oom = FindingOf(kumod_.Call("GET", "/v1/servers/oom/diagnosis").json(),
+                                           "oom_kill");
+                           return oom.contains("summary");  // a finding, not a clear check
+                         }))
+      << oom.dump(2) << "\n"
+      << ConsoleTail("oom");
+  std::cout << "figure: oom: oom_kill found " << SecondsSince(start) << " s after the hog started"
+            << std::endl;
+  EXPECT_NE(oom.value("summary", "").find("the OOM killer killed tail (pid "), std::string::npos)
+      << oom.dump(2);
+  // A kill inside a memory-limited unit while the agent answers: a warning.
+  EXPECT_EQ(oom["severity"], "warning") << oom.dump(2);
+  bool console_evidence = false;
+  for (const auto& e : oom.value("evidence", json::array())) {
+    if (e.value("source", "") == "console" &&
+        e.value("text", "").find("Killed process") != std::string::npos) {
+      console_evidence = true;
+    }
+  }
+  EXPECT_TRUE(console_evidence) << oom.dump(2);
+  EXPECT_EQ(kumod_.Server("oom")["status"], "running") << "qemu-ga was not the victim";
+}
+
+}  // namespace
+}  // namespace kumo
