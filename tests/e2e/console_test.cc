@@ -40,10 +40,7 @@ class Console : public ::testing::Test {
   }
 
   std::unique_ptr<ConsoleClient> Attach(const std::string& name) {
-    auto c = std::make_unique<ConsoleClient>();
-    std::string err;
-    EXPECT_TRUE(c->Connect(kumod_.port(), name, kumod_.token(), &err)) << err;
-    return c;
+    return testing::AttachConsole(kumod_.port(), name, kumod_.token());
   }
 
   KumodHarness kumod_;

@@ -1,5 +1,7 @@
 #include "support/console_client.h"
 
+#include <gtest/gtest.h>
+
 // clang-format off
 #include <utility>
 #include <boost/asio.hpp>
@@ -128,6 +130,14 @@ std::string ConsoleClient::Run(const std::string& command, std::chrono::millisec
   size_t start = typed == std::string::npos ? std::string::npos : out.find('\n', typed);
   if (start == std::string::npos || start > end) return "";
   return out.substr(start + 1, end - start - 1);
+}
+
+std::unique_ptr<ConsoleClient> AttachConsole(int port, const std::string& name,
+                                             const std::string& token) {
+  auto client = std::make_unique<ConsoleClient>();
+  std::string err;
+  EXPECT_TRUE(client->Connect(port, name, token, &err)) << name << "'s console: " << err;
+  return client;
 }
 
 }  // namespace kumo::testing

@@ -37,4 +37,9 @@ class ConsoleClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// Connects to server NAME's console on the kumod at PORT, for a test: a
+// refusal is a test failure (EXPECT) that carries kumod's answer.
+std::unique_ptr<ConsoleClient> AttachConsole(int port, const std::string& name,
+                                             const std::string& token);
+
 }  // namespace kumo::testing
