@@ -13,7 +13,7 @@
 # the new root) makes its images, which are written to the disk with dd.
 #
 # The image is cached in CACHE/<sha256 of this folder's files>/ and built only
-# when that is absent; a build happens in a temporary directory renamed at the
+# when that is absent (one build at a time: others wait for its lock); a build happens in a temporary directory renamed at the
 # end, so a build cut off midway never counts as cached. OUT/disk.qcow2 is a
 # symlink to the cached disk.
 #
@@ -45,6 +45,14 @@ mkdir -p "$out"
 if ! mkdir -p "$cache" 2>/dev/null; then cache="$HOME/.cache/kumo/debian-image" && mkdir -p "$cache"; fi
 out=$(cd "$out" && pwd) cache=$(cd "$cache" && pwd)
 image="$cache/$key"
+# One build at a time per cache: scripts/test.sh starts one early, in the
+# background, and the build target's own run waits here for it to finish,
+# then finds the image cached.
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+  step "waiting for another build of the image to finish"
+  flock 9
+fi
 
 # The disk's time is touched: make follows the symlink to judge whether its
 # output is newer than the recipe.
