@@ -387,7 +387,7 @@ ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {
   auto created = core_.Create(spec);
   if (!created.ok()) return ErrorResponse(created.status());
   json server = ServerJson(*created);
-  server["warnings"] = core_.UserDataWarnings(created->name);
+  server["warnings"] = core_.UserDataWarnings(*created);
   return {201, server};
 }
 
@@ -397,7 +397,7 @@ ApiResponse Router::GetServer(const ApiRequest&, const std::string& name) {
   // How to log in, as the image says: its user, and SSH through kumod's
   // forward (on kumod's host: the forward listens on loopback only).
   json server = ServerJson(*r);
-  const std::string user = core_.LoginUserOf(name);
+  const std::string user = core_.LoginUserOf(*r);
   server["login_user"] = user;
   server["ssh_command"] =
       r->ssh_port ? json("ssh -p " + std::to_string(r->ssh_port) + " " + user + "@127.0.0.1")

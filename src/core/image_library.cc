@@ -274,8 +274,11 @@ void ImageLibrary::CleanUpAbandonedImports() {
   for (const auto& path : abandoned) std::filesystem::remove_all(path, ec);
 }
 
-void ImageLibrary::Import(const ImageImport& import, int64_t now_ms,
+void ImageLibrary::Import(ImageImport import, int64_t now_ms,
                           std::function<void(Result<ImageRecord>)> done) {
+  if (import.user_data_support.empty()) {
+    import.user_data_support = DefaultUserDataSupport(import.agent_kind);
+  }
   if (Status s = ValidateImageImport(import); !s.ok()) return done(s);
   if (store_.GetImage(import.name) || importing_.count(import.name)) {
     return done(Status(codes::kAlreadyExists, "an image named '" + import.name + "' exists",
@@ -304,9 +307,7 @@ void ImageLibrary::Import(const ImageImport& import, int64_t now_ms,
     image.login_user = import.login_user;
     image.agent_kind = import.agent_kind;
     image.os = import.os;
-    image.user_data_support = import.user_data_support.empty()
-                                  ? DefaultUserDataSupport(import.agent_kind)
-                                  : import.user_data_support;
+    image.user_data_support = import.user_data_support;
     image.registered_ms = now_ms;
     image.imported = true;
     if (Status s = store_.PutImage(image); !s.ok()) {

@@ -76,8 +76,7 @@ class ImageLibrary {
 
   // Errors (through `done`): InvalidArgument (field named), AlreadyExists,
   // HypervisorError / Internal (qemu-img or the copy failed).
-  void Import(const ImageImport& import, int64_t now_ms,
-              std::function<void(Result<ImageRecord>)> done);
+  void Import(ImageImport import, int64_t now_ms, std::function<void(Result<ImageRecord>)> done);
   // InvalidState (409) while servers use it, naming up to 5; NotFound.
   // Removes STATE_DIR/images/NAME for an imported image; the files of one
   // registered by --image-dir are the operator's and stay.

@@ -79,7 +79,7 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
     if (!agent) return;
     // qemu-ga knows neither kumo-health nor kumo-init-status: say so once a
     // boot instead of asking and failing.
-    if (const std::string kind = AgentKindOf(r.name); kind != "kumo-agent") {
+    if (const std::string kind = AgentKindOf(r); kind != "kumo-agent") {
       if (!r.user_data.empty() && r.boot_mode != BootMode::kRescue) {
         (void)ledger_.Note(r.name, "init",
                            "init status not available: the image's agent is " + kind +
@@ -135,10 +135,8 @@ Result<std::vector<EventRecord>> ServerCore::EventsBefore(const std::string& nam
 Status ServerCore::RegisterImage(const ImageRecord& image) { return store_.PutImage(image); }
 std::vector<ImageRecord> ServerCore::Images() const { return store_.ListImages(); }
 
-std::string ServerCore::AgentKindOf(const std::string& name) const {
-  auto r = ledger_.Get(name);
-  if (!r.ok()) return "kumo-agent";
-  auto image = store_.GetImage(r->image);
+std::string ServerCore::AgentKindOf(const ServerRecord& r) const {
+  auto image = store_.GetImage(r.image);
   return image ? image->agent_kind : "kumo-agent";
 }
 
@@ -230,7 +228,7 @@ Result<ServerRecord> ServerCore::Create(const ServerSpec& spec) {
     std::filesystem::remove_all(r.run_dir, ec);
     return created;
   }
-  NoteUserDataWarnings(r.name);
+  NoteUserDataWarnings(r);
   Launch(r.name);
   return created;
 }

@@ -156,14 +156,14 @@ class ServerCore {
   std::vector<ImageRecord> Images() const;
   // The agent the server's image runs (ImageRecord::agent_kind): features
   // that need kumo-agent's own commands ask this first. "kumo-agent" when
-  // the server or its image is unknown.
-  std::string AgentKindOf(const std::string& name) const;
+  // its image is unknown.
+  std::string AgentKindOf(const ServerRecord& r) const;
   // What the server's image will not do with its user data, for people
   // ("user data: packages: not applied by the kumo image"): the image's
   // user_data_support decides. Empty for a server without user data.
-  std::vector<std::string> UserDataWarnings(const std::string& name) const;
+  std::vector<std::string> UserDataWarnings(const ServerRecord& r) const;
   // The user to log in as on the server's image ("root" when not known).
-  std::string LoginUserOf(const std::string& name) const;
+  std::string LoginUserOf(const ServerRecord& r) const;
   const std::string& state_dir() const { return config_.state_dir; }
   int64_t NowMs() const { return clock_.NowMs(); }
   // Changes the store could not write yet (its filesystem is full).
@@ -206,7 +206,7 @@ class ServerCore {
   void StopConsole(Runtime& rt);
   // User data (server_user_data.cc): the NoCloud seed made at create.
   Status MakeSeed(const ServerRecord& r);
-  void NoteUserDataWarnings(const std::string& name);
+  void NoteUserDataWarnings(const ServerRecord& r);
   // Exec (server_exec.cc).
   void PollExec(std::shared_ptr<guestlink::GuestAgent> agent, const std::string& name, int64_t pid,
                 int64_t give_up_ms, std::function<void(Result<ExecResult>)> done);

@@ -156,6 +156,24 @@ class ServerCoreTest : public ::testing::Test {
   std::set<std::string> frozen_;
   std::map<std::string, std::string> roles_;      // what a server's agents say they are
   std::map<std::string, int> busy_role_answers_;  // guest-info calls that get no answer
+
+  // OVMF files in the test's directory (the code at `code`, which may be
+  // missing), a core that uses them, a UEFI image "needs-uefi", and the spec
+  // of a server of that image.
+  ServerSpec UefiServerSpec(const std::string& name, const std::filesystem::path& code) {
+    testing::WriteFile(dir_ / "CODE.fd", "code");
+    testing::WriteFile(dir_ / "VARS.fd", "vars");
+    config_.ovmf_code = code;
+    config_.ovmf_vars = dir_ / "VARS.fd";
+    NewCore();
+    ImageRecord uefi = testing::TestImage();
+    uefi.name = "needs-uefi";
+    uefi.firmware = "uefi";
+    EXPECT_TRUE(core_->RegisterImage(uefi).ok());
+    ServerSpec s = Spec(name);
+    s.image = "needs-uefi";
+    return s;
+  }
 };
 
 TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
@@ -182,18 +200,7 @@ TEST_F(ServerCoreTest, CreateIsPendingUntilTheAgentAnswers) {
 // machine gets the firmware code and the variable store template; a BIOS
 // image's machine gets neither.
 TEST_F(ServerCoreTest, AUefiImageBootsWithTheConfiguredOvmf) {
-  testing::WriteFile(dir_ / "CODE.fd", "code");
-  testing::WriteFile(dir_ / "VARS.fd", "vars");
-  config_.ovmf_code = dir_ / "CODE.fd";
-  config_.ovmf_vars = dir_ / "VARS.fd";
-  NewCore();
-  ImageRecord uefi = testing::TestImage();
-  uefi.name = "needs-uefi";
-  uefi.firmware = "uefi";
-  ASSERT_TRUE(core_->RegisterImage(uefi).ok());
-  ServerSpec s = Spec("web");
-  s.image = "needs-uefi";
-  auto created = core_->Create(s);
+  auto created = core_->Create(UefiServerSpec("web", dir_ / "CODE.fd"));
   ASSERT_TRUE(created.ok()) << created.status().message();
   ASSERT_TRUE(ReachStatus("web", "running")) << StatusOf("web");
   EXPECT_EQ(driver_->machine("web")->spec().uefi_code, config_.ovmf_code);
@@ -207,17 +214,7 @@ TEST_F(ServerCoreTest, AUefiImageBootsWithTheConfiguredOvmf) {
 // Without OVMF on the host a UEFI server is refused at create and at start,
 // naming the file and the package, and nothing is made or changed.
 TEST_F(ServerCoreTest, AMissingOvmfFileIsNamedAtCreateAndStartAndNothingChanges) {
-  testing::WriteFile(dir_ / "CODE.fd", "code");
-  testing::WriteFile(dir_ / "VARS.fd", "vars");
-  config_.ovmf_code = dir_ / "no/OVMF_CODE_4M.fd";
-  config_.ovmf_vars = dir_ / "VARS.fd";
-  NewCore();
-  ImageRecord uefi = testing::TestImage();
-  uefi.name = "needs-uefi";
-  uefi.firmware = "uefi";
-  ASSERT_TRUE(core_->RegisterImage(uefi).ok());
-  ServerSpec s = Spec("web");
-  s.image = "needs-uefi";
+  ServerSpec s = UefiServerSpec("web", dir_ / "no/OVMF_CODE_4M.fd");
   auto created = core_->Create(s);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.status().code(), codes::kHypervisorError);

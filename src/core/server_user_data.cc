@@ -41,33 +41,31 @@ Status ServerCore::MakeSeed(const ServerRecord& r) {
   return s;
 }
 
-std::vector<std::string> ServerCore::UserDataWarnings(const std::string& name) const {
-  auto r = ledger_.Get(name);
-  if (!r.ok() || r->user_data.empty()) return {};
+std::vector<std::string> ServerCore::UserDataWarnings(const ServerRecord& r) const {
+  if (r.user_data.empty()) return {};
   auto support = cloudinit::UserDataSupport::kKumo;
-  if (auto image = store_.GetImage(r->image)) {
+  if (auto image = store_.GetImage(r.image)) {
     support = cloudinit::ParseUserDataSupport(image->user_data_support).value_or(support);
   }
-  auto report = cloudinit::CheckUserData(r->user_data, support);
+  auto report = cloudinit::CheckUserData(r.user_data, support);
   if (!report.ok()) return {};
   std::vector<std::string> warnings;
   for (const std::string& w : report->warnings) warnings.push_back("user data: " + w);
   return warnings;
 }
 
-std::string ServerCore::LoginUserOf(const std::string& name) const {
-  auto r = ledger_.Get(name);
-  auto image = r.ok() ? store_.GetImage(r->image) : std::nullopt;
+std::string ServerCore::LoginUserOf(const ServerRecord& r) const {
+  auto image = store_.GetImage(r.image);
   return image ? image->login_user : "root";
 }
 
-void ServerCore::NoteUserDataWarnings(const std::string& name) {
-  const auto warnings = UserDataWarnings(name);
+void ServerCore::NoteUserDataWarnings(const ServerRecord& r) {
+  const auto warnings = UserDataWarnings(r);
   for (size_t i = 0; i < warnings.size() && i < kMaxUserDataWarningEvents; ++i) {
-    ledger_.Note(name, "user-data", warnings[i]);
+    ledger_.Note(r.name, "user-data", warnings[i]);
   }
   if (warnings.size() > kMaxUserDataWarningEvents) {
-    ledger_.Note(name, "user-data",
+    ledger_.Note(r.name, "user-data",
                  "user data: " + std::to_string(warnings.size() - kMaxUserDataWarningEvents) +
                      " more warnings like these");
   }

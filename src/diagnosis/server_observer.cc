@@ -159,7 +159,7 @@ void ServerObserver::NewQemu(Watched& w, const ServerRecord& r) {
   w.obs.console_partial.clear();
   w.obs.health.reset();
   // An image with another agent than kumo-agent is never asked for kumo-health.
-  w.obs.image_agent_kind = core_.AgentKindOf(r.name);
+  w.obs.image_agent_kind = core_.AgentKindOf(r);
   w.obs.stock_agent = w.obs.image_agent_kind != "kumo-agent";
   w.obs.ssh = SshProbe{};
   w.obs.boot_ms = clock_.NowMs();

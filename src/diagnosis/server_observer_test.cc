@@ -482,7 +482,7 @@ TEST_F(ServerObserverTest, AnImageWithQemuGaIsNeverAskedForKumoHealthAndTheCheck
   EXPECT_EQ(memory.state, CheckState::kUnknown);
   EXPECT_EQ(memory.detail,
             "not available: the image's agent is qemu-ga (kumo-health needs kumo-agent)");
-  EXPECT_EQ(core_->AgentKindOf("web"), "qemu-ga");
+  EXPECT_EQ(core_->AgentKindOf(*core_->Get("web")), "qemu-ga");
 }
 
 TEST_F(ServerObserverTest, NewQemuForgetsThePreviousBootsConsole) {
