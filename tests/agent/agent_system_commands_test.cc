@@ -1,0 +1,161 @@
+// Protocol tests for the commands of qemu-ga 7.2 that describe or change the
+// system (time zone, users, vCPUs, files, filesystems, disks), run against
+// kumo-agent --listen and Debian's qemu-ga on the host with the same requests.
+// Nothing here freezes, trims or sets the clock of the host: those commands
+// are disabled on a host socket (kumo-agent) or blocked (qemu-ga's -b), and
+// tests/e2e/guest_agent_test.cc runs them in a real guest.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
+#include "agent/agent_under_test.h"
+#include "common/base64.h"
+
+namespace kumo {
+namespace {
+
+class AgentSystemCommands : public ::testing::TestWithParam<Agent> {
+ protected:
+  void Start() {
+    agent_ = std::make_unique<AgentUnderTest>(GetParam());
+    ASSERT_TRUE(agent_->client().Sync(Clock::now() + 10s));
+  }
+  void SetUp() override { Start(); }
+  QgaReply Call(const std::string& cmd, const json& args = json()) {
+    return agent_->client().Call(cmd, args, Clock::now() + 10s);
+  }
+  void ExpectError(const std::string& cmd, const json& args, const std::string& desc) {
+    auto r = Call(cmd, args);
+    EXPECT_FALSE(r.ok) << cmd << " " << args.dump();
+    EXPECT_EQ(r.error_class, "GenericError") << cmd << " " << args.dump();
+    EXPECT_EQ(r.error_desc, desc) << cmd << " " << args.dump();
+  }
+  std::unique_ptr<AgentUnderTest> agent_;
+};
+
+TEST_P(AgentSystemCommands, InfoListsTheNewCommands) {
+  auto r = Call("guest-info");
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  std::set<std::string> names;
+  for (const auto& c : r.value["supported_commands"]) names.insert(c["name"].get<std::string>());
+  for (const char* name :
+       {"guest-get-timezone", "guest-get-users", "guest-get-vcpus", "guest-set-time",
+        "guest-file-open", "guest-file-read", "guest-file-write", "guest-file-seek",
+        "guest-file-flush", "guest-file-close"}) {
+    EXPECT_TRUE(names.count(name)) << name;
+  }
+}
+
+TEST_P(AgentSystemCommands, TimezoneIsTheAbbreviationAndOffsetInEffect) {
+  auto utc = Call("guest-get-timezone");
+  ASSERT_TRUE(utc.ok) << utc.error_desc;
+  EXPECT_TRUE(utc.value["offset"].is_number_integer()) << utc.value.dump();
+  // The agent reads TZ like any program; Japan has had no daylight saving since 1951.
+  setenv("TZ", "Asia/Tokyo", 1);
+  Start();
+  unsetenv("TZ");
+  auto tokyo = Call("guest-get-timezone");
+  ASSERT_TRUE(tokyo.ok) << tokyo.error_desc;
+  EXPECT_EQ(tokyo.value, json({{"zone", "JST"}, {"offset", 32400}}));
+}
+
+TEST_P(AgentSystemCommands, UsersAreNamesWithLoginTimes) {
+  auto r = Call("guest-get-users");
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  ASSERT_TRUE(r.value.is_array());
+  for (const auto& u : r.value) {
+    EXPECT_TRUE(u["user"].is_string()) << u.dump();
+    EXPECT_TRUE(u["login-time"].is_number()) << u.dump();
+  }
+}
+
+TEST_P(AgentSystemCommands, VcpusListEveryCpuOfThisMachine) {
+  auto r = Call("guest-get-vcpus");
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  std::set<int64_t> ids;
+  for (const auto& c : r.value) {
+    ids.insert(c["logical-id"].get<int64_t>());
+    EXPECT_TRUE(c["online"].get<bool>()) << c.dump();
+    EXPECT_TRUE(c["can-offline"].is_boolean()) << c.dump();
+  }
+  EXPECT_EQ(ids.size(), size_t(sysconf(_SC_NPROCESSORS_CONF)));
+  EXPECT_EQ(*ids.begin(), 0);
+}
+
+TEST_P(AgentSystemCommands, FileWriteThenReadRoundTrips) {
+  std::string path = agent_->dir() / "file.txt";
+  auto w = Call("guest-file-open", {{"path", path}, {"mode", "w"}});
+  ASSERT_TRUE(w.ok) << w.error_desc;
+  ASSERT_TRUE(w.value.is_number_integer());
+  int64_t h = w.value.get<int64_t>();
+  auto wrote = Call("guest-file-write", {{"handle", h}, {"buf-b64", Base64Encode("hello")}});
+  EXPECT_EQ(wrote.value, json({{"count", 5}, {"eof", false}}));
+  EXPECT_EQ(Call("guest-file-flush", {{"handle", h}}).value, json::object());
+  EXPECT_EQ(Call("guest-file-close", {{"handle", h}}).value, json::object());
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "hello");
+
+  auto r = Call("guest-file-open", {{"path", path}});
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  h = r.value.get<int64_t>();
+  EXPECT_EQ(Call("guest-file-read", {{"handle", h}, {"count", 3}}).value,
+            json({{"count", 3}, {"buf-b64", Base64Encode("hel")}, {"eof", false}}));
+  EXPECT_EQ(Call("guest-file-read", {{"handle", h}}).value,
+            json({{"count", 2}, {"buf-b64", Base64Encode("lo")}, {"eof", true}}));
+  EXPECT_EQ(Call("guest-file-seek", {{"handle", h}, {"offset", 1}, {"whence", "set"}}).value,
+            json({{"position", 1}, {"eof", false}}));
+  EXPECT_EQ(Call("guest-file-seek", {{"handle", h}, {"offset", -1}, {"whence", 2}}).value,
+            json({{"position", 4}, {"eof", false}}));
+  EXPECT_EQ(Call("guest-file-read", {{"handle", h}, {"count", 0}}).value,
+            json({{"count", 0}, {"buf-b64", ""}, {"eof", false}}));
+  EXPECT_TRUE(Call("guest-file-close", {{"handle", h}}).ok);
+}
+
+TEST_P(AgentSystemCommands, FileErrorsMatchQemuGa) {
+  std::string path = agent_->dir() / "file.txt";
+  ExpectError("guest-file-open", {{"path", path}, {"mode", "x"}}, "invalid file open mode 'x'");
+  ExpectError("guest-file-open", {{"path", "/nonexistent/f"}},
+              "failed to open file '/nonexistent/f' (mode: 'r'): No such file or directory");
+  ExpectError("guest-file-read", {{"handle", 999}}, "handle '999' has not been found");
+  ExpectError("guest-file-close", {{"handle", 999}}, "handle '999' has not been found");
+  ExpectError("guest-file-open", {{"mode", "r"}}, "Parameter 'path' is missing");
+  auto w = Call("guest-file-open", {{"path", path}, {"mode", "w"}});
+  ASSERT_TRUE(w.ok) << w.error_desc;
+  int64_t h = w.value.get<int64_t>();
+  ExpectError("guest-file-write", {{"handle", h}, {"buf-b64", "aGVsbG8="}, {"count", 10}},
+              "value '10' is invalid for argument count");
+  ExpectError("guest-file-write", {{"handle", h}, {"buf-b64", "aGVsbG8="}, {"count", -1}},
+              "value '-1' is invalid for argument count");
+  ExpectError("guest-file-write", {{"handle", h}, {"buf-b64", "!!!"}},
+              "Base64 data contains invalid characters");
+  ExpectError("guest-file-read", {{"handle", h}, {"count", -1}},
+              "value '-1' is invalid for argument count");
+  ExpectError("guest-file-read", {{"handle", h}, {"count", 60000000}},
+              "value '60000000' is invalid for argument count");
+  ExpectError("guest-file-read", {{"handle", h}}, "failed to read file: Bad file descriptor");
+  ExpectError("guest-file-seek", {{"handle", h}, {"offset", 0}, {"whence", "bad"}},
+              "Parameter 'whence' does not accept value 'bad'");
+  ExpectError("guest-file-read", {{"handle", "x"}},
+              "Invalid parameter type for 'handle', expected: integer");
+  EXPECT_TRUE(Call("guest-file-close", {{"handle", h}}).ok);
+  ExpectError("guest-file-close", {{"handle", h}},
+              "handle '" + std::to_string(h) + "' has not been found");
+}
+
+// On the host these must never run: both agents refuse them.
+TEST_P(AgentSystemCommands, SystemChangingCommandsAreOffOnAHostSocket) {
+  for (const char* cmd : {"guest-set-time"}) {
+    auto r = Call(cmd);
+    EXPECT_FALSE(r.ok) << cmd;
+    EXPECT_EQ(r.error_class, "CommandNotFound") << cmd;
+    EXPECT_NE(r.error_desc.find("has been disabled"), std::string::npos) << r.error_desc;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Agents, AgentSystemCommands,
+                         ::testing::Values(Agent::kKumo, Agent::kQemuGa), AgentName);
+
+}  // namespace
+}  // namespace kumo
