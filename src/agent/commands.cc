@@ -132,6 +132,7 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
          }});
   d.Add({"guest-get-vcpus", {}, [](const Arguments&) { return CommandResult::Return(Vcpus()); }});
   RegisterFileCommands(d, services.files);
+  RegisterFsCommands(d);
   d.Add({"guest-network-get-interfaces", {}, [](const Arguments&) {
            return CommandResult::Return(NetworkInterfaces());
          }});
@@ -168,7 +169,12 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   }
   if (!settings.allow_shutdown) d.Disable("guest-shutdown");
   if (!settings.allow_set_password) d.Disable("guest-set-user-password");
-  if (!settings.allow_system_changes) d.Disable("guest-set-time");
+  if (!settings.allow_system_changes) {
+    for (const char* name :
+         {"guest-set-time", "guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list"}) {
+      d.Disable(name);
+    }
+  }
 }
 
 }  // namespace kumo::agent

@@ -46,6 +46,9 @@ struct AgentServices {
 // guest-file-open/-read/-write/-seek/-flush/-close (file_commands.cc).
 void RegisterFileCommands(QgaDispatcher& dispatcher, GuestFiles& files);
 
+// guest-fsfreeze-*, guest-fstrim, guest-get-fsinfo, guest-get-disks (fs_commands.cc).
+void RegisterFsCommands(QgaDispatcher& dispatcher);
+
 void RegisterCommands(QgaDispatcher& dispatcher, const AgentSettings& settings,
                       AgentServices services);
 

@@ -43,7 +43,9 @@ TEST_P(AgentSystemCommands, InfoListsTheNewCommands) {
   for (const char* name :
        {"guest-get-timezone", "guest-get-users", "guest-get-vcpus", "guest-set-time",
         "guest-file-open", "guest-file-read", "guest-file-write", "guest-file-seek",
-        "guest-file-flush", "guest-file-close"}) {
+        "guest-file-flush", "guest-file-close", "guest-fsfreeze-status", "guest-fsfreeze-freeze",
+        "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw", "guest-fstrim", "guest-get-fsinfo",
+        "guest-get-disks"}) {
     EXPECT_TRUE(names.count(name)) << name;
   }
 }
@@ -146,7 +148,8 @@ TEST_P(AgentSystemCommands, FileErrorsMatchQemuGa) {
 
 // On the host these must never run: both agents refuse them.
 TEST_P(AgentSystemCommands, SystemChangingCommandsAreOffOnAHostSocket) {
-  for (const char* cmd : {"guest-set-time"}) {
+  for (const char* cmd :
+       {"guest-set-time", "guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list"}) {
     auto r = Call(cmd);
     EXPECT_FALSE(r.ok) << cmd;
     EXPECT_EQ(r.error_class, "CommandNotFound") << cmd;
@@ -154,8 +157,81 @@ TEST_P(AgentSystemCommands, SystemChangingCommandsAreOffOnAHostSocket) {
   }
 }
 
+TEST_P(AgentSystemCommands, FsfreezeStatusAndThawWhenNothingIsFrozen) {
+  EXPECT_EQ(Call("guest-fsfreeze-status").value, "thawed");
+  auto thaw = Call("guest-fsfreeze-thaw");
+  ASSERT_TRUE(thaw.ok) << thaw.error_desc;
+  EXPECT_EQ(thaw.value, 0);
+  EXPECT_EQ(Call("guest-fsfreeze-status").value, "thawed");
+}
+
+// A minimum larger than any filesystem: the kernel refuses it before
+// trimming anything, so this is safe on the host.
+TEST_P(AgentSystemCommands, FstrimReportsErrorsPerPath) {
+  auto r = Call("guest-fstrim", {{"minimum", -1}});
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  bool root = false;
+  for (const auto& p : r.value["paths"]) {
+    root = root || p["path"] == "/";
+    EXPECT_EQ(p["error"], "failed to trim: Invalid argument") << p.dump();
+  }
+  EXPECT_TRUE(root) << r.value.dump();
+  ExpectError("guest-fstrim", {{"minimum", "x"}},
+              "Invalid parameter type for 'minimum', expected: integer");
+}
+
+TEST_P(AgentSystemCommands, FsinfoDescribesTheRootFilesystem) {
+  auto r = Call("guest-get-fsinfo");
+  ASSERT_TRUE(r.ok) << r.error_desc;
+  bool root = false;
+  for (const auto& fs : r.value) {
+    if (fs["mountpoint"] != "/") continue;
+    root = true;
+    EXPECT_TRUE(fs["name"].is_string());
+    EXPECT_TRUE(fs["type"].is_string());
+    EXPECT_GT(fs["total-bytes"].get<uint64_t>(), fs["used-bytes"].get<uint64_t>());
+    EXPECT_TRUE(fs["disk"].is_array());
+  }
+  EXPECT_TRUE(root) << r.value.dump();
+}
+
 INSTANTIATE_TEST_SUITE_P(Agents, AgentSystemCommands,
                          ::testing::Values(Agent::kKumo, Agent::kQemuGa), AgentName);
+
+// The answers that depend only on this machine must be the same from both.
+TEST(AgentSystemCommandsCompared, SameAnswersAsQemuGa) {
+  AgentUnderTest kumo(Agent::kKumo), qemu_ga(Agent::kQemuGa);
+  auto call = [](AgentUnderTest& a, const std::string& cmd) {
+    auto r = a.client().Call(cmd, json(), Clock::now() + 10s);
+    EXPECT_TRUE(r.ok) << cmd << ": " << r.error_desc;
+    return r.value;
+  };
+  // qemu-ga learns a disk's serial from udev's database, which a host
+  // without udevd (this container) lacks; kumo-agent reads it from sysfs.
+  auto without_serial = [](json& address) { address.erase("serial"); };
+  auto disks = [&](AgentUnderTest& a) {
+    json list = call(a, "guest-get-disks");
+    for (auto& d : list) {
+      if (d.contains("address")) without_serial(d["address"]);
+    }
+    return list;
+  };
+  auto fsinfo = [&](AgentUnderTest& a) {
+    json list = call(a, "guest-get-fsinfo");
+    for (auto& fs : list) {
+      fs.erase("used-bytes");  // changes as the tests write
+      fs.erase("total-bytes");
+      for (auto& d : fs["disk"]) without_serial(d);
+    }
+    return list;
+  };
+  for (const char* cmd :
+       {"guest-get-timezone", "guest-get-users", "guest-get-vcpus", "guest-fsfreeze-status"}) {
+    EXPECT_EQ(call(kumo, cmd), call(qemu_ga, cmd)) << cmd;
+  }
+  EXPECT_EQ(disks(kumo), disks(qemu_ga));
+  EXPECT_EQ(fsinfo(kumo), fsinfo(qemu_ga));
+}
 
 }  // namespace
 }  // namespace kumo
