@@ -25,7 +25,20 @@ using namespace std::chrono_literals;
 
 constexpr int64_t kNs = 1'000'000'000;
 
-// One guest boot (10-20 s under TCG) serves all the tests, in order.
+// Splits "T1\nT2\n..." (seconds) and returns the longest gap between lines.
+int64_t LongestGap(const std::string& lines, int64_t* count) {
+  std::istringstream in(lines);
+  int64_t prev = -1, t = 0, gap = 0;
+  *count = 0;
+  while (in >> t) {
+    if (prev >= 0) gap = std::max(gap, t - prev);
+    prev = t;
+    ++*count;
+  }
+  return gap;
+}
+
+// One guest boot (10-20 s under TCG) serves all the checks, in order.
 class GuestAgent : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -81,12 +94,16 @@ class GuestAgent : public ::testing::Test {
   }
   int64_t GuestTimeNs() { return Ok("guest-get-time").get<int64_t>(); }
 
+  void CheckFilesystemsDisksAndFiles();
+  void CheckSetTimeMovesTheClockAndTheRtc();
+  void CheckFreezeBlocksWritesUntilThaw();
+
   static inline testing::GuestVm* vm_ = nullptr;
   static inline QgaClient* agent_ = nullptr;
   static inline std::string boot_error_;
 };
 
-TEST_F(GuestAgent, FilesystemsDisksClockAndFiles) {
+void GuestAgent::CheckFilesystemsDisksAndFiles() {
   // fsinfo: the root is ext4 on the whole virtio disk vda, with its size.
   json fsinfo = Ok("guest-get-fsinfo");
   const json* root = nullptr;
@@ -145,7 +162,7 @@ TEST_F(GuestAgent, FilesystemsDisksClockAndFiles) {
   EXPECT_TRUE(trimmed_root) << trim.dump();
 }
 
-TEST_F(GuestAgent, SetTimeMovesTheClockAndTheRtc) {
+void GuestAgent::CheckSetTimeMovesTheClockAndTheRtc() {
   int64_t now = GuestTimeNs();
   int64_t future = now + 86400 * kNs;  // a day ahead
   EXPECT_EQ(Ok("guest-set-time", {{"time", future}}), json::object());
@@ -164,20 +181,7 @@ TEST_F(GuestAgent, SetTimeMovesTheClockAndTheRtc) {
   Ok("guest-set-time", {{"time", int64_t(host.tv_sec) * kNs + host.tv_nsec}});
 }
 
-// Splits "T1\nT2\n..." (seconds) and returns the longest gap between lines.
-int64_t LongestGap(const std::string& lines, int64_t* count) {
-  std::istringstream in(lines);
-  int64_t prev = -1, t = 0, gap = 0;
-  *count = 0;
-  while (in >> t) {
-    if (prev >= 0) gap = std::max(gap, t - prev);
-    prev = t;
-    ++*count;
-  }
-  return gap;
-}
-
-TEST_F(GuestAgent, FreezeBlocksWritesUntilThaw) {
+void GuestAgent::CheckFreezeBlocksWritesUntilThaw() {
   EXPECT_EQ(Ok("guest-fsfreeze-status"), "thawed");
   EXPECT_EQ(Ok("guest-fsfreeze-freeze-list", {{"mountpoints", {"/nonexistent"}}}), 0);
   EXPECT_EQ(Ok("guest-fsfreeze-status"), "thawed");
@@ -219,6 +223,23 @@ TEST_F(GuestAgent, FreezeBlocksWritesUntilThaw) {
             << " s over " << lines << " writes\n";
   EXPECT_GE(lines, 4);
   Sh("kill " + std::to_string(writer["pid"].get<int64_t>()));
+}
+
+// One test, so that ctest (which runs each test in its own process) boots
+// the guest once.
+TEST_F(GuestAgent, FsinfoDisksFilesTrimSetTimeAndFreezeActOnTheGuest) {
+  {
+    SCOPED_TRACE("fsinfo, disks, files, fstrim");
+    CheckFilesystemsDisksAndFiles();
+  }
+  {
+    SCOPED_TRACE("set-time");
+    CheckSetTimeMovesTheClockAndTheRtc();
+  }
+  {
+    SCOPED_TRACE("fsfreeze");
+    CheckFreezeBlocksWritesUntilThaw();
+  }
 }
 
 }  // namespace
