@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "agent/guest_clock.h"
+#include "agent/guest_stats.h"
 #include "agent/guest_users.h"
 #include "agent/health.h"
 #include "agent/init_status.h"
@@ -131,6 +132,12 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
            return CommandResult::Return(LoggedInUsers());
          }});
   d.Add({"guest-get-vcpus", {}, [](const Arguments&) { return CommandResult::Return(Vcpus()); }});
+  d.Add({"guest-get-cpustats", {}, [](const Arguments&) {
+           return CommandResult::Return(CpuStats());
+         }});
+  d.Add({"guest-get-diskstats", {}, [](const Arguments&) {
+           return CommandResult::Return(DiskStats());
+         }});
   RegisterFileCommands(d, services.files);
   RegisterFsCommands(d);
   d.Add({"guest-network-get-interfaces", {}, [](const Arguments&) {

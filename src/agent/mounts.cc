@@ -1,9 +1,8 @@
 #include "agent/mounts.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdlib>
+
+#include "agent/proc_lines.h"
 
 namespace kumo::agent {
 namespace {
@@ -66,26 +65,11 @@ bool IsRealFilesystem(const Mount& mount) {
 
 std::vector<Mount> RealMounts(const char* path) {
   std::vector<Mount> out;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  constexpr size_t kMaxBytes = 1 << 20;
-  char buf[4096];
-  std::string line;
-  size_t total = 0;
-  ssize_t n;
-  while (total < kMaxBytes && out.size() < kMaxMounts && (n = read(fd, buf, sizeof buf)) > 0) {
-    total += size_t(n);
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buf[i] != '\n') {
-        if (line.size() < 8192) line += buf[i];
-        continue;
-      }
-      auto m = ParseMountInfoLine(line);
-      if (m && IsRealFilesystem(*m) && out.size() < kMaxMounts) out.push_back(std::move(*m));
-      line.clear();
-    }
-  }
-  close(fd);
+  ForEachLine(path, 1 << 20, [&out](std::string_view line) {
+    auto m = ParseMountInfoLine(line);
+    if (m && IsRealFilesystem(*m)) out.push_back(std::move(*m));
+    return out.size() < kMaxMounts;
+  });
   return out;
 }
 

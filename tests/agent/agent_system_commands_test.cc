@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "agent/agent_under_test.h"
@@ -45,7 +46,7 @@ TEST_P(AgentSystemCommands, InfoListsTheNewCommands) {
         "guest-file-open", "guest-file-read", "guest-file-write", "guest-file-seek",
         "guest-file-flush", "guest-file-close", "guest-fsfreeze-status", "guest-fsfreeze-freeze",
         "guest-fsfreeze-freeze-list", "guest-fsfreeze-thaw", "guest-fstrim", "guest-get-fsinfo",
-        "guest-get-disks"}) {
+        "guest-get-disks", "guest-get-cpustats", "guest-get-diskstats"}) {
     EXPECT_TRUE(names.count(name)) << name;
   }
 }
@@ -230,6 +231,23 @@ TEST(AgentSystemCommandsCompared, SameAnswersAsQemuGa) {
     EXPECT_EQ(call(kumo, cmd), call(qemu_ga, cmd)) << cmd;
   }
   EXPECT_EQ(disks(kumo), disks(qemu_ga));
+  // Counters move between the two calls: compare what is listed and its keys.
+  auto shape = [&](AgentUnderTest& a, const std::string& cmd, const char* id) {
+    std::map<std::string, std::set<std::string>> out;
+    for (const auto& entry : call(a, cmd)) {
+      std::set<std::string> keys;
+      const json& counters = entry.contains("stats") ? entry["stats"] : entry;
+      for (const auto& [key, value] : counters.items()) {
+        EXPECT_TRUE(value.is_number() || value.is_string()) << key;
+        keys.insert(key);
+      }
+      out[entry[id].dump()] = keys;
+    }
+    return out;
+  };
+  EXPECT_EQ(shape(kumo, "guest-get-cpustats", "cpu"), shape(qemu_ga, "guest-get-cpustats", "cpu"));
+  EXPECT_EQ(shape(kumo, "guest-get-diskstats", "name"),
+            shape(qemu_ga, "guest-get-diskstats", "name"));
   EXPECT_EQ(fsinfo(kumo), fsinfo(qemu_ga));
 }
 
