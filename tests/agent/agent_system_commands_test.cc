@@ -184,7 +184,10 @@ TEST_P(AgentSystemCommands, FstrimReportsErrorsPerPath) {
   bool root = false;
   for (const auto& p : r.value["paths"]) {
     root = root || p["path"] == "/";
-    EXPECT_EQ(p["error"], "failed to trim: Invalid argument") << p.dump();
+    // EINVAL for the minimum, or no discard support on this disk at all.
+    EXPECT_TRUE(p["error"] == "failed to trim: Invalid argument" ||
+                p["error"] == "trim not supported")
+        << p.dump();
   }
   EXPECT_TRUE(root) << r.value.dump();
   ExpectError("guest-fstrim", {{"minimum", "x"}},
