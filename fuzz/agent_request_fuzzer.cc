@@ -1,8 +1,9 @@
 // Fuzzes kumo-agent's request path the way bytes arrive from the host: the
 // input is one channel stream, fed to QgaFramer in chunks, and every framed
 // message is dispatched with every command registered. Commands that start
-// processes (guest-exec, guest-shutdown, guest-set-user-password) are off, so
-// the fuzzer never touches the machine it runs on.
+// processes (guest-exec, guest-shutdown, guest-set-user-password) or change
+// the system (guest-set-time, guest-fsfreeze-freeze*, guest-fstrim,
+// guest-file-open) are off, so the fuzzer never touches the machine it runs on.
 //
 // Invariants (a violation aborts):
 //  - framing does not depend on how the stream is cut into reads;
@@ -46,11 +47,15 @@ uint64_t Hash(std::string_view data) {
 const QgaDispatcher& Dispatcher() {
   static kumo::agent::ExecManager exec;
   static kumo::agent::OomWatch oom;  // not opened: no kernel log in the fuzzer
-  static kumo::agent::AgentSettings settings{.allow_exec = false, .allow_shutdown = false};
+  static kumo::agent::GuestFiles files;
+  static kumo::agent::AgentSettings settings{
+      .allow_exec = false, .allow_shutdown = false, .allow_system_changes = false};
   static QgaDispatcher* dispatcher = [] {
     auto* d = new QgaDispatcher;
-    kumo::agent::RegisterCommands(*d, settings, {exec, oom});
+    kumo::agent::RegisterCommands(*d, settings, {exec, oom, files});
     d->Disable("guest-set-user-password");  // would run chpasswd on this host
+    d->Disable("guest-file-open");          // would create and truncate files on this host
+    d->Disable("guest-fstrim");             // would trim this host's disks
     return d;
   }();
   return *dispatcher;

@@ -24,8 +24,9 @@ packages=(
   openssh-client
   # user data: #cloud-config parsing and the NoCloud seed ISO
   libyaml-cpp-dev genisoimage
-  # protocol compatibility tests run against Debian's stock guest agent
-  qemu-guest-agent
+  # protocol compatibility tests run against Debian's stock guest agent (guest-get-timezone
+  # is checked under TZ=Asia/Tokyo); the kumo-agent package is checked with dpkg-deb
+  qemu-guest-agent tzdata dpkg
   # the Prometheus text format test reads kumo's output with a real parser
   python3-prometheus-client
   # the web panel's end-to-end tests drive Debian's Chromium (never a downloaded browser)

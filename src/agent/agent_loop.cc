@@ -59,7 +59,7 @@ std::string FindVirtioPort(const std::string& name) {
 
 AgentLoop::AgentLoop(AgentSettings settings, ChannelSpec channel)
     : settings_(std::move(settings)), channel_(std::move(channel)) {
-  RegisterCommands(dispatcher_, settings_, {exec_, oom_});
+  RegisterCommands(dispatcher_, settings_, {exec_, oom_, files_});
 }
 
 AgentLoop::~AgentLoop() {

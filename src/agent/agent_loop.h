@@ -54,6 +54,7 @@ class AgentLoop {
   AgentSettings settings_;
   ChannelSpec channel_;
   ExecManager exec_;
+  GuestFiles files_;
   OomWatch oom_;
   QgaDispatcher dispatcher_;
   qga::QgaFramer framer_;

@@ -4,10 +4,14 @@
 
 #include <chrono>
 
+#include "agent/guest_clock.h"
+#include "agent/guest_stats.h"
+#include "agent/guest_users.h"
 #include "agent/health.h"
 #include "agent/init_status.h"
 #include "agent/process.h"
 #include "agent/system_info.h"
+#include "agent/vcpus.h"
 #include "common/base64.h"
 
 namespace kumo::agent {
@@ -21,6 +25,12 @@ CommandResult GetTime(const Arguments&) {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return CommandResult::Return(static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec);
+}
+
+CommandResult SetClock(const Arguments& args) {
+  std::string err;
+  if (!SetTime(args.OptionalInt("time"), &err)) return CommandResult::Error(err);
+  return CommandResult::Return(json::object());
 }
 
 CommandResult Shutdown(const AgentSettings& settings, const Arguments& args) {
@@ -114,6 +124,22 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
            return CommandResult::Return({{"host-name", HostName()}});
          }});
   d.Add({"guest-get-time", {}, GetTime});
+  d.Add({"guest-set-time", {"time"}, SetClock});
+  d.Add({"guest-get-timezone", {}, [](const Arguments&) {
+           return CommandResult::Return(Timezone());
+         }});
+  d.Add({"guest-get-users", {}, [](const Arguments&) {
+           return CommandResult::Return(LoggedInUsers());
+         }});
+  d.Add({"guest-get-vcpus", {}, [](const Arguments&) { return CommandResult::Return(Vcpus()); }});
+  d.Add({"guest-get-cpustats", {}, [](const Arguments&) {
+           return CommandResult::Return(CpuStats());
+         }});
+  d.Add({"guest-get-diskstats", {}, [](const Arguments&) {
+           return CommandResult::Return(DiskStats());
+         }});
+  RegisterFileCommands(d, services.files);
+  RegisterFsCommands(d);
   d.Add({"guest-network-get-interfaces", {}, [](const Arguments&) {
            return CommandResult::Return(NetworkInterfaces());
          }});
@@ -150,6 +176,12 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   }
   if (!settings.allow_shutdown) d.Disable("guest-shutdown");
   if (!settings.allow_set_password) d.Disable("guest-set-user-password");
+  if (!settings.allow_system_changes) {
+    for (const char* name :
+         {"guest-set-time", "guest-fsfreeze-freeze", "guest-fsfreeze-freeze-list"}) {
+      d.Disable(name);
+    }
+  }
 }
 
 }  // namespace kumo::agent

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/exec_manager.h"
+#include "agent/guest_files.h"
 #include "agent/oom_watch.h"
 #include "agent/qga_dispatcher.h"
 
@@ -17,6 +18,9 @@ struct AgentSettings {
   bool allow_exec = false;
   bool allow_shutdown = true;
   bool allow_set_password = true;
+  // guest-set-time and guest-fsfreeze-freeze(-list) change the whole system:
+  // off when the agent serves a host socket (tests), so they never touch the host.
+  bool allow_system_changes = true;
   // guest-shutdown runs `power_command MODE` (MODE: powerdown|reboot|halt);
   // when empty it runs poweroff, reboot or halt.
   std::vector<std::string> power_command;
@@ -36,7 +40,14 @@ struct AgentSettings {
 struct AgentServices {
   ExecManager& exec;
   const OomWatch& oom;
+  GuestFiles& files;
 };
+
+// guest-file-open/-read/-write/-seek/-flush/-close (file_commands.cc).
+void RegisterFileCommands(QgaDispatcher& dispatcher, GuestFiles& files);
+
+// guest-fsfreeze-*, guest-fstrim, guest-get-fsinfo, guest-get-disks (fs_commands.cc).
+void RegisterFsCommands(QgaDispatcher& dispatcher);
 
 void RegisterCommands(QgaDispatcher& dispatcher, const AgentSettings& settings,
                       AgentServices services);

@@ -19,7 +19,8 @@ constexpr char kUsage[] =
     "                         org.qemu.guest_agent.0, found by name)\n"
     "  --listen unix:PATH     serve on a unix socket instead (tests, benchmarks);\n"
     "                         guest-shutdown and guest-set-user-password are then off\n"
-    "                         unless --power-command / --passwd-command are given\n"
+    "                         unless --power-command / --passwd-command are given;\n"
+    "                         guest-set-time and guest-fsfreeze-freeze(-list) are off\n"
     "  --allow-exec           enable guest-exec and guest-exec-status\n"
     "  --power-command PATH   guest-shutdown runs PATH powerdown|reboot|halt\n"
     "                         (default: poweroff, reboot or halt)\n"
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   const bool in_guest = channel.kind == kumo::agent::ChannelSpec::Kind::kVirtioPort;
   settings.allow_shutdown = in_guest || power_command_given;
   settings.allow_set_password = in_guest || passwd_command_given;
+  settings.allow_system_changes = in_guest;
 
   ProtectFromMemoryPressure();
   kumo::agent::AgentLoop loop(std::move(settings), std::move(channel));

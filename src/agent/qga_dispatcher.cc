@@ -87,6 +87,23 @@ void QgaDispatcher::Disable(const std::string& name) {
   if (it != commands_.end()) it->second.enabled = false;
 }
 
+bool QgaDispatcher::AllowedWhileFrozen(const std::string& name) {
+  static const char* const kAllowed[] = {"guest-ping",
+                                         "guest-info",
+                                         "guest-sync",
+                                         "guest-sync-delimited",
+                                         "guest-fsfreeze-status",
+                                         "guest-fsfreeze-thaw"};
+  for (const char* allowed : kAllowed) {
+    if (name == allowed) return true;
+  }
+  return false;
+}
+
+bool QgaDispatcher::Enabled(const Command& command) const {
+  return command.enabled && (!frozen_ || AllowedWhileFrozen(command.name));
+}
+
 WireReply QgaDispatcher::FormatError(const QgaError& error) {
   return Serialize(ErrorBody(error), false);
 }
@@ -136,6 +153,12 @@ std::optional<WireReply> QgaDispatcher::Dispatch(std::string_view message) const
   if (!command.enabled) {
     return reply(ErrorBody({"CommandNotFound", "Command " + name + " has been disabled"}), false);
   }
+  if (!Enabled(command)) {
+    return reply(ErrorBody({"CommandNotFound", "Command " + name +
+                                                   " has been disabled: the agent is in frozen "
+                                                   "state"}),
+                 false);
+  }
   for (const auto& [key, value] : arguments->items()) {
     bool known = false;
     for (const auto& p : command.params) known = known || p == key;
@@ -166,7 +189,7 @@ json QgaDispatcher::SupportedCommands() const {
   json list = json::array();
   for (const auto& [name, command] : commands_) {
     list.push_back({{"name", name},
-                    {"enabled", command.enabled},
+                    {"enabled", Enabled(command)},
                     {"success-response", command.success_response}});
   }
   return list;

@@ -49,9 +49,10 @@ class Arguments {
   std::optional<std::string> OptionalString(const char* name) const;
   std::optional<bool> OptionalBool(const char* name) const;
   std::vector<std::string> OptionalStringList(const char* name) const;
+  // The raw value, for arguments QAPI allows in two types (guest-file-seek's whence).
+  const json* Find(const char* name) const;
 
  private:
-  const json* Find(const char* name) const;
   const json& object_;
 };
 
@@ -78,6 +79,14 @@ class QgaDispatcher {
   void Add(Command command);
   void Disable(const std::string& name);
 
+  // While filesystems are frozen (guest-fsfreeze-freeze), only the commands
+  // qemu-ga allows then run (ping, info, sync, fsfreeze status and thaw):
+  // anything else could write to a frozen filesystem and hang the agent. The
+  // others answer CommandNotFound, and guest-info lists them as disabled.
+  void SetFrozen(bool frozen) { frozen_ = frozen; }
+  bool frozen() const { return frozen_; }
+  static bool AllowedWhileFrozen(const std::string& name);
+
   // Returns the reply for one message, or nullopt when the command sends none.
   std::optional<WireReply> Dispatch(std::string_view message) const;
 
@@ -88,7 +97,10 @@ class QgaDispatcher {
   json SupportedCommands() const;
 
  private:
+  bool Enabled(const Command& command) const;
+
   std::map<std::string, Command> commands_;
+  bool frozen_ = false;
 };
 
 }  // namespace kumo::agent

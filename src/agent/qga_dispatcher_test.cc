@@ -91,6 +91,24 @@ TEST_F(QgaDispatcherTest, SupportedCommandsListsEnabledState) {
   EXPECT_TRUE(saw_quiet);
 }
 
+TEST_F(QgaDispatcherTest, WhileFrozenOnlyTheAllowListRuns) {
+  d_.SetFrozen(true);
+  json refused = Reply(R"({"execute":"echo-int","arguments":{"id":1}})");
+  EXPECT_EQ(refused["error"]["class"], "CommandNotFound");
+  EXPECT_EQ(refused["error"]["desc"],
+            "Command echo-int has been disabled: the agent is in frozen state");
+  d_.Add(
+      {"guest-ping", {}, [](const Arguments&) { return CommandResult::Return(json::object()); }});
+  EXPECT_EQ(Reply(R"({"execute":"guest-ping"})")["return"], json::object());
+  for (const auto& c : d_.SupportedCommands()) {
+    if (c["name"] == "echo-int") {
+      EXPECT_FALSE(c["enabled"].get<bool>());
+    }
+  }
+  d_.SetFrozen(false);
+  EXPECT_EQ(Reply(R"({"execute":"echo-int","arguments":{"id":1}})")["return"], 1);
+}
+
 TEST_F(QgaDispatcherTest, InvalidUtf8InRepliesDoesNotBreakSerialisation) {
   d_.Add({"bad-utf8", {}, [](const Arguments&) { return CommandResult::Return("a\xc3\x28z"); }});
   json r = Reply(R"({"execute":"bad-utf8"})");

@@ -52,7 +52,8 @@ class AgentUnderTest {
               dir_ / "state",
               "-b",
               "guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid,"
-              "guest-set-user-password,guest-fsfreeze-freeze,guest-set-time"};
+              "guest-set-user-password,guest-fsfreeze-freeze,guest-fsfreeze-freeze-list,"
+              "guest-set-time"};
       std::filesystem::create_directory(dir_ / "state");
     }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
