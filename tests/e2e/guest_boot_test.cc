@@ -136,7 +136,10 @@ TEST_F(GuestBoot, AgentAnswersSurvivesAndPowersOff) {
   int64_t ticks_after = CpuTicks(agent_pid);
   std::cout << "agent CPU while the host was disconnected for 3 s: " << (ticks_after - ticks_before)
             << " ticks\n";
-  EXPECT_LT(ticks_after - ticks_before, 30) << "agent spins while the host is disconnected";
+  // A spinning agent shows at least 300 ticks (USER_HZ 100, 3 s); an idle one
+  // a few, though a starved TCG guest on a host at load 30 charged 75 ticks
+  // to it (the guest's clock runs on while its vCPU waits for the host).
+  EXPECT_LT(ticks_after - ticks_before, 150) << "agent spins while the host is disconnected";
 
   // A host that connects after a while away gets an answer to its very first
   // request: it can reach the guest before the port learns the host is there.
