@@ -1,0 +1,32 @@
+// What every benchmark here shares: percentiles of a sample, and the JSON
+// file of figures that scripts/bench.sh hands to bench/report.py (written
+// only when the bench is given --json PATH).
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace kumo::bench {
+
+// The q-th quantile (0..1) of `values`, nearest rank; 0 for an empty sample.
+inline double Percentile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t rank = static_cast<size_t>(q * static_cast<double>(values.size()) + 0.5);
+  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+// Writes `figures` to `path` ("" writes nothing); false if it cannot.
+inline bool WriteFigures(const std::string& path, const nlohmann::json& figures) {
+  if (path.empty()) return true;
+  std::ofstream out(path);
+  out << figures.dump(2) << "\n";
+  if (!out) std::fprintf(stderr, "cannot write %s\n", path.c_str());
+  return static_cast<bool>(out);
+}
+
+}  // namespace kumo::bench
