@@ -122,12 +122,6 @@ std::optional<std::string> ReadLine(Link& link, int timeout_ms = 10000) {
   }
 }
 
-long StatusKib(pid_t pid, const std::string& field) {
-  std::string status = ReadFile("/proc/" + std::to_string(pid) + "/status");
-  size_t at = status.find("\n" + field + ":");
-  return at == std::string::npos ? -1 : std::atol(status.c_str() + at + field.size() + 2);
-}
-
 double Us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 const std::string kPing = "{\"execute\":\"guest-ping\"}\n";
@@ -241,12 +235,12 @@ std::optional<json> Measure(const Agent& agent, const Options& options) {
     std::fprintf(stderr, "agent_bench: %s stopped answering the mix\n", agent.name.c_str());
     return std::nullopt;
   }
-  out["hwm_kib_load"] = StatusKib(pid, "VmHWM");
-  out["rss_kib_load"] = StatusKib(pid, "VmRSS");
+  out["hwm_kib_load"] = kumo::bench::StatusKib(pid, "VmHWM");
+  out["rss_kib_load"] = kumo::bench::StatusKib(pid, "VmRSS");
   out["hostile_answered"] = Hostile(socket, link);
   out["hostile_inputs"] = 4;
-  out["rss_kib_after_hostile"] = StatusKib(pid, "VmRSS");
-  out["hwm_kib_after_hostile"] = StatusKib(pid, "VmHWM");
+  out["rss_kib_after_hostile"] = kumo::bench::StatusKib(pid, "VmRSS");
+  out["hwm_kib_after_hostile"] = kumo::bench::StatusKib(pid, "VmHWM");
   out["alive_after_hostile"] = process.running();
   out["requests"] = options.requests;
   out["pipelined"] = options.pipelined;

@@ -1,10 +1,13 @@
-// What every benchmark here shares: percentiles of a sample, and the JSON
-// file of figures that scripts/bench.sh hands to bench/report.py (written
-// only when the bench is given --json PATH).
+// What every benchmark here shares: percentiles of a sample, a process's
+// memory from /proc, and the JSON file of figures that scripts/bench.sh hands to bench/report.py
+// (written only when the bench is given --json PATH).
 #pragma once
+
+#include <sys/types.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,6 +21,15 @@ inline double Percentile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
   size_t rank = static_cast<size_t>(q * static_cast<double>(values.size()) + 0.5);
   return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+// A field of /proc/PID/status in KiB ("VmRSS:  1234 kB"), or -1.
+inline long StatusKib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  }
+  return -1;
 }
 
 // Writes `figures` to `path` ("" writes nothing); false if it cannot.
