@@ -83,7 +83,11 @@ class FakeKumod {
                                  const json& body = nullptr) {
     return HttpRequest(port_, method, target, token_, body.is_null() ? "" : body.dump());
   }
-  json Servers() { return Call("GET", "/v1/servers").json().value("servers", json::array()); }
+  // The list of servers; empty if kumod does not answer with one.
+  json Servers() {
+    json list = Call("GET", "/v1/servers").json();
+    return list.is_object() ? list.value("servers", json::array()) : json::array();
+  }
   pid_t pid() const { return process_.pid(); }
   int port() const { return port_; }
   const std::string& token() const { return token_; }
