@@ -3,8 +3,10 @@
 # needs, builds everything (the web panel with npm, the guest image), runs the
 # unit, protocol and end-to-end tests (real QEMU under TCG unless
 # KUMO_TEST_ACCEL says otherwise; the panel in Debian's Chromium through
-# Playwright), then builds the libFuzzer targets with clang and fuzzes the
-# parsers (agent requests, user data, console lines) for a bounded time.
+# Playwright) and a smoke run of the benchmarks (ctest bench.smoke:
+# scripts/bench.sh --smoke, no targets enforced), then builds the libFuzzer
+# targets with clang and fuzzes the parsers (agent requests, user data,
+# console lines) for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -22,6 +22,7 @@
 #include "daemon/qemu_user.h"
 #include "guestlink/guest_agent.h"
 #include "hypervisor/disk_image.h"
+#include "hypervisor/host_agent_driver.h"
 #include "hypervisor/qemu_driver.h"
 #include "hypervisor/uefi_firmware.h"
 #include "store/sqlite_store.h"
@@ -180,6 +181,8 @@ int main(int argc, char** argv) {
   std::string ovmf_code = kumo::hypervisor::kDebianOvmfCode;
   std::string ovmf_vars = kumo::hypervisor::kDebianOvmfVars;
   std::string rescue_dir = KUMO_DEFAULT_RESCUE_DIR;
+  std::string driver_name = "qemu";
+  std::string fake_agent = KUMO_DEFAULT_AGENT_PATH;
   app.add_option("--state-dir", state_dir,
                  "database, token and servers (default: " + state_dir + ")");
   app.add_option("--listen", listen, "API address, IP:PORT (default 127.0.0.1:8470)");
@@ -238,6 +241,14 @@ int main(int argc, char** argv) {
   app.add_option("--ovmf-vars", ovmf_vars,
                  "the empty UEFI variable store each such server gets its own copy of (default: " +
                      ovmf_vars + ")");
+  app.add_option("--driver", driver_name,
+                 "qemu: servers are QEMU machines (default); fake: for benchmarks and panel "
+                 "tests only, no QEMU, each server a kumo-agent process on this host "
+                 "(docs/kumod.md, \"The fake driver\")")
+      ->check(CLI::IsMember({"qemu", "fake"}));
+  app.add_option(
+      "--fake-agent", fake_agent,
+      "with --driver fake: the kumo-agent binary each server runs (default: " + fake_agent + ")");
   CLI11_PARSE(app, argc, argv);
   if (Status s = CheckOvmf(&ovmf_code, &ovmf_vars); !s.ok()) {
     std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";
@@ -281,7 +292,17 @@ int main(int argc, char** argv) {
   std::cout << *isolation << std::endl;
 
   boost::asio::io_context io;
-  kumo::hypervisor::QemuDriver driver(io, "qemu-system-x86_64", "qemu-img", qemu->run_as);
+  std::unique_ptr<kumo::hypervisor::HypervisorDriver> driver;
+  if (driver_name == "fake") {
+    std::cerr << "kumod: WARNING: --driver fake: servers run NO QEMU; each is a kumo-agent "
+                 "process on this host (exec runs ON THE HOST). For benchmarks and panel tests "
+                 "only, never for users' servers."
+              << std::endl;
+    driver = std::make_unique<kumo::hypervisor::HostAgentDriver>(io, fake_agent, qemu->run_as);
+  } else {
+    driver = std::make_unique<kumo::hypervisor::QemuDriver>(io, "qemu-system-x86_64", "qemu-img",
+                                                            qemu->run_as);
+  }
   kumo::core::CoreConfig config;
   config.state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
   config.accel = accel;
@@ -317,7 +338,7 @@ int main(int argc, char** argv) {
   ledger.SetSpaceReserve(
       {[&reserve] { return reserve.Release(); }, [&reserve] { (void)reserve.Restore(); }});
   DiskSpaceWatch disk_watch(*clock, config.state_dir);
-  kumo::core::ServerCore core(kumo::core::CoreParts{io, *clock, ledger, **store, driver,
+  kumo::core::ServerCore core(kumo::core::CoreParts{io, *clock, ledger, **store, *driver,
                                                     [&io](const std::string& socket) {
                                                       return kumo::guestlink::ConnectGuestAgent(
                                                           io, socket);

@@ -101,6 +101,8 @@ std::string ResolveBinary(const std::string& name) {
     if (syscall(SYS_setresuid, uid, uid, uid) != 0) fail(kIdentity);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(kIdentity);
   }
+  // After the identity change, which clears it.
+  if (options.die_with_kumod && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(kSession);
   umask(077);
 
   int in = open("/dev/null", O_RDONLY | O_CLOEXEC);

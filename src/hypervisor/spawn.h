@@ -28,6 +28,9 @@ struct SpawnOptions {
   // exits), so it is never kumod's child: it outlives kumod like a daemon,
   // and kumod cannot reap it (nor learn its exit status).
   bool detach = false;
+  // Set: the program gets SIGKILL when the thread of kumod that started it
+  // ends (PR_SET_PDEATHSIG), so it cannot outlive kumod. Not with `detach`.
+  bool die_with_kumod = false;
   // Set (>= 0): stdout and stderr go to this descriptor of kumod's (a pipe
   // the caller reads) and `output_path` is not opened.
   int output_fd = -1;

@@ -98,6 +98,25 @@ TEST(SpawnProcess, DetachedProgramIsNotOurChildAndHasItsOwnSession) {
   ASSERT_EQ(kill(*pid, SIGKILL), 0);
 }
 
+// kumod's fake driver starts one agent per server: none may outlive kumod,
+// even one that runs as another user (which clears the setting if it is
+// made before the identity change).
+TEST(SpawnProcess, DieWithKumodKillsTheProgramWhenItsStarterEnds) {
+  testing::TempDir dir;
+  SpawnOptions options;
+  options.die_with_kumod = true;
+  if (getuid() == 0) options.run_as = RunAs{kNobody, kNobody};
+  chmod(dir.path().c_str(), 0777);
+  Result<pid_t> pid = Status(codes::kInternal, "not started");
+  // The signal comes when the starting thread ends, as kumod's would.
+  std::thread starter([&] { pid = SpawnProcess({"sleep", "30"}, dir / "out", options); });
+  starter.join();
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  int status = 0;
+  ASSERT_EQ(waitpid(*pid, &status, 0), *pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+}
+
 TEST(SpawnProcess, FailuresAreClearErrors) {
   testing::TempDir dir;
   Result<pid_t> missing = SpawnProcess({"/nonexistent/qemu-system-x86_64"}, dir / "out");
