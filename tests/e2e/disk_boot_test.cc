@@ -3,11 +3,10 @@
 // has no -kernel and the firmware boots the disk's own bootloader.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "e2e/kumod_harness.h"
+#include "support/host_probe.h"
 
 namespace kumo {
 namespace {
@@ -16,13 +15,6 @@ using testing::json;
 using testing::KumodHarness;
 
 constexpr double kBootTimeout = 240;  // TCG on a loaded 2-core CI machine, firmware included
-
-std::string ProcCmdline(int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class DiskBoot : public ::testing::Test {
  protected:
@@ -51,7 +43,7 @@ TEST_F(DiskBoot, AServerBootsWithItsImagesOwnBootloaderStopsAndStarts) {
   ASSERT_EQ(s["status"], "running") << s.dump() << "\n" << ConsoleText("own");
 
   // QEMU was given no kernel: the bootloader on the disk chose it.
-  std::string qemu = ProcCmdline(s["qemu_pid"].get<int64_t>());
+  std::string qemu = testing::ProcessCmdline(s["qemu_pid"].get<int64_t>());
   EXPECT_NE(qemu.find("qemu"), std::string::npos);
   EXPECT_EQ(qemu.find(std::string("-kernel") + '\0'), std::string::npos);
   EXPECT_EQ(qemu.find(std::string("-append") + '\0'), std::string::npos);

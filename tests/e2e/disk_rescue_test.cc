@@ -6,13 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "e2e/kumod_harness.h"
 #include "support/console_client.h"
+#include "support/host_probe.h"
 
 namespace kumo {
 namespace {
@@ -23,13 +22,6 @@ using testing::KumodHarness;
 using namespace std::chrono_literals;
 
 constexpr double kBootTimeout = 240;  // TCG on a loaded 2-core CI machine, firmware included
-
-std::string ProcCmdline(int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -101,7 +93,7 @@ TEST_F(DiskRescue, RescueShowsTheDiskSetsAPasswordInItAndUnrescueBootsIt) {
   EXPECT_NE(s["status_reason"].get<std::string>().find("rescue system's agent answers"),
             std::string::npos)
       << s.dump();
-  std::string qemu = ProcCmdline(s["qemu_pid"].get<int64_t>());
+  std::string qemu = testing::ProcessCmdline(s["qemu_pid"].get<int64_t>());
   EXPECT_NE(qemu.find(std::string("-kernel") + '\0'), std::string::npos);
   EXPECT_NE(qemu.find("kumo.server=lifeboat"), std::string::npos);
   EXPECT_EQ(qemu.find("readonly=on"), std::string::npos) << "the seed disk is attached";
@@ -151,7 +143,7 @@ TEST_F(DiskRescue, RescueShowsTheDiskSetsAPasswordInItAndUnrescueBootsIt) {
   ASSERT_EQ(s["status"], "running") << s.dump() << "\n" << ConsoleText("lifeboat");
   std::cerr << "[figure] unrescue -> running (own bootloader): " << SecondsSince(t) << " s\n";
   EXPECT_EQ(s["boot_mode"], "normal");
-  qemu = ProcCmdline(s["qemu_pid"].get<int64_t>());
+  qemu = testing::ProcessCmdline(s["qemu_pid"].get<int64_t>());
   EXPECT_EQ(qemu.find(std::string("-kernel") + '\0'), std::string::npos);
   auto login = Attach("lifeboat");
   ASSERT_TRUE(login->Login("root", password, 60s)) << login->output();

@@ -10,12 +10,11 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include "e2e/kumod_harness.h"
+#include "support/host_probe.h"
 
 namespace kumo {
 namespace {
@@ -28,13 +27,6 @@ constexpr char kImage[] = "kumo-guest-uefi-disk";
 // A variable of the test's own (vendor GUID "Kumo…"), as the guest writes it.
 constexpr char kVariable[] =
     "/sys/firmware/efi/efivars/KumoTest-4b756d6f-0000-4000-8000-000000000001";
-
-std::string ProcCmdline(int64_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Mounts efivarfs in the guest, then runs `then` (a shell command).
 std::vector<std::string> WithEfivars(const std::string& then) {
@@ -116,7 +108,7 @@ TEST_F(UefiBoot, ServersBootWithOvmfAndKeepTheirOwnNvramUntilDeleted) {
   ASSERT_EQ(b["status"], "running") << b.dump() << "\n" << ConsoleText("efi-b");
 
   // QEMU got OVMF's code read-only and the server's own variable store, no kernel.
-  std::string qemu = ProcCmdline(a["qemu_pid"].get<int64_t>());
+  std::string qemu = testing::ProcessCmdline(a["qemu_pid"].get<int64_t>());
   EXPECT_NE(qemu.find("if=pflash,format=raw,unit=0,readonly=on,file=/proc/self/fd/"),
             std::string::npos)
       << qemu;

@@ -26,6 +26,13 @@ int ConnectLoopback(int port) {
   return fd;
 }
 
+std::string ProcessCmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 double CpuSeconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
