@@ -16,6 +16,7 @@ int HttpStatusFor(const std::string& code) {
     return 409;
   }
   if (code == codes::kPayloadTooLarge) return 413;
+  if (code == codes::kLengthRequired) return 411;
   // kumod relayed the command and the guest's agent answered with an error
   // (or with a reply of the wrong shape): the failure is upstream of kumod,
   // in the guest, like a gateway's — neither a malformed request (4xx) nor a

@@ -8,7 +8,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <chrono>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 namespace kumo::api {
@@ -58,6 +60,8 @@ class Session;
 struct ServerConnections {
   HttpServer::Handler handler;
   HttpServer::UpgradeHandler upgrade_handler;
+  HttpServer::UploadHandler upload_handler;
+  std::chrono::milliseconds upload_idle_timeout = std::chrono::seconds(60);
   EventStreamOptions stream_options;
   std::function<void(const std::string&)> log;
   ConnectionLimit limit{1};
@@ -134,6 +138,28 @@ std::string Render(const ApiResponse& response, unsigned version, bool keep_aliv
   return out.str();
 }
 
+ApiRequest ToApiRequest(const http::request_header<>& req) {
+  ApiRequest api;
+  api.method = std::string(req.method_string());
+  SplitTarget(std::string(req.target()), &api.path, &api.query);
+  api.authorization = std::string(req[http::field::authorization]);
+  api.content_type = std::string(req[http::field::content_type]);
+  api.last_event_id = std::string(req["Last-Event-ID"]);
+  api.cookie = std::string(req[http::field::cookie]);
+  api.csrf_token = std::string(req["X-CSRF-Token"]);
+  api.origin = std::string(req[http::field::origin]);
+  api.sec_fetch_site = std::string(req["Sec-Fetch-Site"]);
+  api.host = std::string(req[http::field::host]);
+  api.accept_encoding = std::string(req[http::field::accept_encoding]);
+  return api;
+}
+
+ApiResponse TooLarge() {
+  return ErrorResponse(413, codes::kPayloadTooLarge,
+                       "the request body is larger than " +
+                           std::to_string(HttpServer::kMaxBodyBytes / 1024) + " KiB");
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // An admitted connection holds `slot`; a refused one (no slot) reads one
@@ -151,18 +177,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Read() {
-    parser_.emplace();
-    parser_->body_limit(HttpServer::kMaxBodyBytes);
-    parser_->header_limit(16 * 1024);
+    // The header first: an upload is decided on it before its body is read.
+    header_parser_.emplace();
+    header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // checked in OnHeader
+    header_parser_->header_limit(16 * 1024);
     if (slot_) {
       shared_->limit.SetIdle(slot_->id(), ConnectionLimit::Clock::now());
       stream_.expires_after(shared_->limit.IdleTimeout());
     } else {
       stream_.expires_after(kRefusalReadTimeout);
     }
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    http::async_read_header(
+        stream_, buffer_, *header_parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   // Closes the connection now if it is waiting for a request; its place is
@@ -183,40 +210,126 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  void OnRead(beast::error_code ec) {
+  void OnHeader(beast::error_code ec) {
     busy_ = true;
     idle_deadline_.cancel();
     if (slot_) shared_->limit.SetBusy(slot_->id());
+    if (ec || !slot_) return OnRead(ec);
+    const auto& header = header_parser_->get();
+    if (shared_->upload_handler) {
+      ApiRequest api = ToApiRequest(header);
+      std::optional<uint64_t> length;
+      if (auto n = header_parser_->content_length()) length = *n;
+      std::optional<UploadStart> upload;
+      try {
+        upload = shared_->upload_handler(api, length);
+      } catch (const std::exception& e) {
+        upload = UploadStart{
+            ErrorResponse(500, codes::kInternal, std::string("internal error: ") + e.what()),
+            nullptr};
+      }
+      if (upload) {
+        if (upload->refusal) return Write(*upload->refusal, header.version(), false);
+        if (IsStateChanging(api.method) && !CheckPeer(api)) return Close();
+        return StartUpload(std::move(upload->sink));
+      }
+    }
+    if (auto n = header_parser_->content_length(); n && *n > HttpServer::kMaxBodyBytes) {
+      return Write(TooLarge(), header.version(), false);
+    }
+    parser_.emplace(std::move(*header_parser_));
+    parser_->body_limit(HttpServer::kMaxBodyBytes);  // a chunked body's bound
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  // The body goes to `sink` as it comes; the loop writes one chunk at a time
+  // (into the page cache: kumod does not wait on the disk here).
+  void StartUpload(std::unique_ptr<UploadSink> sink) {
+    upload_ = std::move(sink);
+    upload_parser_.emplace(std::move(*header_parser_));
+    upload_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());  // the sink bounds it
+    upload_buffer_.resize(HttpServer::kUploadChunkBytes);
+    const auto& header = upload_parser_->get();
+    if (!beast::iequals(header[http::field::expect], "100-continue")) return ReadUploadChunk();
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    stream_.expires_after(std::chrono::seconds(60));
+    asio::async_write(stream_, asio::buffer(kContinue),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->AbandonUpload("could not say 100 Continue");
+                        self->ReadUploadChunk();
+                      });
+  }
+
+  void ReadUploadChunk() {
+    if (upload_parser_->is_done()) return FinishUpload();
+    auto& body = upload_parser_->get().body();
+    body.data = upload_buffer_.data();
+    body.size = upload_buffer_.size();
+    stream_.expires_after(shared_->upload_idle_timeout);
+    http::async_read_some(
+        stream_, buffer_, *upload_parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnUploadChunk(ec); });
+  }
+
+  void OnUploadChunk(beast::error_code ec) {
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      return AbandonUpload(ec == beast::error::timeout
+                               ? "no byte came for " + Seconds(static_cast<uint32_t>(
+                                                           shared_->upload_idle_timeout.count()))
+                               : ec.message());
+    }
+    const size_t got = upload_buffer_.size() - upload_parser_->get().body().size;
+    if (got > 0) {
+      if (Status s = upload_->Write(upload_buffer_.data(), got); !s.ok()) {
+        upload_.reset();
+        return Write(ErrorResponse(s), upload_parser_->get().version(), false);
+      }
+    }
+    ReadUploadChunk();
+  }
+
+  void FinishUpload() {
+    const unsigned version = upload_parser_->get().version();
+    const bool keep_alive = upload_parser_->get().keep_alive();
+    upload_buffer_ = {};
+    auto respond = [self = shared_from_this(), version, keep_alive](ApiResponse response) {
+      self->upload_.reset();
+      self->Write(response, version, keep_alive);
+    };
+    try {
+      upload_->Finish(respond);
+    } catch (const std::exception& e) {
+      respond(ErrorResponse(500, codes::kInternal, std::string("internal error: ") + e.what()));
+    }
+  }
+
+  void AbandonUpload(const std::string& why) {
+    const auto& header = upload_parser_->get();
+    shared_->log("abandoned the upload " + std::string(header.method_string()) + " " +
+                 std::string(header.target().substr(0, 200)) + " from " +
+                 PeerName(stream_.socket()) + ": " + why + "; nothing of it was kept");
+    upload_.reset();
+    Close();
+  }
+
+  void OnRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::connection_reset || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || (!slot_ && was_admitted_)) {
       return Close();
     }
     if (!slot_) return Write(TooManyConnections(shared_->limit.cap()), 11, false);
-    if (ec == http::error::body_limit) {
-      return Write(ErrorResponse(413, codes::kPayloadTooLarge,
-                                 "the request body is larger than " +
-                                     std::to_string(HttpServer::kMaxBodyBytes / 1024) + " KiB"),
-                   11, false);
-    }
+    if (ec == http::error::body_limit) return Write(TooLarge(), 11, false);
     if (ec) {
       return Write(
           ErrorResponse(400, codes::kInvalidArgument, "malformed HTTP request: " + ec.message()),
           11, false);
     }
     auto& req = parser_->get();
-    ApiRequest api;
-    api.method = std::string(req.method_string());
-    SplitTarget(std::string(req.target()), &api.path, &api.query);
-    api.authorization = std::string(req[http::field::authorization]);
-    api.content_type = std::string(req[http::field::content_type]);
-    api.last_event_id = std::string(req["Last-Event-ID"]);
-    api.cookie = std::string(req[http::field::cookie]);
-    api.csrf_token = std::string(req["X-CSRF-Token"]);
-    api.origin = std::string(req[http::field::origin]);
-    api.sec_fetch_site = std::string(req["Sec-Fetch-Site"]);
-    api.host = std::string(req[http::field::host]);
-    api.accept_encoding = std::string(req[http::field::accept_encoding]);
+    ApiRequest api = ToApiRequest(req);
     api.body = req.body();
     unsigned version = req.version();
     bool keep_alive = req.keep_alive();
@@ -317,7 +430,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::buffer_body>> upload_parser_;
+  std::unique_ptr<UploadSink> upload_;
+  std::vector<char> upload_buffer_;
   std::shared_ptr<ServerConnections> shared_;
   std::shared_ptr<ConnectionSlot> slot_;
   bool was_admitted_ = false;  // evicted: its slot is gone, it is not a refusal
@@ -443,6 +560,14 @@ Status HttpServer::Listen(const std::string& address) {
 
 void HttpServer::SetUpgradeHandler(UpgradeHandler handler) {
   shared_->upgrade_handler = std::move(handler);
+}
+
+void HttpServer::SetUploadHandler(UploadHandler handler) {
+  shared_->upload_handler = std::move(handler);
+}
+
+void HttpServer::SetUploadIdleTimeout(std::chrono::milliseconds timeout) {
+  shared_->upload_idle_timeout = timeout;
 }
 
 void HttpServer::SetEventStreamOptions(EventStreamOptions options) {

@@ -16,6 +16,15 @@
 // whose client has already closed or reset the connection when it is read is
 // dropped, logged and never handed to Handler: a request is either answered
 // or not acted upon.
+//
+// Uploads: every request's header is read first. When the upload handler
+// (SetUploadHandler) claims it, its body is never read whole: the handler
+// answers from the header alone (a refusal: 401, 411, 413, 507 ... sent
+// without reading the body, then the connection is closed), or the body is
+// streamed into its UploadSink in chunks of at most kUploadChunkBytes
+// ("Expect: 100-continue" is answered first), each chunk under the upload
+// idle timeout; a client gone, a body cut short or a stall destroys the sink
+// unfinished and closes the connection.
 #pragma once
 
 #include <functional>
@@ -26,6 +35,7 @@
 #include "api/api_types.h"
 #include "api/connection_limit.h"
 #include "api/sse_stream.h"
+#include "api/upload_sink.h"
 #include "api/websocket_channel.h"
 #include "common/asio.h"
 
@@ -36,6 +46,7 @@ struct ServerConnections;  // http_server.cc
 class HttpServer {
  public:
   static constexpr size_t kMaxBodyBytes = 256 * 1024;
+  static constexpr size_t kUploadChunkBytes = 256 * 1024;
   using Handler = std::function<void(const ApiRequest&, std::function<void(ApiResponse)>)>;
   // Decides a WebSocket upgrade request (GET with "Upgrade: websocket"):
   // returns std::nullopt to take it — the channel opens right after (its
@@ -49,12 +60,23 @@ class HttpServer {
   using UpgradeHandler = std::function<std::optional<ApiResponse>(
       const ApiRequest& request, std::shared_ptr<WebSocketChannel> channel)>;
 
+  // Decides from a request's header alone whether it is an upload:
+  // std::nullopt (not one: read and handled as usual) or its UploadStart.
+  // `content_length` is unset for a body without one (chunked).
+  using UploadHandler = std::function<std::optional<UploadStart>(
+      const ApiRequest& header, std::optional<uint64_t> content_length)>;
+
   HttpServer(boost::asio::io_context& io, Handler handler);
   ~HttpServer();
 
   // Without an upgrade handler, upgrade requests go to Handler like any
   // other request. Set it before Listen().
   void SetUpgradeHandler(UpgradeHandler handler);
+  // Set it before Listen().
+  void SetUploadHandler(UploadHandler handler);
+  // How long an upload may go without a byte before it is abandoned
+  // (default 60 s).
+  void SetUploadIdleTimeout(std::chrono::milliseconds timeout);
   // The heartbeat, bound and write timeout of the event streams opened from
   // now on.
   void SetEventStreamOptions(EventStreamOptions options);

@@ -13,6 +13,10 @@ inline ApiResponse BadRequest(const std::string& message, const std::string& hin
   return ErrorResponse(400, codes::kInvalidArgument, message, hint);
 }
 
+// Matches `path` against a route pattern ("/v1/servers/{name}"); captures
+// {name} (router.cc).
+bool Match(const std::string& pattern, const std::string& path, std::string* name);
+
 inline ApiResponse Unauthorized(const std::string& hint) {
   return ErrorResponse(401, codes::kUnauthorized, "a valid bearer token is required", hint);
 }

@@ -26,6 +26,8 @@ std::vector<std::string> Segments(const std::string& path) {
   return out;
 }
 
+}  // namespace
+
 // Matches `path` against `pattern`; captures {name}.
 bool Match(const std::string& pattern, const std::string& path, std::string* name) {
   auto p = Segments(pattern), s = Segments(path);
@@ -39,6 +41,8 @@ bool Match(const std::string& pattern, const std::string& path, std::string* nam
   }
   return true;
 }
+
+namespace {
 
 ApiResponse FromResult(const Result<ServerRecord>& r, int ok_status) {
   if (!r.ok()) return ErrorResponse(r.status());
@@ -210,6 +214,7 @@ const std::vector<Router::RouteEntry>& Router::Table() {
       {{"GET", "/v1/images"}, &Router::ListImages},
       {{"POST", "/v1/images"}, &Router::ImportImage},
       {{"DELETE", "/v1/images/{name}"}, &Router::DeleteImage},
+      {{"PUT", "/v1/images/{name}/disk"}, &Router::UploadNeedsStream},
       {{"GET", "/v1/servers"}, &Router::ListServers},
       {{"POST", "/v1/servers"}, &Router::CreateServer},
       {{"GET", "/v1/servers/{name}"}, &Router::GetServer},

@@ -20,6 +20,7 @@
 #include "api/api_types.h"
 #include "api/panel_files.h"
 #include "api/sessions.h"
+#include "api/upload_sink.h"
 #include "api/watch_endpoint.h"
 #include "api/websocket_channel.h"
 #include "core/image_library.h"
@@ -64,6 +65,13 @@ class Router {
   // the query parameter ?token=TOKEN.
   std::optional<ApiResponse> HandleUpgrade(const ApiRequest& request,
                                            std::shared_ptr<WebSocketChannel> channel);
+
+  // Upload requests (HttpServer::UploadHandler), decided from their header:
+  // PUT /v1/images/{name}/disk (token, Content-Length, Content-Type,
+  // metadata in the query, then ImageLibrary::BeginUpload) gets its refusal
+  // or the sink its body is streamed into; nullopt for any other request.
+  std::optional<UploadStart> HandleUpload(const ApiRequest& request,
+                                          std::optional<uint64_t> content_length);
 
   // The web panel's files, served for GET of any path outside the API (`/`,
   // `/assets/…`). When they could not be loaded, `/` answers 404 with why
@@ -123,6 +131,8 @@ class Router {
   // Images in and out (router_images.cc).
   void ImportImage(const ApiRequest& request, const std::string& name, Respond respond);
   ApiResponse DeleteImage(const ApiRequest& request, const std::string& name);
+  // PUT /v1/images/{name}/disk when HandleUpload did not take it.
+  ApiResponse UploadNeedsStream(const ApiRequest& request, const std::string& name);
   void SetPassword(const ApiRequest& request, const std::string& name, Respond respond);
 
   // How a request proves it may use the API: the bearer token (the CLI,

@@ -326,7 +326,7 @@ TEST_F(RouterTest, ThePanelIsServedOutsideTheApiAndOnlyThere) {
 
 TEST_F(RouterTest, UnknownPathsAre404AndOtherMethods405) {
   for (const std::string path : {"/", "/v1", "/v2/servers", "/v1/server", "/v1/servers/web/nothing",
-                                 "/v1/servers/a/b/c", "/v1/images/kumo-guest/disk"}) {
+                                 "/v1/servers/a/b/c", "/v1/images/kumo-guest/kernel"}) {
     EXPECT_TRUE(IsError(Call("GET", path), 404, codes::kNotFound)) << path;
     // The path decides first: even without a token.
     EXPECT_TRUE(IsError(Call(Request("GET", path, "", "")), 404, codes::kNotFound)) << path;

@@ -74,6 +74,16 @@ class ApiClient {
                                 const std::function<bool(std::string_view)>& on_chunk,
                                 std::chrono::milliseconds idle_limit) const;
 
+  // PUT base_path + `target` with `size` bytes read from `fd` as the body
+  // (application/octet-stream), streamed in chunks: the file is never held
+  // in memory. Sends "Expect: 100-continue" and sends no byte of the body
+  // before kumod says to go on, so a refusal (401, 409, 413, 507) comes at
+  // once. `progress` is called with the bytes sent so far after each chunk.
+  // The final answer may take a while (kumod checks the image): it is
+  // awaited for at least 10 minutes. Decoded as with Call.
+  Outcome<ApiReply> Upload(const std::string& target, int fd, uint64_t size,
+                           const std::function<void(uint64_t sent)>& progress) const;
+
   const ApiUrl& url() const { return url_; }
   // The same client with another deadline: for a request kumod itself may
   // take long to answer (an exec that runs for minutes).

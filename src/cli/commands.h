@@ -51,12 +51,16 @@ int ListImages(Context& ctx);
 
 struct ImageImportOptions {
   std::string name;
-  std::string path;  // on kumod's host
+  std::string path;  // on kumod's host (import), on this machine (upload)
   std::optional<std::string> firmware, login_user, agent_kind, os, user_data_support;
 };
 // `kumo images import` (images_import.cc) and `kumo images delete`
 // (images_delete.cc).
 int ImportImage(Context& ctx, const ImageImportOptions& options);
+// `kumo images upload` (images_upload.cc): the file streamed to kumod.
+int UploadImage(Context& ctx, const ImageImportOptions& options);
+// Prints the image an import or upload registered ("image NAME `done`").
+int PrintNewImage(Context& ctx, const ApiReply& reply, const std::string& name, const char* done);
 int DeleteImage(Context& ctx, const std::string& name);
 // `kumo diagnose NAME`: what is wrong and why, with evidence and the ways out.
 int Diagnose(Context& ctx, const std::string& name);

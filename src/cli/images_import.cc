@@ -13,11 +13,15 @@ int ImportImage(Context& ctx, const ImageImportOptions& options) {
   if (options.user_data_support) body["user_data_support"] = *options.user_data_support;
   auto reply = ctx.api.Call("POST", "/v1/images", &body);
   if (!reply.ok()) return PrintError(reply.error(), ctx.json, ctx.out, ctx.err);
+  return PrintNewImage(ctx, *reply, options.name, "imported");
+}
+
+int PrintNewImage(Context& ctx, const ApiReply& reply, const std::string& name, const char* done) {
   if (ctx.json) {
-    ctx.out << reply->raw << (reply->raw.ends_with("\n") ? "" : "\n") << std::flush;
+    ctx.out << reply.raw << (reply.raw.ends_with("\n") ? "" : "\n") << std::flush;
   } else {
-    ctx.out << "image " << options.name << " imported\n"
-            << ImageTable(json{{"images", json::array({reply->body})}}) << std::flush;
+    ctx.out << "image " << name << " " << done << "\n"
+            << ImageTable(json{{"images", json::array({reply.body})}}) << std::flush;
   }
   return kExitOk;
 }

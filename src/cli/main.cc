@@ -139,20 +139,29 @@ int main(int argc, char** argv) {
       "import", "Import a qcow2 or raw file from kumod's host (PATH is read by kumod)");
   import_cmd->add_option("name", image_import.name, "the image's name")->required();
   import_cmd->add_option("path", image_import.path, "absolute path on kumod's host")->required();
-  auto* firmware_opt =
-      import_cmd->add_option("--firmware", image_firmware, "bios (default) or uefi")
-          ->check(CLI::IsMember({"bios", "uefi"}));
-  auto* login_opt = import_cmd->add_option("--login-user", image_login, "default root");
-  auto* agent_opt =
-      import_cmd->add_option("--agent-kind", image_agent, "kumo-agent (default), qemu-ga or none")
-          ->check(CLI::IsMember({"kumo-agent", "qemu-ga", "none"}));
-  auto* os_opt = import_cmd->add_option("--os", image_os, "free text, e.g. \"Debian 12\"");
-  auto* user_data_opt_image =
-      import_cmd
-          ->add_option("--user-data-support", image_user_data,
-                       "what applies user data in the image: cloud-init, kumo or none (default: "
-                       "kumo with kumo-agent, else cloud-init)")
-          ->check(CLI::IsMember({"kumo", "cloud-init", "none"}));
+  auto* upload_cmd = images_cmd->add_subcommand(
+      "upload", "Upload a qcow2 or raw file from this machine (streamed; progress on a terminal)");
+  upload_cmd->add_option("name", image_import.name, "the image's name")->required();
+  upload_cmd->add_option("file", image_import.path, "the disk image file here")->required();
+  // The image's metadata, the same for import and upload (one of them runs).
+  struct ImageMetaOptions {
+    CLI::Option *firmware, *login, *agent, *os, *user_data;
+  };
+  auto add_image_meta = [&](CLI::App* cmd) {
+    return ImageMetaOptions{
+        cmd->add_option("--firmware", image_firmware, "bios (default) or uefi")
+            ->check(CLI::IsMember({"bios", "uefi"})),
+        cmd->add_option("--login-user", image_login, "default root"),
+        cmd->add_option("--agent-kind", image_agent, "kumo-agent (default), qemu-ga or none")
+            ->check(CLI::IsMember({"kumo-agent", "qemu-ga", "none"})),
+        cmd->add_option("--os", image_os, "free text, e.g. \"Debian 12\""),
+        cmd->add_option("--user-data-support", image_user_data,
+                        "what applies user data in the image: cloud-init, kumo or none (default: "
+                        "kumo with kumo-agent, else cloud-init)")
+            ->check(CLI::IsMember({"kumo", "cloud-init", "none"}))};
+  };
+  const ImageMetaOptions import_meta = add_image_meta(import_cmd);
+  const ImageMetaOptions upload_meta = add_image_meta(upload_cmd);
   std::string image_to_delete;
   auto* image_delete_cmd = images_cmd->add_subcommand("delete", "Delete an image no server uses");
   image_delete_cmd->add_option("name", image_to_delete, "the image")->required();
@@ -344,13 +353,14 @@ int main(int argc, char** argv) {
   }
   if (list_cmd->parsed()) return list_watch ? WatchServers(ctx) : ListServers(ctx);
   if (show_cmd->parsed()) return ShowServer(ctx, name);
-  if (import_cmd->parsed()) {
-    if (firmware_opt->count()) image_import.firmware = image_firmware;
-    if (login_opt->count()) image_import.login_user = image_login;
-    if (agent_opt->count()) image_import.agent_kind = image_agent;
-    if (os_opt->count()) image_import.os = image_os;
-    if (user_data_opt_image->count()) image_import.user_data_support = image_user_data;
-    return ImportImage(ctx, image_import);
+  if (import_cmd->parsed() || upload_cmd->parsed()) {
+    const ImageMetaOptions& meta = import_cmd->parsed() ? import_meta : upload_meta;
+    if (meta.firmware->count()) image_import.firmware = image_firmware;
+    if (meta.login->count()) image_import.login_user = image_login;
+    if (meta.agent->count()) image_import.agent_kind = image_agent;
+    if (meta.os->count()) image_import.os = image_os;
+    if (meta.user_data->count()) image_import.user_data_support = image_user_data;
+    return import_cmd->parsed() ? ImportImage(ctx, image_import) : UploadImage(ctx, image_import);
   }
   if (image_delete_cmd->parsed()) return DeleteImage(ctx, image_to_delete);
   if (images_cmd->parsed()) return ListImages(ctx);

@@ -45,6 +45,7 @@ inline constexpr char kUnauthorized[] = "Unauthorized";  // no or a wrong API to
 inline constexpr char kForbidden[] = "Forbidden";
 inline constexpr char kMethodNotAllowed[] = "MethodNotAllowed";  // a known path, another method
 inline constexpr char kPayloadTooLarge[] = "PayloadTooLarge";    // a request body over the limit
+inline constexpr char kLengthRequired[] = "LengthRequired";      // an upload without Content-Length
 inline constexpr char kNotFound[] = "NotFound";
 inline constexpr char kAlreadyExists[] = "AlreadyExists";
 inline constexpr char kServerBusy[] = "ServerBusy";

@@ -12,6 +12,8 @@
 #include <filesystem>
 
 #include "cloudinit/user_data.h"
+#include "core/image_files.h"
+#include "core/image_upload.h"
 #include "core/server_spec.h"
 #include "hypervisor/disk_image.h"
 
@@ -19,9 +21,6 @@ namespace kumo::core {
 namespace {
 
 using hypervisor::DiskImageInfo;
-
-constexpr size_t kChunk = 1 << 20;
-constexpr char kImportPrefix[] = ".import-";
 
 Status Invalid(const char* field, const std::string& message, const std::string& hint = "") {
   return Status(codes::kInvalidArgument, message, hint).set_field(field);
@@ -31,10 +30,6 @@ Status Errno(const std::string& what) {
   return Status(codes::kInternal, what + ": " + strerror(errno));
 }
 
-bool AllZero(const char* p, size_t n) {
-  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 // A descriptor closed at scope exit.
 struct Fd {
   int fd = -1;
@@ -42,93 +37,6 @@ struct Fd {
     if (fd >= 0) close(fd);
   }
 };
-
-// Opens the source: a regular file, never through a symlink, never blocking
-// on a FIFO or device.
-Result<int> OpenSource(const std::string& path, off_t* size) {
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    if (errno == ELOOP) return Invalid("path", path + " is a symlink; give the file itself");
-    return Invalid("path", "cannot open " + path + ": " + strerror(errno),
-                   "give a file kumod may read");
-  }
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return Invalid("path", path + " is not a regular file");
-  }
-  if (st.st_size <= 0 || st.st_size > hypervisor::kMaxImageBytes) {
-    close(fd);
-    return Invalid("path", path + " is " + std::to_string(st.st_size) +
-                               " bytes; an image is 1 byte to " +
-                               hypervisor::DescribeBytes(hypervisor::kMaxImageBytes));
-  }
-  fcntl(fd, F_SETFL, 0);
-  *size = st.st_size;
-  return fd;
-}
-
-// Whether the images directory has room for the copy of `in` (its allocated
-// bytes: holes stay holes) and still `keep_free` bytes for the store and the
-// servers' disks. StoreFull (507) naming the figures when not.
-Status CheckRoomFor(int in, const std::string& images_dir, uint64_t keep_free) {
-  struct stat st {};
-  struct statvfs fs {};
-  if (fstat(in, &st) != 0 || statvfs(images_dir.c_str(), &fs) != 0) return Status::Ok();
-  const uint64_t needed = static_cast<uint64_t>(st.st_blocks) * 512;
-  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  if (free_bytes >= needed + keep_free) return Status::Ok();
-  return Status(codes::kStoreFull,
-                "not enough space for the image in " + images_dir + ": its copy needs " +
-                    hypervisor::DescribeBytes(static_cast<int64_t>(needed)) + " and " +
-                    hypervisor::DescribeBytes(static_cast<int64_t>(keep_free)) +
-                    " must stay free, but " +
-                    hypervisor::DescribeBytes(static_cast<int64_t>(free_bytes)) + " are free",
-                "free space on that filesystem, or import a compressed qcow2 (qemu-img convert "
-                "-c -O qcow2)")
-      .set_field("path");
-}
-
-// Copies `in` to `out` keeping holes (runs of zeros) sparse, then fsyncs.
-Status CopySparse(int in, int out, off_t size, const std::atomic<bool>& stop) {
-  std::vector<char> buf(kChunk);
-  off_t done = 0;
-  while (done < size) {
-    if (stop) return Status(codes::kInternal, "kumod is stopping");
-    ssize_t n = pread(in, buf.data(), buf.size(), done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Errno("read the image");
-    if (n == 0) break;  // it shrank meanwhile: what was read is what is checked
-    if (!AllZero(buf.data(), static_cast<size_t>(n))) {
-      for (ssize_t w = 0; w < n;) {
-        ssize_t m = pwrite(out, buf.data() + w, static_cast<size_t>(n - w), done + w);
-        if (m < 0 && errno == EINTR) continue;
-        if (m < 0) return Errno("write the image copy");
-        w += m;
-      }
-    }
-    done += n;
-  }
-  if (ftruncate(out, done) != 0) return Errno("size the image copy");
-  if (fsync(out) != 0) return Errno("fsync the image copy");
-  return Status::Ok();
-}
-
-Status GiveToGroup(int fd, const std::optional<hypervisor::RunAs>& run_as, mode_t mode) {
-  if (!run_as) return Status::Ok();
-  if (fchown(fd, static_cast<uid_t>(-1), run_as->gid) != 0 || fchmod(fd, mode) != 0) {
-    return Errno("give the image to the QEMU group");
-  }
-  return Status::Ok();
-}
-
-void SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
 
 // The import's file work, on a worker thread: copy into a private directory,
 // check the copy with qemu-img, rename it into place as `final_dir`.
@@ -140,41 +48,20 @@ Result<DiskImageInfo> ImportFiles(const ImageImport& import, const ImageLibraryC
   Result<int> source = OpenSource(import.path, &size);
   if (!source.ok()) return source.status();
   Fd in{*source};
-  if (Status s = CheckRoomFor(in.fd, images_dir, config.keep_free_bytes); !s.ok()) return s;
-  std::string tmp = images_dir + "/" + kImportPrefix + import.name + "-XXXXXX";
-  if (!mkdtemp(tmp.data())) return Errno("create " + tmp);
-  auto fail = [&tmp](Status s) {
-    std::error_code ec;
-    std::filesystem::remove_all(tmp, ec);
+  // Its allocated bytes: holes stay holes in the copy.
+  struct stat st {};
+  const uint64_t needed = fstat(in.fd, &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  if (Status s = CheckRoom(needed, images_dir, config.keep_free_bytes, "path",
+                           "free space on that filesystem, or import a compressed qcow2 "
+                           "(qemu-img convert -c -O qcow2)");
+      !s.ok()) {
     return s;
-  };
-  Fd dir{open(tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
-  if (dir.fd < 0) return fail(Errno("open " + tmp));
-  if (Status s = GiveToGroup(dir.fd, config.run_as, 0710); !s.ok()) return fail(s);
-  Fd out{openat(dir.fd, "disk", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)};
-  if (out.fd < 0) return fail(Errno("create the image copy"));
-  if (Status s = GiveToGroup(out.fd, config.run_as, 0640); !s.ok()) return fail(s);
-  if (Status s = CopySparse(in.fd, out.fd, size, stop); !s.ok()) return fail(s);
-  Result<DiskImageInfo> info =
-      hypervisor::InspectDiskImage(config.qemu_img, tmp + "/disk", config.run_as);
-  if (!info.ok()) {
-    Status s = info.status();
-    return fail(Status(s.code(), import.path + ": " + s.message(), s.hint()).set_field("path"));
   }
-  std::string disk = "disk." + info->format;
-  if (renameat(dir.fd, "disk", dir.fd, disk.c_str()) != 0) return fail(Errno("rename the copy"));
-  fsync(dir.fd);
-  if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
-    if (errno == EEXIST || errno == ENOTEMPTY) {
-      return fail(Status(codes::kAlreadyExists,
-                         final_dir + " exists though no image by that name is registered",
-                         "move it away, or import under another name")
-                      .set_field("name"));
-    }
-    return fail(Errno("move the image into " + final_dir));
-  }
-  SyncDir(images_dir);
-  return info;
+  Result<std::unique_ptr<Staging>> staging = Stage(import.name, images_dir, config.run_as);
+  if (!staging.ok()) return staging.status();
+  if (Status s = CopySparse(in.fd, (*staging)->disk_fd, size, stop); !s.ok()) return s;
+  return Place(**staging, static_cast<off_t>(size), config.qemu_img, config.run_as, final_dir,
+               import.path, "path");
 }
 
 bool Printable(const std::string& text) {
@@ -220,12 +107,20 @@ Status ValidateImageMetadata(const std::string& firmware, const std::string& log
   return Status::Ok();
 }
 
-Status ValidateImageImport(const ImageImport& import) {
-  if (Status s = ValidateServerName(import.name); !s.ok()) {
+Status ValidateImageUpload(const ImageImport& meta) {
+  if (Status s = ValidateServerName(meta.name); !s.ok()) {
     return Invalid("name",
                    "image name must be 1-63 lowercase letters, digits and '-', starting with a "
                    "letter and not ending with '-'");
   }
+  return ValidateImageMetadata(meta.firmware, meta.login_user, meta.agent_kind, meta.os,
+                               meta.user_data_support.empty()
+                                   ? DefaultUserDataSupport(meta.agent_kind)
+                                   : meta.user_data_support);
+}
+
+Status ValidateImageImport(const ImageImport& import) {
+  if (Status s = ValidateImageUpload(import); !s.ok() && s.field() == "name") return s;
   if (import.path.empty() || import.path[0] != '/' || import.path.size() > 4096 ||
       import.path.find('\0') != std::string::npos) {
     return Invalid("path", "path must be an absolute path on the kumod host",
@@ -274,19 +169,65 @@ void ImageLibrary::CleanUpAbandonedImports() {
   for (const auto& path : abandoned) std::filesystem::remove_all(path, ec);
 }
 
+Status ImageLibrary::Reserve(const std::string& name) {
+  if (store_.GetImage(name) || importing_.count(name)) {
+    return Status(codes::kAlreadyExists, "an image named '" + name + "' exists",
+                  "choose another name, or delete the old image first")
+        .set_field("name");
+  }
+  if (Status s = PrepareImagesDir(); !s.ok()) return s;
+  importing_.insert(name);
+  return Status::Ok();
+}
+
 void ImageLibrary::Import(ImageImport import, int64_t now_ms,
                           std::function<void(Result<ImageRecord>)> done) {
   if (import.user_data_support.empty()) {
     import.user_data_support = DefaultUserDataSupport(import.agent_kind);
   }
   if (Status s = ValidateImageImport(import); !s.ok()) return done(s);
-  if (store_.GetImage(import.name) || importing_.count(import.name)) {
-    return done(Status(codes::kAlreadyExists, "an image named '" + import.name + "' exists",
-                       "choose another name, or delete the old image first")
-                    .set_field("name"));
+  if (Status s = Reserve(import.name); !s.ok()) return done(s);
+  const std::string final_dir = images_dir() + "/" + import.name;
+  RunWorker(
+      import, now_ms,
+      [this, import, final_dir](const std::atomic<bool>& stop) {
+        return ImportFiles(import, config_, images_dir(), final_dir, stop);
+      },
+      std::move(done));
+}
+
+Result<std::unique_ptr<ImageUpload>> ImageLibrary::BeginUpload(ImageImport meta, uint64_t size) {
+  if (meta.user_data_support.empty()) {
+    meta.user_data_support = DefaultUserDataSupport(meta.agent_kind);
   }
-  if (Status s = PrepareImagesDir(); !s.ok()) return done(s);
-  importing_.insert(import.name);
+  if (Status s = ValidateImageUpload(meta); !s.ok()) return s;
+  const uint64_t most =
+      std::min(config_.max_upload_bytes, static_cast<uint64_t>(hypervisor::kMaxImageBytes));
+  if (size == 0 || size > most) {
+    return Status(codes::kPayloadTooLarge,
+                  "the image is " + std::to_string(size) + " bytes; an upload is 1 byte to " +
+                      hypervisor::DescribeBytes(static_cast<int64_t>(most)),
+                  "upload a compressed qcow2 (qemu-img convert -c -O qcow2), or raise kumod's "
+                  "--image-upload-max-gib")
+        .set_field("Content-Length");
+  }
+  // A taken name is refused first (409): Reserve says so.
+  if (store_.GetImage(meta.name) || importing_.count(meta.name)) return Reserve(meta.name);
+  if (Status s = PrepareImagesDir(); !s.ok()) return s;
+  if (Status s = CheckRoom(size, images_dir(), config_.keep_free_bytes, "Content-Length",
+                           "free space on kumod's state filesystem, or upload a compressed qcow2 "
+                           "(qemu-img convert -c -O qcow2)");
+      !s.ok()) {
+    return s;
+  }
+  Result<std::unique_ptr<Staging>> staging = Stage(meta.name, images_dir(), config_.run_as);
+  if (!staging.ok()) return staging.status();
+  if (Status s = Reserve(meta.name); !s.ok()) return s;
+  return std::make_unique<ImageUpload>(this, alive_, meta, size, std::move(*staging));
+}
+
+void ImageLibrary::RunWorker(const ImageImport& import, int64_t now_ms, FileWork work,
+                             std::function<void(Result<ImageRecord>)> done) {
   const std::string final_dir = images_dir() + "/" + import.name;
   const int id = next_worker_++;
   auto finish = [this, alive = std::weak_ptr<bool>(alive_), id, import, now_ms, final_dir,
@@ -317,9 +258,9 @@ void ImageLibrary::Import(ImageImport import, int64_t now_ms,
     }
     done(image);
   };
-  workers_[id] = std::thread([this, import, final_dir, stop = stopping_,
+  workers_[id] = std::thread([this, work = std::move(work), stop = stopping_,
                               finish = std::move(finish)] {
-    Result<DiskImageInfo> info = ImportFiles(import, config_, images_dir(), final_dir, *stop);
+    Result<DiskImageInfo> info = work(*stop);
     boost::asio::post(io_, [finish, info = std::move(info)]() mutable { finish(std::move(info)); });
   });
 }

@@ -11,7 +11,10 @@
 // - the copy (sparse, fsync'd, renamed into place) and qemu-img run on a
 //   worker thread: the event loop never waits for them; `done` is called on
 //   the loop;
-// - a name is taken once: by a stored image or by an import under way.
+// - a name is taken once: by a stored image or by an import under way;
+// - an upload (BeginUpload, image_upload.h) is refused before any byte of it
+//   is taken when its size is over max_upload_bytes or would not leave
+//   keep_free_bytes free, and is then checked and kept like an import.
 //
 // Runs on kumod's event loop (the store is used from it only).
 #pragma once
@@ -28,6 +31,7 @@
 
 #include "common/asio.h"
 #include "common/status.h"
+#include "hypervisor/disk_image.h"
 #include "hypervisor/spawn.h"
 #include "model/records.h"
 #include "store/store.h"
@@ -64,7 +68,15 @@ struct ImageLibraryConfig {
   // What an import leaves free on the images' filesystem at least: the
   // store, the servers' disks and their logs grow there too.
   uint64_t keep_free_bytes = uint64_t{256} << 20;
+  // The largest upload taken (kumod --image-upload-max-gib).
+  uint64_t max_upload_bytes = uint64_t{64} << 30;
 };
+
+class ImageUpload;
+
+// Pure: what BeginUpload checks of an upload's image before its body
+// (ValidateImageImport without the path). InvalidArgument naming the field.
+Status ValidateImageUpload(const ImageImport& meta);
 
 class ImageLibrary {
  public:
@@ -77,6 +89,14 @@ class ImageLibrary {
   // Errors (through `done`): InvalidArgument (field named), AlreadyExists,
   // HypervisorError / Internal (qemu-img or the copy failed).
   void Import(ImageImport import, int64_t now_ms, std::function<void(Result<ImageRecord>)> done);
+  // Takes `size` bytes of image `meta` (its path unused) through the
+  // returned ImageUpload. Refuses before any byte is written:
+  // InvalidArgument (field named), AlreadyExists (name taken),
+  // PayloadTooLarge (`size` over max_upload_bytes or 0), StoreFull (`size`
+  // would not leave keep_free_bytes free). The name is taken until the
+  // upload ends.
+  Result<std::unique_ptr<ImageUpload>> BeginUpload(ImageImport meta, uint64_t size);
+
   // InvalidState (409) while servers use it, naming up to 5; NotFound.
   // Removes STATE_DIR/images/NAME for an imported image; the files of one
   // registered by --image-dir are the operator's and stay.
@@ -85,6 +105,15 @@ class ImageLibrary {
   std::string images_dir() const { return config_.state_dir + "/images"; }
 
  private:
+  friend class ImageUpload;
+  using FileWork = std::function<Result<hypervisor::DiskImageInfo>(const std::atomic<bool>& stop)>;
+
+  // AlreadyExists unless `name` is free; then takes it.
+  Status Reserve(const std::string& name);
+  // Runs `work` on a worker thread, then (on the loop) frees the name and
+  // registers its result as image `import`.
+  void RunWorker(const ImageImport& import, int64_t now_ms, FileWork work,
+                 std::function<void(Result<ImageRecord>)> done);
   Status PrepareImagesDir();
   void CleanUpAbandonedImports();
 

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "core/image_upload.h"
 #include "hypervisor/spawn.h"
 #include "store/sqlite_store.h"
 #include "support/child_process.h"
@@ -95,6 +96,23 @@ class ImageLibraryTest : public ::testing::Test {
       names.push_back(e.path().filename().string());
     }
     return names;
+  }
+
+  // Uploads `bytes` in 64 KiB chunks and finishes.
+  Result<ImageRecord> Upload(const ImageImport& meta, const std::string& bytes) {
+    auto upload = library_->BeginUpload(meta, bytes.size());
+    if (!upload.ok()) return upload.status();
+    for (size_t at = 0; at < bytes.size(); at += 65536) {
+      std::string_view chunk = std::string_view(bytes).substr(at, 65536);
+      if (Status s = (*upload)->Write(chunk.data(), chunk.size()); !s.ok()) return s;
+    }
+    std::optional<Result<ImageRecord>> result;
+    (*upload)->Finish(42, [&](Result<ImageRecord> r) { result = std::move(r); });
+    while (!result) {
+      io_.restart();
+      io_.run_for(std::chrono::milliseconds(5));
+    }
+    return *result;
   }
 
   testing::TempDir files_;
@@ -237,6 +255,94 @@ TEST_F(ImageLibraryTest, AnImportAKumodDiedInIsCleanedUpAtStart) {
       std::make_unique<ImageLibrary>(io_, *store_, ImageLibraryConfig{state_.path().string()},
                                      [](const std::string&) { return Users{}; });
   EXPECT_TRUE(ImagesDirEntries().empty());
+}
+
+TEST_F(ImageLibraryTest, AnUploadIsCheckedAndKeptLikeAnImport) {
+  QemuImg({"create", "-q", "-f", "qcow2", files_ / "up.qcow2", "1G"});
+  const std::string bytes = testing::ReadFile(files_ / "up.qcow2");
+  ImageImport meta{"up", "", "uefi", "debian", "qemu-ga"};
+  Result<ImageRecord> image = Upload(meta, bytes);
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->disk, library_->images_dir() + "/up/disk.qcow2");
+  EXPECT_EQ(image->virtual_size_bytes, int64_t{1} << 30);
+  EXPECT_EQ(store_->GetImage("up")->firmware, "uefi");
+  EXPECT_EQ(store_->GetImage("up")->user_data_support, "cloud-init");
+  EXPECT_EQ(testing::ReadFile(image->disk), bytes);
+  EXPECT_EQ(ImagesDirEntries(), std::vector<std::string>{"up"});
+  EXPECT_EQ(Upload(meta, bytes).status().code(), codes::kAlreadyExists);
+}
+
+TEST_F(ImageLibraryTest, AnUploadIsRefusedBeforeItsBodyWhenItCannotBeKept) {
+  struct statvfs fs {};
+  ASSERT_EQ(statvfs(state_.path().c_str(), &fs), 0);
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  ImageLibrary small(io_, *store_,
+                     ImageLibraryConfig{state_.path().string(), "qemu-img", std::nullopt,
+                                        free_bytes, uint64_t{10} << 30},
+                     [](const std::string&) { return Users{}; });
+  struct Case {
+    const char* what;
+    ImageImport meta;
+    uint64_t size;
+    const char* code;
+    const char* field;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"over the limit",
+            {"big"},
+            (uint64_t{10} << 30) + 1,
+            codes::kPayloadTooLarge,
+            "Content-Length"},
+           {"empty", {"empty"}, 0, codes::kPayloadTooLarge, "Content-Length"},
+           // It must leave free what is free now.
+           {"no room", {"full"}, uint64_t{9} << 30, codes::kStoreFull, "Content-Length"},
+           {"bad name", {"Bad"}, 1024, codes::kInvalidArgument, "name"},
+           {"bad firmware", {"fw", "", "coreboot"}, 1024, codes::kInvalidArgument, "firmware"}}) {
+    auto upload = small.BeginUpload(c.meta, c.size);
+    ASSERT_FALSE(upload.ok()) << c.what;
+    EXPECT_EQ(upload.status().code(), c.code) << c.what << ": " << upload.status().ToString();
+    EXPECT_EQ(upload.status().field(), c.field) << c.what;
+    EXPECT_TRUE(ImagesDirEntries().empty()) << c.what;
+  }
+  auto first = library_->BeginUpload({"taken"}, 1024);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(library_->BeginUpload({"taken"}, 1024).status().code(), codes::kAlreadyExists);
+}
+
+TEST_F(ImageLibraryTest, AnUploadCutShortOrNotAnImageLeavesNothingBehind) {
+  QemuImg({"create", "-q", "-f", "qcow2", files_ / "base.qcow2", "1G"});
+  QemuImg({"create", "-q", "-f", "qcow2", "-b", files_ / "base.qcow2", "-F", "qcow2",
+           files_ / "overlay.qcow2"});
+  const std::string qcow2 = testing::ReadFile(files_ / "base.qcow2");
+  {  // the client went away midway
+    auto upload = library_->BeginUpload({"gone"}, qcow2.size());
+    ASSERT_TRUE(upload.ok());
+    ASSERT_TRUE((*upload)->Write(qcow2.data(), 100).ok());
+    EXPECT_EQ(ImagesDirEntries().size(), 1u);  // the staged file
+  }
+  EXPECT_TRUE(ImagesDirEntries().empty());
+  auto shorter = library_->BeginUpload({"gone"}, qcow2.size() + 1);  // the name is free again
+  ASSERT_TRUE(shorter.ok());
+  ASSERT_TRUE((*shorter)->Write(qcow2.data(), qcow2.size()).ok());
+  EXPECT_EQ((*shorter)->Write("xx", 2).code(), codes::kInvalidArgument);
+  std::optional<Result<ImageRecord>> cut;
+  (*shorter)->Finish(42, [&](Result<ImageRecord> r) { cut = std::move(r); });
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->status().field(), "body");
+  shorter->reset();
+  EXPECT_TRUE(ImagesDirEntries().empty());
+
+  for (const auto& [body, part] : std::vector<std::pair<std::string, std::string>>{
+           {"this is not a disk\n", "not a disk image"},
+           {testing::ReadFile(files_ / "overlay.qcow2"), "backing file"}}) {
+    Result<ImageRecord> r = Upload({"bad"}, body);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), codes::kInvalidArgument);
+    EXPECT_EQ(r.status().field(), "body");
+    EXPECT_NE(r.status().message().find(part), std::string::npos) << r.status().message();
+    EXPECT_TRUE(ImagesDirEntries().empty());
+    EXPECT_FALSE(store_->GetImage("bad").has_value());
+  }
 }
 
 }  // namespace

@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
   int boot_timeout_s = 180;
   int ssh_port_base = 2222;
   int watch_queue_kib = 1024;
+  int image_upload_max_gib = 64;
   const uint64_t open_files = RaiseOpenFilesLimit();
   int max_connections = static_cast<int>(kumo::api::DefaultMaxConnections(open_files));
   std::string qemu_user = kumo::daemon::kDefaultQemuUser;
@@ -211,6 +212,9 @@ int main(int argc, char** argv) {
                  "per watcher of /v1/watch: KiB of messages queued for a client that does not "
                  "read before it is dropped (default 1024)")
       ->check(CLI::Range(16, 65536));
+  app.add_option("--image-upload-max-gib", image_upload_max_gib,
+                 "the largest image PUT /v1/images/NAME/disk takes, GiB (default 64)")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--max-connections", max_connections,
                  "concurrent API connections, watch streams and consoles included; more are "
                  "answered 503 (default: half of the open-files limit after 64, at most 4096; "
@@ -377,14 +381,15 @@ int main(int argc, char** argv) {
               << panel.status().hint() << "); the API works without it" << std::endl;
   }
   router.ServePanel(std::move(panel));
-  kumo::core::ImageLibrary images(io, **store, {config.state_dir, "qemu-img", qemu->run_as},
-                                  [&core](const std::string& image) {
-                                    std::vector<std::string> users;
-                                    for (const auto& s : core.List()) {
-                                      if (s.image == image) users.push_back(s.name);
-                                    }
-                                    return users;
-                                  });
+  kumo::core::ImageLibraryConfig image_config{config.state_dir, "qemu-img", qemu->run_as};
+  image_config.max_upload_bytes = static_cast<uint64_t>(image_upload_max_gib) << 30;
+  kumo::core::ImageLibrary images(io, **store, image_config, [&core](const std::string& image) {
+    std::vector<std::string> users;
+    for (const auto& s : core.List()) {
+      if (s.image == image) users.push_back(s.name);
+    }
+    return users;
+  });
   router.ServeImages(&images);
   kumo::api::HttpServer server(io, [&router](const kumo::api::ApiRequest& r, auto respond) {
     router.Handle(r, std::move(respond));
@@ -404,6 +409,9 @@ int main(int argc, char** argv) {
   }
   server.SetUpgradeHandler([&router](const kumo::api::ApiRequest& r, auto channel) {
     return router.HandleUpgrade(r, std::move(channel));
+  });
+  server.SetUploadHandler([&router](const kumo::api::ApiRequest& r, auto content_length) {
+    return router.HandleUpload(r, content_length);
   });
   if (Status s = server.Listen(listen); !s.ok()) {
     std::cerr << "kumod: " << s.message() << "\nhint: " << s.hint() << "\n";

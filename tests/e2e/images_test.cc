@@ -2,11 +2,17 @@
 // real qemu-img. An import copies the file into STATE_DIR/images/NAME; a
 // file that is not an image, or a qcow2 whose backing file points elsewhere,
 // is refused and leaves nothing there; a disk smaller than its image is
-// refused naming both sizes; an image in use is not deleted.
+// refused naming both sizes; an image in use is not deleted. An upload
+// (PUT /v1/images/NAME/disk, kumo images upload) is refused from its header
+// before its body (401, 413, 409), and one cut short or not an image leaves
+// nothing; an uploaded disk boots.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <filesystem>
 #include <thread>
 
@@ -63,9 +69,107 @@ class Images : public ::testing::Test {
     return nullptr;
   }
 
+  // Sends PUT `target` announcing `length` bytes, then `body` (all of it, or
+  // less), and reads the answer unless `hang_up` (then it closes at once).
+  HttpResult RawPut(const std::string& target, const std::string& token, uint64_t length,
+                    const std::string& body, bool hang_up = false) {
+    namespace asio = boost::asio;
+    namespace http = boost::beast::http;
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect(
+        {asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(kumod_.port())});
+    std::string head =
+        "PUT " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
+        "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(length) +
+        "\r\n\r\n";
+    asio::write(socket, asio::buffer(head));
+    HttpResult result;
+    boost::system::error_code ec;
+    if (!body.empty()) asio::write(socket, asio::buffer(body), ec);
+    if (hang_up) return result;
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res, ec);
+    if (ec) return result;
+    result.status = static_cast<int>(res.result_int());
+    result.body = res.body();
+    return result;
+  }
+
+  // Waits until STATE_DIR/images holds `names` (an abandoned upload is
+  // cleaned up once kumod sees the connection gone).
+  bool WaitStoredImages(const std::vector<std::string>& names) {
+    for (int i = 0; i < 400 && StoredImages() != names; ++i) std::this_thread::sleep_for(50ms);
+    return StoredImages() == names;
+  }
+
   TempDir files_;
   KumodHarness kumod_;
 };
+
+TEST_F(Images, AnUploadIsRefusedFromItsHeaderAndOneCutShortOrNotAnImageLeavesNothing) {
+  const std::string qcow2 = ReadFile(files_ / "guest.qcow2");
+  const std::string target = "/v1/images/up/disk?os=kumo&agent_kind=qemu-ga";
+  // Refused before the body: not a byte of the announced GiB is sent.
+  HttpResult wrong = RawPut(target, "wrong-token", uint64_t{1} << 30, "");
+  EXPECT_EQ(wrong.status, 401) << wrong.body;
+  HttpResult huge = RawPut(target, kumod_.token(), uint64_t{65} << 30, "");
+  EXPECT_EQ(huge.status, 413) << huge.body;
+  EXPECT_NE(huge.body.find("--image-upload-max-gib"), std::string::npos) << huge.body;
+  HttpResult bad_meta = RawPut("/v1/images/up/disk?firmware=coreboot", kumod_.token(), 1024, "");
+  EXPECT_EQ(bad_meta.status, 400) << bad_meta.body;
+  EXPECT_EQ(bad_meta.json()["error"]["field"], "firmware");
+  EXPECT_EQ(StoredImages(), std::vector<std::string>{});
+
+  // Cut short: the client hangs up midway; nothing stays, the name is free.
+  RawPut(target, kumod_.token(), qcow2.size(), qcow2.substr(0, qcow2.size() / 2), true);
+  EXPECT_TRUE(WaitStoredImages({}));
+  // Not an image; a qcow2 whose backing file is elsewhere: refused after
+  // the check, nothing left.
+  const std::string text = "this is not a disk image\n";
+  HttpResult not_image = RawPut(target, kumod_.token(), text.size(), text);
+  EXPECT_EQ(not_image.status, 400) << not_image.body;
+  EXPECT_EQ(not_image.json()["error"]["field"], "body");
+  EXPECT_NE(not_image.body.find("not a disk image"), std::string::npos) << not_image.body;
+  QemuImg({"create", "-q", "-f", "qcow2", "-b", files_ / "guest.qcow2", "-F", "qcow2",
+           files_ / "overlay.qcow2"});
+  const std::string overlay = ReadFile(files_ / "overlay.qcow2");
+  HttpResult backed = RawPut(target, kumod_.token(), overlay.size(), overlay);
+  EXPECT_EQ(backed.status, 400) << backed.body;
+  EXPECT_NE(backed.body.find("backing file"), std::string::npos) << backed.body;
+  EXPECT_TRUE(WaitStoredImages({}));
+  EXPECT_TRUE(Image("up").is_null());
+
+  // While an upload stalls, kumod answers other requests.
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket stalled(io);
+  stalled.connect(
+      {asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(kumod_.port())});
+  asio::write(stalled, asio::buffer("PUT /v1/images/slow/disk HTTP/1.1\r\nHost: x\r\n"
+                                    "Authorization: Bearer " +
+                                    kumod_.token() +
+                                    "\r\nContent-Type: application/octet-stream\r\n"
+                                    "Content-Length: 100000000\r\n\r\n" +
+                                    std::string(65536, 'x')));
+  EXPECT_EQ(kumod_.Call("GET", "/v1/images").status, 200);
+  // Its name is taken meanwhile.
+  HttpResult taken = RawPut("/v1/images/slow/disk", kumod_.token(), 1024, "");
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  stalled.close();
+
+  // The whole qcow2 over raw HTTP: registered as sent.
+  HttpResult uploaded = RawPut(target, kumod_.token(), qcow2.size(), qcow2);
+  ASSERT_EQ(uploaded.status, 201) << uploaded.body;
+  EXPECT_EQ(uploaded.json()["format"], "qcow2");
+  EXPECT_EQ(uploaded.json()["agent_kind"], "qemu-ga");
+  EXPECT_EQ(uploaded.json()["os"], "kumo");
+  EXPECT_EQ(ReadFile(kumod_.state_dir() + "/images/up/disk.qcow2"), qcow2);
+  EXPECT_TRUE(WaitStoredImages({"up"}));
+  HttpResult again = RawPut(target, kumod_.token(), 1024, "");
+  EXPECT_EQ(again.status, 409) << again.body;
+}
 
 TEST_F(Images, ImportThroughTheApiAndTheCliRefuseBadFilesAndDeleteWhenUnused) {
   // Through the API.
@@ -171,16 +275,18 @@ TEST_F(Images, ImportThroughTheApiAndTheCliRefuseBadFilesAndDeleteWhenUnused) {
   EXPECT_TRUE(Image("mine").is_null());
 }
 
-// What a user who brings a bootable disk sees: imported through the CLI, it
-// boots with its own bootloader to running; the create answer carries what
-// the image will not do with the user data (and an image whose cloud-init
-// applies all of it gets no warning); show names the login user and the SSH
-// command.
+// What a user who brings a bootable disk sees: uploaded through the CLI
+// (streamed from the file), it boots with its own bootloader to running; the create answer carries
+// what the image will not do with the user data (and an image whose cloud-init applies all of it
+// gets no warning); show names the login user and the SSH command.
 TEST_F(Images, AnImportedDiskBootsAndSaysHowToLogInAndWhatItWillNotApply) {
   std::string out;
   const std::string disk = std::string(KUMO_GUEST_DISK_IMAGE_DIR) + "/disk.qcow2";
-  ASSERT_EQ(kumod_.RunCli({"images", "import", "own", disk, "--os", "kumo on SYSLINUX"}, &out), 0)
+  ASSERT_EQ(kumod_.RunCli({"images", "upload", "own", disk, "--os", "kumo on SYSLINUX"}, &out), 0)
       << out;
+  EXPECT_NE(out.find("image own uploaded"), std::string::npos) << out;
+  EXPECT_EQ(Image("own")["os"], "kumo on SYSLINUX");
+  EXPECT_EQ(ReadFile(kumod_.state_dir() + "/images/own/disk.qcow2"), ReadFile(disk));
   EXPECT_EQ(Image("own")["user_data_support"], "kumo");
   ASSERT_EQ(kumod_.RunCli({"images", "import", "stock", disk, "--agent-kind", "qemu-ga",
                            "--login-user", "debian"},
