@@ -52,6 +52,16 @@ Status Busy(const ServerRecord& r) {
 
 Status CheckIdle(const ServerRecord& r) { return r.task == Task::kNone ? Status::Ok() : Busy(r); }
 
+namespace {
+// After kumod restarted, a server's QEMU is driven again only once QMP is
+// reconnected: nothing may launch a second one meanwhile.
+Status Reattaching(const std::string& name) {
+  return Status(codes::kServerBusy,
+                "kumod is reconnecting to the QEMU of server " + name + " after its restart",
+                "try again in a few seconds");
+}
+}  // namespace
+
 Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
                           const std::string& hint) {
   std::string since = r.agent_last_seen_ms
@@ -60,6 +70,18 @@ Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
   return Status(
       codes::kGuestAgentNotResponding,
       "the guest agent of " + r.name + " is not responding" + since + ", so " + consequence, hint);
+}
+
+Status NoGuestAgent(const ServerRecord& r, const std::string& consequence,
+                    const std::string& hint) {
+  return Status(codes::kInvalidState,
+                "server " + r.name + " runs no guest agent (its image " + r.image +
+                    " has agent kind none), so " + consequence,
+                hint);
+}
+
+bool RescuedByKumosSystem(const ImageRecord& image) {
+  return image.kernel.empty() || image.agent_kind != "kumo-agent";
 }
 
 ServerCore::ServerCore(CoreParts parts, CoreConfig config)
@@ -140,6 +162,10 @@ std::string ServerCore::AgentKindOf(const ServerRecord& r) const {
   return image ? image->agent_kind : "kumo-agent";
 }
 
+bool ServerCore::BootHasAgent(const ServerRecord& r) const {
+  return r.boot_mode == BootMode::kRescue || AgentKindOf(r) != "none";
+}
+
 hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
   hypervisor::MachineSpec spec;
   spec.name = r.name;
@@ -154,7 +180,7 @@ hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {
     spec.base_disk = image->disk;
     spec.base_format = image->format;
     if (r.boot_mode == BootMode::kRescue) {
-      rescue_system = spec.kernel.empty();
+      rescue_system = RescuedByKumosSystem(*image);
       if (rescue_system) {
         // kumo's rescue system, with the server's own disk (its overlay) as
         // the only disk: the seed is left out, as the server's own system
@@ -238,6 +264,7 @@ Result<ServerRecord> ServerCore::Start(const std::string& name) {
   if (!r.ok()) return r;
   if (Status s = CheckIdle(*r); !s.ok()) return s;
   Runtime& rt = RuntimeOf(name);
+  if (rt.launching) return Reattaching(name);
   if (rt.machine && rt.machine->alive()) {
     if (r->power == Power::kCrashed) {
       return Status(codes::kInvalidState,
@@ -286,6 +313,11 @@ Result<ServerRecord> ServerCore::Stop(const std::string& name, bool force) {
                   "force stop it (kumo stop --force " + name +
                       "); its console log (kumo console-log " + name + ") shows what happened");
   }
+  if (r->agent == AgentState::kNone) {
+    return PressPowerButtonToStop(name,
+                                  "graceful stop requested: the server runs no guest agent, so its "
+                                  "power button is pressed (ACPI)");
+  }
   if (r->agent != AgentState::kOk || !rt.agent) {
     return AgentNotResponding(
         *r, "the guest OS cannot be asked to shut down",
@@ -317,6 +349,11 @@ Result<ServerRecord> ServerCore::Reboot(const std::string& name, bool force) {
   if (!rt.machine || r->power == Power::kOff) {
     return Status(codes::kInvalidState, "server " + name + " is not running",
                   "start it: kumo start " + name);
+  }
+  if (!force && r->agent == AgentState::kNone) {
+    return Restart(name, r->boot_mode, Task::kRebooting,
+                   "reboot requested: the server runs no guest agent, so it is powered off "
+                   "through its power button (ACPI) and started again");
   }
   if (!force && (r->agent != AgentState::kOk || !rt.agent)) {
     return AgentNotResponding(*r, "the guest OS cannot be asked to reboot",
@@ -354,8 +391,9 @@ Result<ServerRecord> ServerCore::Rescue(const std::string& name) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r;
   // The kumo image boots its own kernel with kumo.rescue; an image that boots
-  // from its disk gets kumo's rescue system, its disk attached.
-  if (auto image = store_.GetImage(r->image); image && image->kernel.empty()) {
+  // from its disk, or runs another agent, gets kumo's rescue system, its disk
+  // attached.
+  if (auto image = store_.GetImage(r->image); image && RescuedByKumosSystem(*image)) {
     std::error_code ec;
     if (config_.rescue_kernel.empty() || !std::filesystem::exists(config_.rescue_kernel, ec) ||
         !std::filesystem::exists(config_.rescue_initrd, ec)) {
@@ -366,14 +404,15 @@ Result<ServerRecord> ServerCore::Rescue(const std::string& name) {
                    ? std::string("none given")
                    : config_.rescue_kernel + " or " + config_.rescue_initrd + " is missing") +
               "), so a server of image " + r->image +
-              ", which boots from its disk, "
-              "cannot be rescued",
+              (image->kernel.empty() ? ", which boots from its disk,"
+                                     : ", whose agent is " + image->agent_kind + ",") +
+              " cannot be rescued",
           "build it (cmake --build build --target guest-rescue-image) and give kumod "
           "--rescue-dir; meanwhile use the console (kumo console " +
               name + ")");
     }
   }
-  return Restart(name, BootMode::kRescue);
+  return Restart(name, BootMode::kRescue, Task::kRescuing, "rescue boot requested");
 }
 
 Result<ServerRecord> ServerCore::Unrescue(const std::string& name) {
@@ -382,29 +421,31 @@ Result<ServerRecord> ServerCore::Unrescue(const std::string& name) {
   if (r->boot_mode != BootMode::kRescue) {
     return Status(codes::kInvalidState, "server " + name + " is not in rescue mode", "");
   }
-  return Restart(name, BootMode::kNormal);
+  return Restart(name, BootMode::kNormal, Task::kStarting, "normal boot requested");
 }
 
-Result<ServerRecord> ServerCore::Restart(const std::string& name, BootMode boot_mode) {
+Result<ServerRecord> ServerCore::Restart(const std::string& name, BootMode boot_mode, Task task,
+                                         const std::string& message) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r;
   if (Status s = CheckIdle(*r); !s.ok()) return s;
   Runtime& rt = RuntimeOf(name);
+  if (rt.launching) return Reattaching(name);
   bool running = rt.machine && rt.machine->alive();
-  const bool rescue = boot_mode == BootMode::kRescue;
-  auto restarting =
-      Transition(name, "task", rescue ? "rescue boot requested" : "normal boot requested",
-                 [&](ServerRecord& s) {
-                   BeginTask(s, rescue ? Task::kRescuing : Task::kStarting, config_.boot_timeout,
-                             NowMs(), running);
-                   s.boot_mode = boot_mode;
-                   s.agent = AgentState::kUnknown;
-                 });
+  const bool can_ask = (r->agent == AgentState::kOk && rt.agent) || r->agent == AgentState::kNone;
+  auto restarting = Transition(name, "task", message, [&](ServerRecord& s) {
+    BeginTask(s, task, task == Task::kRebooting ? config_.reboot_timeout : config_.boot_timeout,
+              NowMs(), running);
+    s.boot_mode = boot_mode;
+    s.agent = AgentState::kUnknown;
+  });
   if (!restarting.ok()) return restarting;
   if (!running) {
     Launch(name);
-  } else if (r->agent == AgentState::kOk && rt.agent) {
-    PowerOffThenLaunch(name);
+  } else if (can_ask) {
+    // A reboot is a graceful stop first: it gets the stop's time.
+    PowerOffThenLaunch(name, task == Task::kRebooting ? config_.stop_timeout
+                                                      : config_.restart_grace);
   } else {
     rt.launch_after_stop = true;  // the guest cannot be asked: force it
     heartbeat_.Pause(name);

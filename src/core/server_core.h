@@ -158,6 +158,11 @@ class ServerCore {
   // that need kumo-agent's own commands ask this first. "kumo-agent" when
   // its image is unknown.
   std::string AgentKindOf(const ServerRecord& r) const;
+  // Whether the server's current boot has an agent to wait for and ask:
+  // not the normal boot of an image of agent kind none (then the boot ends
+  // when QEMU runs, and stop and reboot use the ACPI power button); kumo's
+  // rescue system always has one.
+  bool BootHasAgent(const ServerRecord& r) const;
   // What the server's image will not do with its user data, for people
   // ("user data: packages: not applied by the kumo image"): the image's
   // user_data_support decides. Empty for a server without user data.
@@ -198,9 +203,17 @@ class ServerCore {
   void KillNow(const std::string& name);
   // A stop or delete wins over the boot a rescue / unrescue had planned.
   void CancelRelaunch(Runtime& rt);
-  void PowerOffThenLaunch(const std::string& name);
+  // Asks the guest to power off (its agent, or without one the power
+  // button), then boots it again once QEMU has exited; forces it off if it
+  // has not within `grace`.
+  void PowerOffThenLaunch(const std::string& name, Milliseconds grace);
   void FinishDelete(const std::string& name);
-  Result<ServerRecord> Restart(const std::string& name, BootMode boot_mode);
+  // Boots the server again in `boot_mode` as `task`: powered off first if it
+  // runs; `message` opens the task in the timeline.
+  Result<ServerRecord> Restart(const std::string& name, BootMode boot_mode, Task task,
+                               const std::string& message);
+  // The power button stop (server_power_button.cc), opened with `message`.
+  Result<ServerRecord> PressPowerButtonToStop(const std::string& name, const std::string& message);
   // Consoles (server_console.cc).
   void StartConsole(const std::string& name, const std::string& run_dir);
   void StopConsole(Runtime& rt);

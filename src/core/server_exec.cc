@@ -28,6 +28,12 @@ void ServerCore::Exec(const std::string& name, const ExecRequest& request,
   auto r = ledger_.Get(name);
   if (!r.ok()) return done(r.status());
   std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
+  if (r->agent == AgentState::kNone) {
+    return done(NoGuestAgent(*r, "nothing can be run in it through kumo",
+                             "log in on the console (kumo console " + name +
+                                 "); if the image does run an agent, import it again with "
+                                 "--agent-kind qemu-ga or kumo-agent"));
+  }
   if (r->agent != AgentState::kOk || !agent) {
     return done(AgentNotResponding(
         *r, "nothing can be run", "use the console (kumo console " + name + "), or force stop it"));
@@ -96,18 +102,19 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
                        "password must be 1-1024 bytes without line breaks or NUL bytes"));
   }
   std::shared_ptr<guestlink::GuestAgent> agent = AgentOf(name);
+  auto image = store_.GetImage(r->image);
+  const std::string through_rescue =
+      "boot kumo's rescue system (kumo rescue " + name + "), then set it again (kumo set-password " +
+      name + "): it is written into the server's disk; then kumo unrescue " + name +
+      ". Or log in on the console (kumo console " + name + ") and run passwd";
+  if (r->agent == AgentState::kNone) {
+    return done(NoGuestAgent(*r, "the password cannot be set through it", through_rescue));
+  }
   if (r->agent != AgentState::kOk || !agent) {
     // An image that boots from its disk is rescued by kumo's rescue system,
     // whose agent writes the password into the server's disk.
-    auto image = store_.GetImage(r->image);
-    if (image && image->kernel.empty()) {
-      return done(AgentNotResponding(*r, "the password cannot be set through it",
-                                     "boot kumo's rescue system (kumo rescue " + name +
-                                         "), then set it again (kumo set-password " + name +
-                                         "): it is written into the server's disk; then kumo "
-                                         "unrescue " +
-                                         name + ". Or log in on the console (kumo console " + name +
-                                         ") and run passwd"));
+    if (image && RescuedByKumosSystem(*image)) {
+      return done(AgentNotResponding(*r, "the password cannot be set through it", through_rescue));
     }
     return done(AgentNotResponding(*r, "the password cannot be set through it",
                                    "boot into rescue mode (kumo rescue " + name +
@@ -115,8 +122,8 @@ void ServerCore::SetPassword(const std::string& name, const std::string& user,
                                        ") and run passwd; then kumo unrescue " + name));
   }
   // In kumo's rescue system the agent sets it in the server's own disk.
-  auto image = store_.GetImage(r->image);
-  const bool in_rescue_system = r->boot_mode == BootMode::kRescue && image && image->kernel.empty();
+  const bool in_rescue_system =
+      r->boot_mode == BootMode::kRescue && image && RescuedByKumosSystem(*image);
   agent->SetUserPassword(
       user, password,
       [this, alive = std::weak_ptr<bool>(alive_), name, user, done, in_rescue_system](Status s) {

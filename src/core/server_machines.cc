@@ -64,12 +64,23 @@ void ServerCore::OnLaunched(const std::string& name, Result<std::shared_ptr<Mach
         });
     return;
   }
-  Transition(name, "qemu", "QEMU started (pid " + std::to_string((*m)->pid()) + ")",
-             [&](ServerRecord& s) {
-               s.power = Power::kRunning;
-               s.agent = AgentState::kUnknown;
-               s.qemu_pid = (*m)->pid();
-             });
+  const bool has_agent = BootHasAgent(*r);
+  std::string started = "QEMU started (pid " + std::to_string((*m)->pid()) + ")";
+  // Without an agent nothing in the guest will ever say it booted: the boot
+  // ends here, and the status says what kumo cannot know.
+  if (!has_agent) {
+    started += "; the server runs no guest agent, so kumo cannot tell whether its OS is up";
+  }
+  auto launched = Transition(name, "qemu", started, [&](ServerRecord& s) {
+    s.power = Power::kRunning;
+    s.agent = has_agent ? AgentState::kUnknown : AgentState::kNone;
+    s.qemu_pid = (*m)->pid();
+    if (!has_agent && (IsBootTask(s.task) || s.task == Task::kRebooting)) EndTask(s);
+  });
+  if (!has_agent && launched.ok() && !launched->user_data.empty()) {
+    (void)ledger_.Note(name, "init",
+                       "init status not available: the server runs no guest agent to report it");
+  }
   Adopt(name, *m);
   // A force stop or a delete came while QEMU was starting: it wins.
   if (rt.force_stopping) ForceStop(name);
@@ -80,8 +91,13 @@ void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine
   rt.machine = machine;
   StartConsole(name, machine->paths().run_dir);
   if (rt.agent) rt.agent->Close();
-  rt.agent = connect_agent_(machine->paths().agent_socket());
-  heartbeat_.Watch(name, rt.agent);
+  rt.agent.reset();
+  if (auto r = ledger_.Get(name); r.ok() && BootHasAgent(*r)) {
+    rt.agent = connect_agent_(machine->paths().agent_socket());
+    heartbeat_.Watch(name, rt.agent);
+  } else {
+    heartbeat_.Forget(name);
+  }
   machine->SetEventHandler(
       [this, alive = std::weak_ptr<bool>(alive_), name](const MachineEvent& e) {
         if (!alive.expired()) OnMachineEvent(name, e);
@@ -104,11 +120,16 @@ void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) 
       const int64_t now = NowMs();
       const bool same_reboot = rt.last_reset_ms && now - rt.last_reset_ms < kOneRebootMs;
       rt.last_reset_ms = now;
-      if (auto r = ledger_.Get(name); same_reboot && r.ok() && r->agent == AgentState::kUnknown) {
-        return;
-      }
+      auto r = ledger_.Get(name);
+      if (!r.ok()) return;
+      // Without an agent, the reset is all there is to wait for.
+      const bool has_agent = BootHasAgent(*r);
+      if (same_reboot && (r->agent == AgentState::kUnknown || !has_agent)) return;
       Transition(name, "qemu", e.guest_initiated ? "the guest rebooted" : "the guest was reset",
-                 [](ServerRecord& s) { s.agent = AgentState::kUnknown; });
+                 [has_agent](ServerRecord& s) {
+                   s.agent = has_agent ? AgentState::kUnknown : AgentState::kNone;
+                   if (!has_agent && s.task == Task::kRebooting) EndTask(s);
+                 });
       return;
     }
     case MachineEvent::Kind::kPanicked:
@@ -280,8 +301,9 @@ void ServerCore::KillNow(const std::string& name) {
 
 // Asks the guest to power off, so that what was written in it (a password
 // set in the rescue shell, say) reaches its disk, and boots again once QEMU
-// has exited; forces it off if it has not within restart_grace.
-void ServerCore::PowerOffThenLaunch(const std::string& name) {
+// has exited; forces it off if it has not within `grace`. A guest without an
+// agent is asked through its power button.
+void ServerCore::PowerOffThenLaunch(const std::string& name, Milliseconds grace) {
   Runtime& rt = RuntimeOf(name);
   rt.launch_after_stop = true;
   heartbeat_.Pause(name);
@@ -292,15 +314,20 @@ void ServerCore::PowerOffThenLaunch(const std::string& name) {
     Transition(name, "task", why + "; forcing it off", [](ServerRecord&) {});
     ForceStop(name);
   };
-  rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [force](Status s) {
-    if (!s.ok()) force("the guest refused to power off: " + s.message());
-  });
+  if (rt.agent) {
+    rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [force](Status s) {
+      if (!s.ok()) force("the guest refused to power off: " + s.message());
+    });
+  } else {
+    rt.machine->PowerButton([force](Status s) {
+      if (!s.ok()) force("the power button could not be pressed: " + s.message());
+    });
+  }
   std::weak_ptr<Machine> machine = rt.machine;
-  rt.restart_alarm = clock_.After(config_.restart_grace, [this, force, machine] {
+  rt.restart_alarm = clock_.After(grace, [force, machine, grace] {
     auto m = machine.lock();
     if (!m || !m->alive()) return;
-    force("the guest did not power off within " +
-          std::to_string(config_.restart_grace.count() / 1000) + " s");
+    force("the guest did not power off within " + std::to_string(grace.count() / 1000) + " s");
   });
 }
 

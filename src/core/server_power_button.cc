@@ -1,4 +1,5 @@
-// ServerCore::StopByPowerButton: kumo stop --acpi, the ACPI power button.
+// ServerCore::StopByPowerButton: kumo stop --acpi, the ACPI power button;
+// also the graceful stop of a server that runs no guest agent.
 #include <string>
 
 #include "core/server_core.h"
@@ -8,6 +9,11 @@
 namespace kumo::core {
 
 Result<ServerRecord> ServerCore::StopByPowerButton(const std::string& name) {
+  return PressPowerButtonToStop(name, "power button pressed (ACPI)");
+}
+
+Result<ServerRecord> ServerCore::PressPowerButtonToStop(const std::string& name,
+                                                        const std::string& message) {
   auto r = ledger_.Get(name);
   if (!r.ok()) return r;
   if (Status s = CheckIdle(*r); !s.ok()) return s;
@@ -21,7 +27,7 @@ Result<ServerRecord> ServerCore::StopByPowerButton(const std::string& name) {
                       ", so its guest cannot answer the power button",
                   "force stop it (kumo stop --force " + name + ")");
   }
-  auto stopping = Transition(name, "task", "power button pressed (ACPI)", [&](ServerRecord& s) {
+  auto stopping = Transition(name, "task", message, [&](ServerRecord& s) {
     BeginTask(s, Task::kStopping, config_.stop_timeout, NowMs());
   });
   if (!stopping.ok()) return stopping;

@@ -64,12 +64,19 @@ void ServerCore::RecoverServer(const ServerRecord& r, const std::vector<int64_t>
   // who attaches right after kumod restarted must not be told the server
   // is not running while QMP is still being reconnected.
   StartConsole(name, r.run_dir);
+  RuntimeOf(name).launching = true;  // a delete meanwhile waits for the machine
   driver_.Attach(
       MachineSpecOf(r), pid,
       [this, alive = std::weak_ptr<bool>(alive_), name, pid](Result<std::shared_ptr<Machine>> m) {
         if (alive.expired()) return;
+        auto it = runtime_.find(name);
         auto r = ledger_.Get(name);
-        if (!r.ok()) return;
+        if (it == runtime_.end() || !r.ok()) {
+          if (m.ok()) (*m)->Kill();  // the server is gone: nothing may run for it
+          return;
+        }
+        Runtime& rt = *it->second;
+        rt.launching = false;
         if (!m.ok()) {
           // It runs but cannot be driven: a QEMU kumod cannot stop is worse
           // than none, and the record must not say off while it runs.
@@ -83,6 +90,8 @@ void ServerCore::RecoverServer(const ServerRecord& r, const std::vector<int64_t>
           if (auto again = ledger_.Get(name); again.ok()) RecoverWithoutQemu(*again);
           return;
         }
+        // A force stop or a delete asked while attaching is in the record's
+        // task: OnReattached carries it out.
         OnReattached(*r, *m);
       });
 }
@@ -105,10 +114,13 @@ void ServerCore::OnReattached(const ServerRecord& r, std::shared_ptr<Machine> ma
   // agent answers.
   heartbeat_.NoteReset(name);
   Runtime& rt = RuntimeOf(name);
+  // The reboot of a server without an agent is a restart: stop, then boot.
+  const bool power_cycles = r.task == Task::kRebooting && !BootHasAgent(r);
   if (r.task == Task::kDeleting) {
     rt.delete_after_stop = true;
     ForceStop(name);
-  } else if ((r.task == Task::kStarting || r.task == Task::kRescuing) && r.task_force) {
+  } else if ((r.task == Task::kStarting || r.task == Task::kRescuing || power_cycles) &&
+             r.task_force) {
     rt.launch_after_stop = true;  // a restart whose stop had not finished
     heartbeat_.Pause(name);
     ForceStop(name);
@@ -117,14 +129,29 @@ void ServerCore::OnReattached(const ServerRecord& r, std::shared_ptr<Machine> ma
   } else if (r.task == Task::kStopping) {
     // kumod may have died before the guest was asked: ask again (a second
     // request to a guest already shutting down is harmless).
-    rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [](Status) {});
+    if (rt.agent) {
+      rt.agent->Shutdown(guestlink::ShutdownMode::kPowerdown, [](Status) {});
+    } else {
+      machine->PowerButton([](Status) {});
+    }
+  } else if (!BootHasAgent(r) && (IsBootTask(r.task) || r.task == Task::kRebooting)) {
+    // kumod died between starting QEMU and writing it down: without an agent
+    // to wait for, the boot is done.
+    Transition(name, "recovery", "QEMU is running; the server runs no guest agent to wait for",
+               [](ServerRecord& s) {
+                 s.agent = AgentState::kNone;
+                 EndTask(s);
+               });
   }
 }
 
 void ServerCore::RecoverWithoutQemu(const ServerRecord& r) {
   const std::string name = r.name;
   if (r.task == Task::kDeleting) return FinishDelete(name);
-  if (IsBootTask(r.task)) {
+  // The reboot of a server without an agent is a stop and a boot: the boot
+  // is still to come.
+  const bool power_cycles = r.task == Task::kRebooting && !BootHasAgent(r);
+  if (IsBootTask(r.task) || power_cycles) {
     if (r.power != Power::kOff || r.task_force || r.qemu_pid != 0) {
       // What ran is gone (or, for a restart, its stop had finished): boot.
       Transition(name, "recovery", "QEMU was not running after kumod restarted; booting again",

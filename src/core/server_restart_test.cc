@@ -39,8 +39,18 @@ class Host {
   Host() {
     config_ = testing::SimulatedCoreConfig(dir_.path().string());
     config_.delete_timeout = 5s;
+    // kumo's rescue system (its files only need to exist).
+    testing::WriteFile((dir_.path() / "vmlinuz").string(), "kernel");
+    testing::WriteFile((dir_.path() / "initrd.img").string(), "initramfs");
+    config_.rescue_kernel = (dir_.path() / "vmlinuz").string();
+    config_.rescue_initrd = (dir_.path() / "initrd.img").string();
     StartKumod();
     EXPECT_TRUE(core_->RegisterImage(testing::TestImage()).ok());
+    // An image without an agent: its guest stops on the power button.
+    ImageRecord plain{"plain", "", "", "/img/plain.qcow2", "", "", 1};
+    plain.agent_kind = "none";
+    EXPECT_TRUE(core_->RegisterImage(plain).ok());
+    driver_.set_power_button_powers_off(true);
   }
 
   void StartKumod() {
@@ -124,20 +134,21 @@ struct Operation {
   const char* ends;  // the status it leads to, or "gone"
   bool same_qemu;    // the QEMU that ran before must be the one that runs after
   BootMode boot_mode = BootMode::kNormal;
+  const char* image = "kumo-guest";  // "plain": an image that runs no agent
 };
 
 void PrintTo(const Operation& op, std::ostream* os) { *os << op.name; }
 
-ServerSpec Spec() {
+ServerSpec Spec(const char* image = "kumo-guest") {
   ServerSpec s;
   s.name = kName;
-  s.image = "kumo-guest";
+  s.image = image;
   return s;
 }
 
-void Prepare(Host& host, Before before) {
+void Prepare(Host& host, Before before, const char* image) {
   if (before == Before::kNone) return;
-  ASSERT_TRUE(host.core().Create(Spec()).ok());
+  ASSERT_TRUE(host.core().Create(Spec(image)).ok());
   ASSERT_TRUE(host.RunUntil([&] { return host.Settled("running"); }));
   if (before == Before::kStopped) {
     ASSERT_TRUE(host.core().Stop(kName, false).ok());
@@ -156,7 +167,7 @@ int RunWithKill(const Operation& op, int kill_after) {
       std::string(op.name) +
       (kill_after < 0 ? "" : ", kumod killed after step " + std::to_string(kill_after));
   Host host;
-  Prepare(host, op.before);
+  Prepare(host, op.before, op.image);
   if (::testing::Test::HasFatalFailure()) return -1;
   const int64_t pid_before = host.Record() ? host.Record()->qemu_pid : 0;
   if (Status s = op.run(host.core()); !s.ok()) {
@@ -225,6 +236,23 @@ const std::vector<Operation>& Operations() {
        "gone", false},
       {"force delete", Before::kRunning,
        [](ServerCore& c) { return c.Delete(kName, true).status(); }, "gone", false},
+      // A server that runs no agent: its boot ends when QEMU runs; stop and
+      // reboot go through the power button (a reboot starts a new QEMU).
+      {"create without agent", Before::kNone,
+       [](ServerCore& c) { return c.Create(Spec("plain")).status(); }, "running", false,
+       BootMode::kNormal, "plain"},
+      {"stop without agent", Before::kRunning,
+       [](ServerCore& c) { return c.Stop(kName, false).status(); }, "stopped", false,
+       BootMode::kNormal, "plain"},
+      {"reboot without agent", Before::kRunning,
+       [](ServerCore& c) { return c.Reboot(kName, false).status(); }, "running", false,
+       BootMode::kNormal, "plain"},
+      {"force reboot without agent", Before::kRunning,
+       [](ServerCore& c) { return c.Reboot(kName, true).status(); }, "running", false,
+       BootMode::kNormal, "plain"},
+      {"rescue without agent", Before::kRunning,
+       [](ServerCore& c) { return c.Rescue(kName).status(); }, "running", false,
+       BootMode::kRescue, "plain"},
   };
   return ops;
 }

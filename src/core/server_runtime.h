@@ -16,8 +16,9 @@ struct ServerCore::Runtime {
   bool force_stopping = false;
   bool delete_after_stop = false;
   bool launch_after_stop = false;  // rescue / unrescue: stop, then boot again
-  // A launch is under way: its machine is not known yet. A force stop or a
-  // delete asked meanwhile is carried out when it arrives.
+  // A launch, or a re-attach after kumod restarted, is under way: its
+  // machine is not known yet. A force stop or a delete asked meanwhile is
+  // carried out when it arrives.
   bool launching = false;
   int64_t last_reset_ms = 0;  // when QEMU last reported a reset
   // The guest's agent: when it last closed its channel (0: open), and its
@@ -44,5 +45,16 @@ int64_t AgentPidOf(const Result<nlohmann::json>& health);
 // the one error for every operation that needs the agent.
 Status AgentNotResponding(const ServerRecord& r, const std::string& consequence,
                           const std::string& hint);
+
+// "Server web runs no guest agent (its image plain has agent kind none), so
+// CONSEQUENCE": the error (409) for what needs an agent on such a server.
+Status NoGuestAgent(const ServerRecord& r, const std::string& consequence,
+                    const std::string& hint);
+
+// Whether a server of `image` is rescued by kumo's rescue system (its disk
+// attached) rather than by its own kernel with kumo.rescue: an image that
+// boots from its disk, and one whose agent is not kumo-agent (only
+// kumo-agent can say that it runs a rescue boot).
+bool RescuedByKumosSystem(const ImageRecord& image);
 
 }  // namespace kumo::core

@@ -17,6 +17,8 @@ ServerStatus DeriveStatus(const Facts& f) {
   switch (f.agent) {
     case AgentState::kOk:
       return ServerStatus::kRunning;
+    case AgentState::kNone:
+      return ServerStatus::kRunning;  // as far as QEMU can tell: no agent says more
     case AgentState::kUnresponsive:
       return ServerStatus::kWarning;
     case AgentState::kUnknown:

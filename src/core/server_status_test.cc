@@ -21,6 +21,10 @@ const Row kTable[] = {
     {Power::kRunning, AgentState::kOk, Task::kNone, false, ServerStatus::kRunning},
     {Power::kRunning, AgentState::kUnresponsive, Task::kNone, false, ServerStatus::kWarning},
     {Power::kRunning, AgentState::kUnknown, Task::kNone, false, ServerStatus::kPending},  // booting
+    // An image without an agent: running as far as QEMU can tell.
+    {Power::kRunning, AgentState::kNone, Task::kNone, false, ServerStatus::kRunning},
+    {Power::kPaused, AgentState::kNone, Task::kNone, false, ServerStatus::kWarning},
+    {Power::kRunning, AgentState::kNone, Task::kStopping, false, ServerStatus::kPending},
     {Power::kPaused, AgentState::kOk, Task::kNone, false, ServerStatus::kWarning},
     {Power::kCrashed, AgentState::kOk, Task::kNone, false, ServerStatus::kError},
     {Power::kCrashed, AgentState::kUnknown, Task::kNone, false, ServerStatus::kError},
@@ -54,6 +58,7 @@ TEST(StatusNames, RoundTrip) {
   }
   EXPECT_EQ(ParsePower("crashed"), Power::kCrashed);
   EXPECT_EQ(ParseAgentState("unresponsive"), AgentState::kUnresponsive);
+  EXPECT_EQ(ParseAgentState("none"), AgentState::kNone);
   EXPECT_FALSE(ParsePower("bogus").has_value());
 }
 

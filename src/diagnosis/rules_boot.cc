@@ -140,8 +140,11 @@ RuleOutcome CheckBootStuck(const Observation& o) {
   f.code = std::string(kCode);
   f.severity = Severity::kCritical;
   f.since_ms = o.boot_ms;
-  f.summary = "no answer from the guest " + Duration(booting) +
-              " after its boot began, and its console shows no login prompt";
+  f.summary = o.server.agent == AgentState::kNone
+                  ? "its console shows no login prompt " + Duration(booting) +
+                        " after its boot began (the server runs no guest agent to ask)"
+                  : "no answer from the guest " + Duration(booting) +
+                        " after its boot began, and its console shows no login prompt";
   if (!o.console_tail.empty()) f.summary += "; it last printed: " + o.console_tail.back();
   size_t from = o.console_tail.size() > 6 ? o.console_tail.size() - 6 : 0;
   for (size_t i = from; i < o.console_tail.size(); ++i) {
@@ -157,6 +160,9 @@ RuleOutcome CheckAgentMissing(const Observation& o) {
   constexpr std::string_view kCode = "agent_missing";
   if (!GuestRunning(o)) return Unknown(kCode, "the server is not running");
   if (AgentAnsweredThisBoot(o)) return Clear(kCode, "the agent answered during this boot");
+  if (o.server.agent == AgentState::kNone) {
+    return Unknown(kCode, "the server runs no guest agent (its image has agent kind none)");
+  }
   if (o.boot_ms == 0) return Unknown(kCode, "the boot's start is not known");
   int64_t booting = o.now_ms - o.boot_ms;
   if (booting < o.settings.boot_stuck_after_ms || !LoginPromptShown(o)) {

@@ -126,8 +126,9 @@ RuleOutcome CheckOomKill(const Observation& o) {
   if (ssh_victim) f.summary += "; the SSH server was among them";
   if (agent_victim) f.summary += "; the guest agent was among them";
   if (GuestRunning(o)) {
-    f.summary +=
-        o.server.agent == AgentState::kOk ? "; the agent answers" : "; the agent does not answer";
+    f.summary += o.server.agent == AgentState::kOk     ? "; the agent answers"
+                 : o.server.agent == AgentState::kNone ? ""
+                                                       : "; the agent does not answer";
   }
   f.severity = (ssh_victim || agent_victim) ? Severity::kCritical : Severity::kWarning;
   for (const TimedFact* t : FactsOf(o, {ConsoleFactKind::kOomInvoked, ConsoleFactKind::kOomKill})) {

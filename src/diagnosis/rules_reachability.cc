@@ -9,6 +9,9 @@ RuleOutcome CheckAgentUnresponsive(const Observation& o) {
   if (o.server.agent == AgentState::kOk) {
     return Clear(kCode, "the agent answered at " + ClockTime(o.server.agent_last_seen_ms));
   }
+  if (o.server.agent == AgentState::kNone) {
+    return Unknown(kCode, "the server runs no guest agent (its image has agent kind none)");
+  }
   if (o.server.agent != AgentState::kUnresponsive) {
     return Unknown(kCode, "the agent has not answered yet during this boot");
   }

@@ -355,6 +355,20 @@ TEST(AgentUnresponsive, SaysSinceWhenAndOffersForceStop) {
                           [](const Action& a) { return a.action == "force_stop"; }));
 }
 
+// A server whose image runs no agent is not flagged for an agent that was
+// never meant to answer.
+TEST(AgentUnresponsive, AServerWithoutAnAgentIsNotFlagged) {
+  Observation o = Healthy();
+  o.server.agent = AgentState::kNone;
+  o.server.agent_last_seen_ms = 0;
+  for (RuleFunction rule : {CheckAgentUnresponsive, CheckAgentMissing}) {
+    RuleOutcome out = rule(o);
+    EXPECT_FALSE(out.finding) << out.finding->summary;
+    EXPECT_EQ(out.check.state, CheckState::kUnknown);
+    EXPECT_NE(out.check.detail.find("runs no guest agent"), std::string::npos) << out.check.detail;
+  }
+}
+
 TEST(SshDown, FromTheAgentOrTheProbe) {
   Observation o = Healthy();
   o.health->sshd_running = false;

@@ -106,13 +106,25 @@ void FakeDriver::Launch(const MachineSpec& spec, MachineReady done) {
     // Gone with the driver (the whole "host"), or with the kumod that asked.
     if (alive.expired() || generation != generation_) return;
     auto machine = FakeMachine::Create(io_, spec, next_pid_++);
+    machine->set_power_button_powers_off(power_button_powers_off_);
     machines_[spec.name] = machine;
     all_.push_back(machine);
     Finish(std::move(done), std::shared_ptr<Machine>(machine));
   });
 }
 
+void FakeDriver::release_attaches() {
+  hold_attaches_ = false;
+  for (auto& attach : std::exchange(held_attaches_, {})) attach();
+}
+
 void FakeDriver::Attach(const MachineSpec& spec, int64_t pid, MachineReady done) {
+  if (hold_attaches_) {
+    held_attaches_.push_back([this, spec, pid, done = std::move(done)]() mutable {
+      Attach(spec, pid, std::move(done));
+    });
+    return;
+  }
   ++attach_count_;
   if (fail_next_attach_) {
     return Finish(std::move(done), std::exchange(fail_next_attach_, std::nullopt).value());

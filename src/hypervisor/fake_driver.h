@@ -6,10 +6,12 @@
 // Emit().
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/asio.h"
 #include "hypervisor/event_queue.h"
@@ -96,6 +98,8 @@ class FakeDriver : public HypervisorDriver {
   void fail_next_attach(Status status) { fail_next_attach_ = std::move(status); }
   // Reject specs QemuDriver would reject (ValidateSpec). Off by default.
   void set_validate_specs(bool validate) { validate_specs_ = validate; }
+  // Every machine launched from now on powers off on the ACPI power button.
+  void set_power_button_powers_off(bool yes) { power_button_powers_off_ = yes; }
   // The latest machine launched or attached under that name, or null.
   std::shared_ptr<FakeMachine> machine(const std::string& name) const;
   int launch_count() const { return launch_count_; }
@@ -106,6 +110,9 @@ class FakeDriver : public HypervisorDriver {
   // How many machines of that server have not exited.
   int running_count(const std::string& name) const;
   int attach_count() const { return attach_count_; }
+  // Attaches wait (as QEMU's QMP handshake takes a while) until released.
+  void hold_attaches(bool hold) { hold_attaches_ = hold; }
+  void release_attaches();
 
  private:
   void Finish(MachineReady done, Result<std::shared_ptr<Machine>> result);
@@ -119,6 +126,9 @@ class FakeDriver : public HypervisorDriver {
   int launch_count_ = 0;
   int attach_count_ = 0;
   bool validate_specs_ = false;
+  bool power_button_powers_off_ = false;
+  bool hold_attaches_ = false;
+  std::vector<std::function<void()>> held_attaches_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   int generation_ = 0;
 };

@@ -13,9 +13,10 @@ constexpr Names<Power, 4> kPowerNames = {{{Power::kOff, "off"},
                                           {Power::kRunning, "running"},
                                           {Power::kPaused, "paused"},
                                           {Power::kCrashed, "crashed"}}};
-constexpr Names<AgentState, 3> kAgentNames = {{{AgentState::kUnknown, "unknown"},
+constexpr Names<AgentState, 4> kAgentNames = {{{AgentState::kUnknown, "unknown"},
                                                {AgentState::kOk, "ok"},
-                                               {AgentState::kUnresponsive, "unresponsive"}}};
+                                               {AgentState::kUnresponsive, "unresponsive"},
+                                               {AgentState::kNone, "none"}}};
 constexpr Names<Task, 7> kTaskNames = {{{Task::kNone, "none"},
                                         {Task::kCreating, "creating"},
                                         {Task::kStarting, "starting"},

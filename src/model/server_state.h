@@ -11,7 +11,9 @@
 namespace kumo {
 
 enum class Power { kOff, kRunning, kPaused, kCrashed };
-enum class AgentState { kUnknown, kOk, kUnresponsive };
+// kNone: the server's image runs no guest agent (agent_kind none), so
+// nothing in the guest can say it is alive: liveness is unknown.
+enum class AgentState { kUnknown, kOk, kUnresponsive, kNone };
 enum class Task { kNone, kCreating, kStarting, kStopping, kRebooting, kRescuing, kDeleting };
 enum class BootMode { kNormal, kRescue };
 enum class ServerStatus { kPending, kRunning, kWarning, kStopped, kError };

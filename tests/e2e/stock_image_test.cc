@@ -386,5 +386,89 @@ TEST_F(StockImage, TheDiskBootsWithUefiAndRescueSetsAPasswordTheUserLogsInWith) 
   EXPECT_EQ(kumod_.log().find(password), std::string::npos) << "the password is in no log";
 }
 
+// The same disk imported as an image without an agent (agent kind none), as
+// for an OS that runs none: kumod cannot know when the guest is up, so the
+// server is running once QEMU runs, with the agent "none" and no warning;
+// what needs an agent says so; reboot and stop go through the ACPI power
+// button, which the guest (systemd-logind) obeys.
+TEST_F(StockImage, AnImageWithoutAnAgentRunsOnQemusWordAndStopsAndRebootsByThePowerButton) {
+  const std::string disk =
+      std::filesystem::canonical(std::string(KUMO_DEBIAN_IMAGE_DIR) + "/disk.qcow2");
+  std::string out;
+  ASSERT_EQ(kumod_.RunCli({"images", "import", "debian-12-plain", disk, "--agent-kind", "none",
+                           "--login-user", "debian"},
+                          &out),
+            0)
+      << out;
+  json s = Create("plain", "", "debian-12-plain");
+  ASSERT_EQ(s["status"], "running");
+  EXPECT_EQ(s["agent"], "none") << s.dump();
+  EXPECT_TRUE(kumod_.HasEvent("plain", "the server runs no guest agent, so kumo cannot tell"))
+      << kumod_.Events("plain").dump();
+
+  // What needs an agent is refused with the way round, and nothing changes.
+  auto exec = kumod_.Exec("plain", {"/bin/true"});
+  EXPECT_EQ(exec.status, 409) << exec.body;
+  EXPECT_NE(exec.body.find("runs no guest agent (its image debian-12-plain has agent kind none)"),
+            std::string::npos)
+      << exec.body;
+  EXPECT_NE(exec.body.find("kumo console plain"), std::string::npos) << exec.body;
+  auto password = kumod_.Call("POST", "/v1/servers/plain/password",
+                              {{"user", "debian"}, {"password", "Plain-Pass-1"}});
+  EXPECT_EQ(password.status, 409) << password.body;
+  EXPECT_NE(password.body.find("kumo rescue plain"), std::string::npos) << password.body;
+
+  // The guest boots to its login prompt; kumod never calls it a warning.
+  auto logins = [&] {
+    std::string text =
+        kumod_.Call("GET", "/v1/servers/plain/console-log").json().value("text", "");
+    size_t n = 0;
+    for (size_t at = text.find("login: "); at != std::string::npos;
+         at = text.find("login: ", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  auto start = Clock::now();
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] { return logins() >= 1; })) << ConsoleTail("plain");
+  std::cout << "figure: plain: login prompt " << SecondsSince(start) << " s after running"
+            << std::endl;
+  s = kumod_.Server("plain");
+  EXPECT_EQ(s["status"], "running") << s.dump();
+  json d = kumod_.Call("GET", "/v1/servers/plain/diagnosis").json();
+  for (const char* code : {"agent_unresponsive", "agent_missing", "boot_stuck"}) {
+    for (const auto& f : d.value("findings", json::array())) {
+      EXPECT_NE(f.value("code", ""), code) << d.dump(2);
+    }
+  }
+
+  // A graceful reboot: the power button, then a new QEMU.
+  const json pid_before = s["qemu_pid"];
+  start = Clock::now();
+  auto reboot = kumod_.Call("POST", "/v1/servers/plain/actions", {{"action", "reboot"}});
+  ASSERT_EQ(reboot.status, 202) << reboot.body;
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] {
+    json now = kumod_.Server("plain");
+    return now["status"] == "running" && now["qemu_pid"] != pid_before;
+  })) << kumod_.Server("plain").dump() << "\n" << ConsoleTail("plain");
+  std::cout << "figure: plain: reboot (power button, new QEMU) -> running in "
+            << SecondsSince(start) << " s" << std::endl;
+  EXPECT_TRUE(kumod_.HasEvent("plain", "reboot requested: the server runs no guest agent"));
+  EXPECT_FALSE(kumod_.HasEvent("plain", "forcing it off")) << kumod_.Events("plain").dump();
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] { return logins() >= 2; })) << ConsoleTail("plain");
+
+  // A graceful stop: the power button, and the guest powers off.
+  start = Clock::now();
+  ASSERT_EQ(kumod_.RunCli({"stop", "plain", "--wait", "--timeout", "180"}, &out), 0)
+      << out << "\n"
+      << ConsoleTail("plain");
+  std::cout << "figure: plain: stop (power button) took " << SecondsSince(start) << " s"
+            << std::endl;
+  EXPECT_EQ(kumod_.Server("plain")["status"], "stopped");
+  EXPECT_TRUE(kumod_.HasEvent("plain", "graceful stop requested: the server runs no guest agent"));
+  EXPECT_TRUE(kumod_.HasEvent("plain", "the guest powered off")) << kumod_.Events("plain").dump();
+  EXPECT_FALSE(kumod_.HasEvent("plain", "stopped (forced)"));
+}
+
 }  // namespace
 }  // namespace kumo

@@ -6,7 +6,7 @@
 
 export type Status = 'pending' | 'running' | 'warning' | 'stopped' | 'error';
 export type Power = 'off' | 'running' | 'paused' | 'crashed';
-export type Agent = 'unknown' | 'ok' | 'unresponsive';
+export type Agent = 'unknown' | 'ok' | 'unresponsive' | 'none';
 export type Task =
   | 'none'
   | 'creating'
