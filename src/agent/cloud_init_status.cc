@@ -135,13 +135,19 @@ json Record(const json& v1, const std::vector<Stage>& stages, const CloudInitFac
           {"steps", std::move(steps)}};
 }
 
+// One error a line, so kumod can count them: an exception's text may span lines.
+std::string OneLine(std::string error) {
+  std::replace(error.begin(), error.end(), '\n', ' ');
+  return error;
+}
+
 // A step's output: its stage's errors, one a line.
 OutputTailReader ErrorsReader(const std::vector<Stage>& stages) {
   return [&stages](const std::string& step, size_t max_bytes, bool* truncated) {
     std::string text;
     for (const auto& s : stages) {
       if (StepName(s) != step) continue;
-      for (const auto& e : s.errors) text += e.get_ref<const std::string&>() + "\n";
+      for (const auto& e : s.errors) text += OneLine(e.get<std::string>()) + "\n";
     }
     *truncated = text.size() > max_bytes;
     return *truncated ? text.substr(text.size() - max_bytes) : text;

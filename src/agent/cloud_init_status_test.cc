@@ -125,11 +125,14 @@ TEST(ComposeCloudInitStatus, FinishedWithoutErrors) {
 TEST(ComposeCloudInitStatus, ErrorsInModulesFinal) {
   json status = json::parse(kFinishedStatus);
   status["v1"]["modules-final"]["errors"] = json::parse(kFinalErrors);
+  status["v1"]["init"]["errors"] = {"a message\nover two lines"};
   CloudInitFacts facts = FinishedFacts();
   facts.previous_instance_id = "i-8c1f4a2b\n";  // a later boot of the same instance
   json out = Compose(status.dump(), facts);
   EXPECT_EQ(out["first_boot"], false);
   ASSERT_EQ(out["ran"].size(), 4u);
+  EXPECT_EQ(out["ran"][1]["exit_code"], 1);
+  EXPECT_EQ(out["ran"][1]["output"], "a message over two lines\n");  // one error, one line
   EXPECT_EQ(out["ran"][2]["exit_code"], 0);
   const json& final = out["ran"][3];
   EXPECT_EQ(final["step"], "cloud-init modules-final");
