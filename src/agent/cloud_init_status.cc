@@ -1,5 +1,7 @@
 #include "agent/cloud_init_status.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -180,6 +182,12 @@ std::optional<std::string> ReadIdFile(const std::string& path) {
   return text;
 }
 
+// Through links: status.json is one (into /var/lib/cloud/data).
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
 // The kernel's id of this boot, as kumo-init records it; "" if unreadable.
 std::string BootId(const std::string& path) {
   bool truncated = false;
@@ -222,6 +230,12 @@ bool ComposeCloudInitStatus(std::string_view status_json, const CloudInitFacts& 
   return true;
 }
 
+json ComposeCloudInitNotStarted(const CloudInitFacts& facts) {
+  const std::vector<Stage> none;
+  return ComposeInitReply(Record(json::object(), none, facts), ErrorsReader(none),
+                          kInitStatusMaxBytes);
+}
+
 bool ReadCloudInitStatus(const CloudInitPaths& paths, json* out, std::string* err) {
   std::optional<std::string> status;
   CloudInitFacts facts;
@@ -229,14 +243,23 @@ bool ReadCloudInitStatus(const CloudInitPaths& paths, json* out, std::string* er
       !ReadStateFile(paths.run_dir, "result.json", &facts.result_json, err)) {
     return false;
   }
-  if (!status) {
+  const bool enabled = Exists(paths.run_dir + "/enabled");
+  if (!status && !enabled) {
     *err = "cloud-init has recorded nothing: " + paths.run_dir + "/status.json does not exist";
     return false;
   }
   facts.instance_id = ReadIdFile(paths.data_dir + "/instance-id");
   facts.previous_instance_id = ReadIdFile(paths.data_dir + "/previous-instance-id");
   facts.boot_id = BootId(paths.boot_id_file);
+  if (!status) {
+    *out = ComposeCloudInitNotStarted(facts);
+    return true;
+  }
   return ComposeCloudInitStatus(*status, facts, kInitStatusMaxBytes, out, err);
+}
+
+bool CloudInitRunsThisBoot(const CloudInitPaths& paths) {
+  return Exists(paths.run_dir + "/status.json") || Exists(paths.run_dir + "/enabled");
 }
 
 }  // namespace kumo::agent

@@ -41,8 +41,20 @@ struct CloudInitFacts {
 bool ComposeCloudInitStatus(std::string_view status_json, const CloudInitFacts& facts, size_t limit,
                             json* out, std::string* err);
 
+// Pure: the reply between the start of the boot and cloud-init's first
+// stage (its systemd generator has enabled it: RUN_DIR/enabled): nothing ran
+// yet, not finished, "started" 0.
+json ComposeCloudInitNotStarted(const CloudInitFacts& facts);
+
+// Whether cloud-init runs this boot: its generator enabled it, or a stage
+// has recorded its status. kumo-agent may answer before cloud-init's first
+// stage; the enabled file keeps kumod polling instead of concluding the
+// image has no cloud-init.
+bool CloudInitRunsThisBoot(const CloudInitPaths& paths);
+
 // Reads the files (each at most 1 MiB) and composes the reply.
-// Returns false with *err when status.json is missing, too large or malformed.
+// Returns false with *err when cloud-init does not run this boot, or when
+// status.json is too large or malformed.
 bool ReadCloudInitStatus(const CloudInitPaths& paths, json* out, std::string* err);
 
 }  // namespace kumo::agent

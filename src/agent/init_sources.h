@@ -15,9 +15,9 @@ struct InitSources {
   CloudInitPaths cloud_init;
 };
 
-// kumo-init's result.json if it exists, else cloud-init's status.json if it
-// exists; false with *err naming both when neither does, or the problem with
-// the one chosen.
+// kumo-init's result.json if it exists, else cloud-init's record if
+// cloud-init runs this boot (cloud_init_status.h); false with *err naming
+// both when neither does, or the problem with the one chosen.
 bool ReadInitStatusFromSources(const InitSources& sources, json* out, std::string* err);
 
 }  // namespace kumo::agent

@@ -51,14 +51,23 @@ TEST_F(InitSourcesTest, CloudInitWithoutKumoInit) {
   EXPECT_EQ(out["finished"], false);
 }
 
+TEST_F(InitSourcesTest, CloudInitEnabledButNotYetStarted) {
+  testing::WriteFile(sources_.cloud_init.run_dir + "/enabled", "");
+  json out;
+  std::string err;
+  ASSERT_TRUE(ReadInitStatusFromSources(sources_, &out, &err)) << err;
+  EXPECT_EQ(out["finished"], false);
+  EXPECT_TRUE(out["running"].is_null());
+  EXPECT_EQ(out["ran"], json::array());
+}
+
 TEST_F(InitSourcesTest, NeitherIsAnErrorNamingBoth) {
   json out;
   std::string err;
   EXPECT_FALSE(ReadInitStatusFromSources(sources_, &out, &err));
   EXPECT_EQ(err, "nothing has recorded the user data's progress: neither kumo-init's " +
                      sources_.kumo_init_dir + "/result.json nor cloud-init's " +
-                     sources_.cloud_init.run_dir +
-                     "/status.json exists (the image runs neither, or it has not started yet)");
+                     sources_.cloud_init.run_dir + "/status.json exists (the image runs neither)");
 }
 
 }  // namespace
