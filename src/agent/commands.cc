@@ -8,7 +8,7 @@
 #include "agent/guest_stats.h"
 #include "agent/guest_users.h"
 #include "agent/health.h"
-#include "agent/init_status.h"
+#include "agent/init_sources.h"
 #include "agent/process.h"
 #include "agent/system_info.h"
 #include "agent/vcpus.h"
@@ -164,7 +164,7 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   d.Add({"kumo-init-status", {}, [&settings](const Arguments&) {
            json status;
            std::string err;
-           if (!ReadInitStatus(settings.init_state_dir, &status, &err)) {
+           if (!ReadInitStatusFromSources(settings.init_sources, &status, &err)) {
              return CommandResult::Error(err);
            }
            return CommandResult::Return(std::move(status));

@@ -7,6 +7,7 @@
 
 #include "agent/exec_manager.h"
 #include "agent/guest_files.h"
+#include "agent/init_sources.h"
 #include "agent/oom_watch.h"
 #include "agent/qga_dispatcher.h"
 
@@ -27,8 +28,9 @@ struct AgentSettings {
   // guest-set-user-password feeds "user:password" to this chpasswd(8)-like
   // program (with -e when the password is crypted).
   std::string passwd_command = "chpasswd";
-  // Where kumo-init records its results (kumo-init-status reads them).
-  std::string init_state_dir = "/var/lib/kumo/init";
+  // Where kumo-init or cloud-init record their results (kumo-init-status
+  // reads them).
+  InitSources init_sources;
   // What system the agent runs in, reported by guest-info as "kumo-role":
   // "normal", or "rescue" when it serves kumo's rescue system (or the kumo
   // image booted with kumo.rescue). kumod reports rescue mode only on

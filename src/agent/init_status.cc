@@ -116,7 +116,12 @@ bool ComposeInitStatus(std::string_view result_json, const OutputTailReader& rea
   }
   if (!Validate(r, err)) return false;
   if (r.contains("boot_id") && !r["boot_id"].is_string()) r["boot_id"] = "";
+  *out = ComposeInitReply(r, read_tail, limit);
+  return true;
+}
 
+json ComposeInitReply(const json& r, const OutputTailReader& read_tail, size_t limit) {
+  json out;
   const json& steps = r["steps"];
   // With many steps, less of each output is read at all: the agent's memory
   // stays small (about 4 x the limit) whatever the guest recorded.
@@ -147,15 +152,15 @@ bool ComposeInitStatus(std::string_view result_json, const OutputTailReader& rea
     if (!fits(budget) && budget != 0) continue;
     json ran = json::array();
     for (size_t i = 0; i < steps.size(); ++i) ran.push_back(StepEntry(steps[i], tails[i], budget));
-    *out = Reply(r, running(budget), std::move(ran), 0);
-    if (budget != 0 || SerializedSize(*out) <= limit) return true;
+    out = Reply(r, running(budget), std::move(ran), 0);
+    if (budget != 0 || SerializedSize(out) <= limit) return out;
   }
   // Still too large without any output: leave steps out, the oldest
   // successful ones first, then the oldest of the rest. Each entry's size is
   // measured once (plus its comma).
-  size_t total = SerializedSize(*out) + 8;  // steps_omitted grows from "0" to a few digits
+  size_t total = SerializedSize(out) + 8;  // steps_omitted grows from "0" to a few digits
   std::vector<size_t> sizes;
-  for (const auto& entry : (*out)["ran"]) sizes.push_back(SerializedSize(entry) + 1);
+  for (const auto& entry : out["ran"]) sizes.push_back(SerializedSize(entry) + 1);
   std::vector<bool> keep(steps.size(), true);
   for (int pass = 0; pass < 2 && total > limit; ++pass) {
     for (size_t i = 0; i < steps.size() && total > limit; ++i) {
@@ -173,14 +178,14 @@ bool ComposeInitStatus(std::string_view result_json, const OutputTailReader& rea
       ++omitted;
     }
   }
-  *out = Reply(r, running(0), std::move(ran), omitted);
-  return true;
+  return Reply(r, running(0), std::move(ran), omitted);
 }
 
-std::optional<std::string> ReadFileTail(const std::string& path, size_t max_bytes,
-                                        bool* truncated) {
+std::optional<std::string> ReadFileTail(const std::string& path, size_t max_bytes, bool* truncated,
+                                        Symlinks symlinks) {
   *truncated = false;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | (symlinks == Symlinks::kRefuse ? O_NOFOLLOW : 0);
+  int fd = open(path.c_str(), flags);
   if (fd < 0) return std::nullopt;
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

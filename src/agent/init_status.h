@@ -39,11 +39,23 @@ using OutputTailReader =
 bool ComposeInitStatus(std::string_view result_json, const OutputTailReader& read_tail,
                        size_t limit, json* out, std::string* err);
 
+// The reply of ComposeInitStatus from a record already in result.json's
+// shape (checked, or built by the agent itself: cloud_init_status.h), bounded
+// the same way.
+json ComposeInitReply(const json& record, const OutputTailReader& read_tail, size_t limit);
+
 // Reads STATE_DIR/result.json and STATE_DIR/output/STEP.log.
 // Returns false with *err when result.json is missing, too large or malformed.
 bool ReadInitStatus(const std::string& state_dir, json* out, std::string* err);
 
-// The last `max_bytes` of the file at `path`; nullopt if it cannot be read.
-std::optional<std::string> ReadFileTail(const std::string& path, size_t max_bytes, bool* truncated);
+// Whether ReadFileTail opens a symbolic link's target. Files a guest user may
+// place are read without following; cloud-init's /run/cloud-init/*.json are
+// links by design (into /var/lib/cloud/data), in directories only root writes.
+enum class Symlinks { kRefuse, kFollow };
+
+// The last `max_bytes` of the regular file at `path`; nullopt (errno set) if
+// it cannot be read.
+std::optional<std::string> ReadFileTail(const std::string& path, size_t max_bytes, bool* truncated,
+                                        Symlinks symlinks = Symlinks::kRefuse);
 
 }  // namespace kumo::agent

@@ -50,7 +50,8 @@ void InitFollower::Poll(const std::string& name,
         if (alive.expired()) return;
         auto it = followed_.find(name);
         if (it == followed_.end() || it->second.agent != agent) return;  // a newer boot
-        // Not kumo-init's image (the command is unknown, or nothing recorded).
+        // No record to follow: the command is unknown, or neither kumo-init
+        // nor cloud-init has recorded anything.
         if (!reply.ok() && reply.status().code() == codes::kGuestCommandFailed) {
           return Forget(name);
         }

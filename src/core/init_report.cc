@@ -1,5 +1,8 @@
 #include "core/init_report.h"
 
+#include <algorithm>
+#include <string_view>
+
 namespace kumo::core {
 namespace {
 
@@ -37,10 +40,42 @@ std::string LastLine(const std::string& output) {
   return Printable(line);
 }
 
+// How many errors a cloud-init stage's output lists: kumo-agent writes its
+// errors one a line.
+size_t CountLines(const std::string& output) {
+  size_t lines = 0;
+  size_t start = 0;
+  while (start < output.size()) {
+    size_t end = std::min(output.find('\n', start), output.size());
+    lines += output.find_first_not_of(" \t\r", start) < end;
+    start = end + 1;
+  }
+  return lines;
+}
+
+// A cloud-init stage (kumo-agent on a stock cloud image): it does not exit
+// with a status, it records errors.
+std::string CloudInitStageMessage(const std::string& stage, const json& step) {
+  std::string message = "cloud-init stage " + stage + " finished ";
+  if (IntField(step, "exit_code", -1) == 0) return message + "without errors";
+  const std::string output = StringField(step, "output");
+  const size_t errors = CountLines(output);
+  // A cut output holds only the last errors: their number is a lower bound.
+  const bool cut = step.value("output_truncated", json()) == true;
+  if (errors == 0) return message + "with errors";
+  message += "with " + std::string(cut ? "at least " : "") + std::to_string(errors) +
+             (errors == 1 ? " error" : " errors");
+  return message + " (last: " + LastLine(output) + ")";
+}
+
 std::string StepMessage(const json& step) {
   std::string name = StringField(step, "step");
   if (name.empty() || name.size() > kMaxStepNameBytes) name = "?";
   name = Printable(name);
+  constexpr std::string_view kCloudInit = "cloud-init ";
+  if (name.starts_with(kCloudInit) && name.size() > kCloudInit.size()) {
+    return CloudInitStageMessage(name.substr(kCloudInit.size()), step);
+  }
   std::string what = name == "script"               ? "init script"
                      : name.rfind("runcmd", 0) == 0 ? "user data " + name
                                                     : "user data step '" + name + "'";
