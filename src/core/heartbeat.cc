@@ -145,14 +145,14 @@ void Heartbeat::AskRole(const std::string& name,
   Beat& beat = beats_[name];
   if (beat.role_in_flight || beat.rescue_refused) return;
   beat.role_in_flight = true;
-  agent->GetAgentRole(
-      [this, alive = std::weak_ptr<bool>(alive_), name, agent](Result<std::string> role) {
+  agent->GetAgentIdentity(
+      [this, alive = std::weak_ptr<bool>(alive_), name, agent](Result<guestlink::AgentIdentity> id) {
         if (alive.expired()) return;
         auto it = beats_.find(name);
         if (it == beats_.end() || it->second.agent != agent) return;  // another boot's
         it->second.role_in_flight = false;
         if (it->second.paused) return;
-        OnRole(name, role);
+        OnRole(name, id.ok() ? Result<std::string>(id->role) : Result<std::string>(id.status()));
       });
 }
 

@@ -96,28 +96,8 @@ ServerCore::ServerCore(CoreParts parts, CoreConfig config)
                  Heartbeat::Config{config_.heartbeat, config_.missed_pings_for_warning,
                                    config_.on_heartbeat_round_trip}),
       init_follower_(parts.clock, parts.ledger) {
-  heartbeat_.SetBootHandler([this](const ServerRecord& r) {
-    auto agent = AgentOf(r.name);
-    if (!agent) return;
-    // qemu-ga knows neither kumo-health nor kumo-init-status: say so once a
-    // boot instead of asking and failing.
-    if (const std::string kind = AgentKindOf(r); kind != "kumo-agent") {
-      if (!r.user_data.empty() && r.boot_mode != BootMode::kRescue) {
-        (void)ledger_.Note(r.name, "init",
-                           "init status not available: the image's agent is " + kind +
-                               " (kumo-init-status needs kumo-agent)");
-      }
-      return;
-    }
-    // The agent's pid, so that a restart of it can be told with both pids.
-    agent->Health([this, alive = std::weak_ptr<bool>(alive_), name = r.name](auto h) {
-      if (auto it = runtime_.find(name); !alive.expired() && it != runtime_.end()) {
-        it->second->agent_pid = AgentPidOf(h);
-      }
-    });
-    if (r.boot_mode == BootMode::kRescue) return;
-    init_follower_.Follow(r.name, agent);
-  });
+  heartbeat_.SetBootHandler(
+      [this](const ServerRecord& r) { IdentifyAgent(r.name, /*boot_ended=*/true); });
 }
 
 ServerCore::~ServerCore() {
@@ -158,12 +138,70 @@ Status ServerCore::RegisterImage(const ImageRecord& image) { return store_.PutIm
 std::vector<ImageRecord> ServerCore::Images() const { return store_.ListImages(); }
 
 std::string ServerCore::AgentKindOf(const ServerRecord& r) const {
+  if (auto it = runtime_.find(r.name); it != runtime_.end() && !it->second->agent_seen.empty()) {
+    return it->second->agent_seen;
+  }
+  return ImageAgentKindOf(r);
+}
+
+std::string ServerCore::ImageAgentKindOf(const ServerRecord& r) const {
   auto image = store_.GetImage(r.image);
   return image ? image->agent_kind : "kumo-agent";
 }
 
+void ServerCore::IdentifyAgent(const std::string& name, bool boot_ended) {
+  auto agent = AgentOf(name);
+  if (!agent) return;
+  agent->GetAgentIdentity([this, alive = std::weak_ptr<bool>(alive_), name, agent,
+                           boot_ended](Result<guestlink::AgentIdentity> id) {
+    auto it = runtime_.find(name);
+    if (alive.expired() || it == runtime_.end() || it->second->agent != agent) return;
+    auto r = ledger_.Get(name);
+    if (!r.ok()) return;
+    Runtime& rt = *it->second;
+    // No answer: the image's word stands.
+    const std::string seen = !id.ok() ? "" : id->kumo_commands ? "kumo-agent" : "qemu-ga";
+    const bool seen_before = !rt.agent_seen.empty();
+    const std::string before = AgentKindOf(*r);  // seen in this QEMU, else the image's
+    rt.agent_seen = seen;
+    if (!seen.empty() && seen != before && r->boot_mode == BootMode::kNormal) {
+      (void)ledger_.Note(name, "agent",
+                         "the guest's agent is " + seen +
+                             (id->version.empty() ? "" : " " + id->version) + ", not " + before +
+                             (seen_before ? " as before" : " as its image says") + ": kumod " +
+                             (seen == "kumo-agent" ? "asks it for kumo-health and init status"
+                                                   : "does not ask it for kumo-health or init "
+                                                     "status"));
+    }
+    if (boot_ended) AfterBoot(*r);
+  });
+}
+
+void ServerCore::AfterBoot(const ServerRecord& r) {
+  auto agent = AgentOf(r.name);
+  if (!agent) return;
+  // qemu-ga knows neither kumo-health nor kumo-init-status: say so once a
+  // boot instead of asking and failing.
+  if (const std::string kind = AgentKindOf(r); kind != "kumo-agent") {
+    if (!r.user_data.empty() && r.boot_mode != BootMode::kRescue) {
+      (void)ledger_.Note(r.name, "init",
+                         "init status not available: the image's agent is " + kind +
+                             " (kumo-init-status needs kumo-agent)");
+    }
+    return;
+  }
+  // The agent's pid, so that a restart of it can be told with both pids.
+  agent->Health([this, alive = std::weak_ptr<bool>(alive_), name = r.name](auto h) {
+    if (auto it = runtime_.find(name); !alive.expired() && it != runtime_.end()) {
+      it->second->agent_pid = AgentPidOf(h);
+    }
+  });
+  if (r.boot_mode == BootMode::kRescue) return;
+  init_follower_.Follow(r.name, agent);
+}
+
 bool ServerCore::BootHasAgent(const ServerRecord& r) const {
-  return r.boot_mode == BootMode::kRescue || AgentKindOf(r) != "none";
+  return r.boot_mode == BootMode::kRescue || ImageAgentKindOf(r) != "none";
 }
 
 hypervisor::MachineSpec ServerCore::MachineSpecOf(const ServerRecord& r) const {

@@ -154,9 +154,10 @@ class ServerCore {
 
   Status RegisterImage(const ImageRecord& image);
   std::vector<ImageRecord> Images() const;
-  // The agent the server's image runs (ImageRecord::agent_kind): features
-  // that need kumo-agent's own commands ask this first. "kumo-agent" when
-  // its image is unknown.
+  // The agent the server runs: the one guest-info named in this QEMU (asked
+  // at each boot's end and after kumod restarted), else the image's
+  // agent_kind ("kumo-agent" when its image is unknown). Features that need
+  // kumo-agent's own commands ask this first.
   std::string AgentKindOf(const ServerRecord& r) const;
   // Whether the server's current boot has an agent to wait for and ask:
   // not the normal boot of an image of agent kind none (then the boot ends
@@ -183,6 +184,8 @@ class ServerCore {
     return ledger_.Transition(name, kind, message, change);
   }
   Runtime& RuntimeOf(const std::string& name);
+  // The image's agent_kind ("kumo-agent" when its image is unknown).
+  std::string ImageAgentKindOf(const ServerRecord& r) const;
   hypervisor::MachineSpec MachineSpecOf(const ServerRecord& r) const;
 
   // Machines (server_machines.cc).
@@ -197,6 +200,13 @@ class ServerCore {
   void OnMachineExited(const std::string& name, const std::string& detail);
   void OnAgentChannel(const std::string& name, bool open);
   void NoteAgentRestart(const std::string& name, int attempts_left);
+  // Asks the agent which it is (guest-info) and keeps the answer for
+  // AgentKindOf, with an event when it is not the image's; then, for a boot
+  // that just ended, starts what follows it (AfterBoot).
+  void IdentifyAgent(const std::string& name, bool boot_ended);
+  // A boot ended with its agent answering: its pid and the init status, from
+  // kumo-agent only.
+  void AfterBoot(const ServerRecord& r);
   void ForceStop(const std::string& name);
   // A force stop or delete asked again while one is under way: no more
   // grace, SIGKILL now (or finish from the record if nothing runs).

@@ -73,6 +73,7 @@ class ServerCoreTest : public ::testing::Test {
       agent->fail_next("guest-info", Status(codes::kGuestAgentNotResponding,
                                             "the guest agent did not answer: timed out"));
     }
+    if (kumo_commands_.count(name)) agent->set_kumo_commands(true);
     if (silent_.count(name)) agent->set_ping_answers(false);
     if (frozen_.count(name)) agent->set_frozen(true);
     agents_[name].push_back(agent);
@@ -156,7 +157,21 @@ class ServerCoreTest : public ::testing::Test {
   std::set<std::string> silent_;
   std::set<std::string> frozen_;
   std::map<std::string, std::string> roles_;      // what a server's agents say they are
+  std::set<std::string> kumo_commands_;  // agents without a role that offer kumo-health
   std::map<std::string, int> busy_role_answers_;  // guest-info calls that get no answer
+
+  // A server of an image said to run qemu-ga ("with-qemu-ga", registered on
+  // first use), whose agent answers as qemu-ga does (no kumo-role).
+  ServerSpec QemuGaServerSpec(const std::string& name) {
+    ImageRecord ga = testing::TestImage();
+    ga.name = "with-qemu-ga";
+    ga.agent_kind = "qemu-ga";
+    EXPECT_TRUE(core_->RegisterImage(ga).ok());
+    roles_[name] = "";
+    ServerSpec s = Spec(name);
+    s.image = ga.name;
+    return s;
+  }
 
   // OVMF files in the test's directory (the code at `code`, which may be
   // missing), a core that uses them, a UEFI image "needs-uefi", and the spec

@@ -83,12 +83,7 @@ TEST_F(ServerCoreTest, AMissingOvmfFileIsNamedAtCreateAndStartAndNothingChanges)
 }
 
 TEST_F(ServerCoreTest, AQemuGaImageIsNotAskedForKumoCommandsAndTheTimelineSaysWhy) {
-  ImageRecord ga = testing::TestImage();
-  ga.name = "with-qemu-ga";
-  ga.agent_kind = "qemu-ga";
-  ASSERT_TRUE(core_->RegisterImage(ga).ok());
-  ServerSpec s = Spec("web");
-  s.image = "with-qemu-ga";
+  ServerSpec s = QemuGaServerSpec("web");
   s.user_data = "#!/bin/sh\necho hello\n";
   ASSERT_TRUE(core_->Create(s).ok());
   ASSERT_TRUE(ReachStatus("web", "running")) << StatusOf("web");
@@ -99,6 +94,59 @@ TEST_F(ServerCoreTest, AQemuGaImageIsNotAskedForKumoCommandsAndTheTimelineSaysWh
   EXPECT_TRUE(HasEvent("web",
                        "init status not available: the image's agent is qemu-ga (kumo-init-status "
                        "needs kumo-agent)"));
+}
+
+// The user installed kumo-agent into a qemu-ga image: guest-info says so at
+// the boot's end, the timeline notes it, and kumod asks it what it asks
+// kumo-agent. The other way round, an image said to run kumo-agent whose
+// agent is a stock one is not asked.
+TEST_F(ServerCoreTest, TheAgentGuestInfoNamesWinsOverTheImagesWord) {
+  ServerSpec s = QemuGaServerSpec("installed");
+  s.user_data = "#!/bin/sh\necho hello\n";
+  kumo_commands_.insert("installed");  // kumo-agent from the package, without a role
+  ASSERT_TRUE(core_->Create(s).ok());
+  ASSERT_TRUE(ReachStatus("installed", "running")) << StatusOf("installed");
+  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
+  clock_.Advance(3s);
+  const auto& asked = Agent("installed").commands();
+  EXPECT_GE(std::count(asked.begin(), asked.end(), "kumo-health"), 1);
+  EXPECT_GE(std::count(asked.begin(), asked.end(), "kumo-init-status"), 1);
+  EXPECT_TRUE(HasEvent("installed",
+                       "the guest's agent is kumo-agent 0.1.0, not qemu-ga as its image says: "
+                       "kumod asks it for kumo-health and init status"));
+  EXPECT_FALSE(HasEvent("installed", "init status not available"));
+
+  roles_["stock"] = "";  // an image said to run kumo-agent, with qemu-ga in it
+  ServerSpec stock = Spec("stock");
+  stock.user_data = "#!/bin/sh\necho hello\n";
+  ASSERT_TRUE(core_->Create(stock).ok());
+  ASSERT_TRUE(ReachStatus("stock", "running")) << StatusOf("stock");
+  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("stock")) == "qemu-ga"; }));
+  clock_.Advance(3s);
+  const auto& stock_asked = Agent("stock").commands();
+  EXPECT_EQ(std::count(stock_asked.begin(), stock_asked.end(), "kumo-init-status"), 0);
+  EXPECT_TRUE(HasEvent("stock", "the guest's agent is qemu-ga 7.2.0, not kumo-agent as its image "
+                                "says: kumod does not ask it for kumo-health or init status"));
+
+  // After kumod restarts, the agent is asked again.
+  NewCore();
+  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
+}
+
+// kumo-agent installed into a running qemu-ga guest (dpkg -i, and its unit
+// replaces qemu-ga's): the guest closes and reopens the agent's channel, and
+// the agent that reopens it is asked which it is.
+TEST_F(ServerCoreTest, AnAgentReplacedInARunningGuestIsAskedWhichItIsWhenItReopensTheChannel) {
+  ServerSpec s = QemuGaServerSpec("swap");
+  ASSERT_TRUE(core_->Create(s).ok());
+  ASSERT_TRUE(ReachStatus("swap", "running")) << StatusOf("swap");
+  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("swap")) == "qemu-ga"; }));
+
+  Agent("swap").set_kumo_commands(true);  // now kumo-agent answers on the same channel
+  driver_->machine("swap")->Emit({MachineEvent::Kind::kAgentChannel, true, "closed"});
+  driver_->machine("swap")->Emit({MachineEvent::Kind::kAgentChannel, true, "open"});
+  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("swap")) == "kumo-agent"; }));
+  EXPECT_TRUE(HasEvent("swap", "the guest's agent is kumo-agent 0.1.0, not qemu-ga as before"));
 }
 
 TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {

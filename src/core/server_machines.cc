@@ -92,6 +92,7 @@ void ServerCore::Adopt(const std::string& name, std::shared_ptr<Machine> machine
   StartConsole(name, machine->paths().run_dir);
   if (rt.agent) rt.agent->Close();
   rt.agent.reset();
+  rt.agent_seen.clear();
   if (auto r = ledger_.Get(name); r.ok() && BootHasAgent(*r)) {
     rt.agent = connect_agent_(machine->paths().agent_socket());
     heartbeat_.Watch(name, rt.agent);
@@ -163,7 +164,8 @@ void ServerCore::OnMachineEvent(const std::string& name, const MachineEvent& e) 
 
 // An agent that dies and is respawned within a heartbeat (busybox init takes
 // about a second) would leave no trace: the guest closing and reopening its
-// channel tells, a reboot aside.
+// channel tells, a reboot aside. The agent that reopens it is asked which it
+// is: the user may have replaced qemu-ga by kumo-agent.
 void ServerCore::OnAgentChannel(const std::string& name, bool open) {
   Runtime& rt = RuntimeOf(name);
   if (!open) {
@@ -173,9 +175,12 @@ void ServerCore::OnAgentChannel(const std::string& name, bool open) {
   const int64_t closed = std::exchange(rt.agent_channel_closed_ms, 0);
   auto r = ledger_.Get(name);
   if (!closed || rt.last_reset_ms >= closed || !r.ok() || r->power != Power::kRunning ||
-      r->task != Task::kNone || !rt.agent) {
+      !rt.agent) {
     return;
   }
+  // Another agent may answer now: kumo-agent installed in place of qemu-ga.
+  IdentifyAgent(name, /*boot_ended=*/false);
+  if (r->task != Task::kNone) return;
   NoteAgentRestart(name, kAgentPidAttempts);
 }
 
@@ -222,6 +227,7 @@ void ServerCore::OnMachineExited(const std::string& name, const std::string& det
   rt.power_button_alarm.reset();
   if (rt.agent) rt.agent->Close();
   rt.agent.reset();
+  rt.agent_seen.clear();
   rt.machine.reset();
   heartbeat_.Forget(name);
   init_follower_.Forget(name);

@@ -114,6 +114,7 @@ void ServerCore::OnReattached(const ServerRecord& r, std::shared_ptr<Machine> ma
   // agent answers.
   heartbeat_.NoteReset(name);
   Runtime& rt = RuntimeOf(name);
+  if (rt.agent) IdentifyAgent(name, /*boot_ended=*/false);
   // The reboot of a server without an agent is a restart: stop, then boot.
   const bool power_cycles = r.task == Task::kRebooting && !BootHasAgent(r);
   if (r.task == Task::kDeleting) {

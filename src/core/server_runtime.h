@@ -25,6 +25,11 @@ struct ServerCore::Runtime {
   // pid as kumo-health last told (0: unknown, or a stock agent).
   int64_t agent_channel_closed_ms = 0;
   int64_t agent_pid = 0;
+  // The agent guest-info says answers in this QEMU ("kumo-agent" |
+  // "qemu-ga"; "" until asked, or when it did not say): it wins over the
+  // image's agent_kind (a user may have installed kumo-agent into a stock
+  // image).
+  std::string agent_seen;
   std::unique_ptr<Alarm> agent_pid_alarm;  // asks a restarted agent its pid again
   std::unique_ptr<Alarm> kill_alarm;
   // Rescue / unrescue: forces the guest off if it has not powered off in time.

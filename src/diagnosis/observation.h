@@ -54,7 +54,8 @@ struct Observation {
   std::optional<telemetry::GuestHealth> health;
   int64_t health_ms = 0;
   bool stock_agent = false;               // the agent answers but has no kumo-health (qemu-ga)
-  std::string image_agent_kind;           // the image's agent_kind ("" when not known)
+  // The agent the server runs (ServerCore::AgentKindOf; "" when not known).
+  std::string image_agent_kind;
   std::deque<telemetry::Sample> samples;  // oldest first, the last kMaxSampleAge
   std::vector<TimedFact> console;         // this boot's facts, oldest first, at most kMaxFacts
   std::deque<std::string> console_tail;   // the last kTailLines lines

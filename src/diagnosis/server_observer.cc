@@ -246,6 +246,14 @@ void ServerObserver::Observe(Watched& w) {
     w.figures_ms = now;
   }
   auto agent = core_.AgentOf(r.name);
+  // kumod may have found kumo-agent answering in an image said to run another
+  // agent (installed by its user): from then on it is asked too.
+  if (agent && r.agent == AgentState::kOk && w.obs.image_agent_kind != "kumo-agent" &&
+      core_.AgentKindOf(r) == "kumo-agent") {
+    w.obs.image_agent_kind = "kumo-agent";
+    w.obs.stock_agent = false;
+    w.next_health_ms = 0;
+  }
   if (agent && r.agent == AgentState::kOk && !w.health_in_flight && now >= w.next_health_ms &&
       (w.obs.image_agent_kind.empty() || w.obs.image_agent_kind == "kumo-agent")) {
     w.health_in_flight = true;

@@ -150,12 +150,31 @@ Result<OsInfo> ParseOsInfo(const json& value) {
   return info;
 }
 
-Result<std::string> ParseAgentRole(const json& value) {
+namespace {
+// Whether `name` is among the enabled entries of supported_commands.
+bool OffersCommand(const json& info, const std::string& name) {
+  auto commands = info.find("supported_commands");
+  if (commands == info.end() || !commands->is_array()) return false;
+  size_t seen = 0;
+  for (const json& c : *commands) {
+    if (++seen > kMaxSupportedCommands) break;
+    if (!c.is_object()) continue;
+    auto n = c.find("name");
+    auto enabled = c.find("enabled");
+    if (n != c.end() && *n == name && (enabled == c.end() || *enabled == true)) return true;
+  }
+  return false;
+}
+}  // namespace
+
+Result<AgentIdentity> ParseAgentIdentity(const json& value) {
   const char* command = "guest-info";
   if (!value.is_object()) return Malformed(command, "not an object");
-  std::string role;
-  if (!OptionalText(value, "kumo-role", &role)) return Malformed(command, "kumo-role is not text");
-  return role;
+  AgentIdentity id;
+  if (!OptionalText(value, "kumo-role", &id.role)) return Malformed(command, "kumo-role is not text");
+  if (!OptionalText(value, "version", &id.version)) return Malformed(command, "version is not text");
+  id.kumo_commands = !id.role.empty() || OffersCommand(value, "kumo-health");
+  return id;
 }
 
 Result<std::vector<NetworkInterface>> ParseNetworkInterfaces(const json& value) {

@@ -24,6 +24,7 @@ namespace kumo::guestlink {
 inline constexpr size_t kMaxExecOutputBytes = 1 << 20;
 inline constexpr size_t kMaxInterfaces = 64;
 inline constexpr size_t kMaxAddressesPerInterface = 64;
+inline constexpr size_t kMaxSupportedCommands = 512;
 // Names, addresses, OS fields, and the agent's error class and description.
 inline constexpr size_t kMaxTextBytes = 1024;
 
@@ -41,9 +42,10 @@ json ExecArguments(const ExecCommand& command);
 Result<int64_t> ParseExecStarted(const json& value);
 Result<ExecStatus> ParseExecStatus(const json& value);
 Result<OsInfo> ParseOsInfo(const json& value);
-// guest-info's "kumo-role" (kumo-agent: "normal" | "rescue"); "" when the
-// agent has none (qemu-ga).
-Result<std::string> ParseAgentRole(const json& value);
+// guest-info: version, "kumo-role" (kumo-agent: "normal" | "rescue"; ""
+// when the agent has none, as qemu-ga) and whether kumo-health is among its
+// enabled supported_commands (looked for in the first kMaxSupportedCommands).
+Result<AgentIdentity> ParseAgentIdentity(const json& value);
 // Keeps at most kMaxInterfaces interfaces, kMaxAddressesPerInterface each.
 Result<std::vector<NetworkInterface>> ParseNetworkInterfaces(const json& value);
 // kumo-health, kumo-init-status: any JSON object.

@@ -144,15 +144,29 @@ TEST(AgentReplies, OsInfo) {
   }
 }
 
-TEST(AgentReplies, AgentRole) {
-  auto rescue = ParseAgentRole({{"version", "0.1.0"}, {"kumo-role", "rescue"}});
+TEST(AgentReplies, AgentIdentity) {
+  auto rescue = ParseAgentIdentity({{"version", "0.1.0"}, {"kumo-role", "rescue"}});
   ASSERT_TRUE(rescue.ok());
-  EXPECT_EQ(*rescue, "rescue");
-  auto stock = ParseAgentRole({{"version", "7.2.0"}, {"supported_commands", json::array()}});
+  EXPECT_EQ(rescue->role, "rescue");
+  EXPECT_EQ(rescue->version, "0.1.0");
+  EXPECT_TRUE(rescue->kumo_commands);
+  const json stock_commands = {{{"name", "guest-ping"}, {"enabled", true}},
+                               {{"name", "guest-exec"}, {"enabled", true}}};
+  auto stock = ParseAgentIdentity({{"version", "7.2.0"}, {"supported_commands", stock_commands}});
   ASSERT_TRUE(stock.ok()) << "qemu-ga has no role";
-  EXPECT_EQ(*stock, "");
-  for (const json& value : {json(), json::array(), json({{"kumo-role", true}})}) {
-    auto r = ParseAgentRole(value);
+  EXPECT_EQ(stock->role, "");
+  EXPECT_EQ(stock->version, "7.2.0");
+  EXPECT_FALSE(stock->kumo_commands);
+  // An agent without a role that offers kumo-health has kumo-agent's commands;
+  // one that lists it disabled does not.
+  json offers = {{"version", "1"},
+                 {"supported_commands", {{{"name", "kumo-health"}, {"enabled", true}}}}};
+  EXPECT_TRUE(ParseAgentIdentity(offers)->kumo_commands);
+  offers["supported_commands"][0]["enabled"] = false;
+  EXPECT_FALSE(ParseAgentIdentity(offers)->kumo_commands);
+  for (const json& value : {json(), json::array(), json({{"kumo-role", true}}),
+                            json({{"version", 7}})}) {
+    auto r = ParseAgentIdentity(value);
     ASSERT_FALSE(r.ok()) << value.dump();
     EXPECT_EQ(r.status().code(), codes::kGuestCommandFailed);
   }

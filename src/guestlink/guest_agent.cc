@@ -72,8 +72,9 @@ class QgaGuestAgent : public GuestAgent {
                                            ParseNetworkInterfaces, std::move(done));
   }
 
-  void GetAgentRole(Callback<std::string> done) override {
-    CallFor<std::string>("guest-info", json(), kAgentRoleTimeout, ParseAgentRole, std::move(done));
+  void GetAgentIdentity(Callback<AgentIdentity> done) override {
+    CallFor<AgentIdentity>("guest-info", json(), kAgentIdentityTimeout, ParseAgentIdentity,
+                           std::move(done));
   }
 
   void Command(const std::string& name, const json& arguments, Milliseconds timeout,

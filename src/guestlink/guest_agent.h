@@ -56,6 +56,18 @@ struct OsInfo {
   std::string machine;
 };
 
+// What guest-info says of the agent itself: which agent answers, whatever
+// the image says it runs (a user may have put kumo-agent into a stock image).
+struct AgentIdentity {
+  std::string version;  // "7.2.0" (qemu-ga), kumo-agent's own
+  // kumo-role: "normal" | "rescue" (kumo-agent); "" for an agent that has
+  // none (qemu-ga).
+  std::string role;
+  // It has kumo-agent's own commands (kumo-health among its enabled
+  // supported_commands, or a kumo-role).
+  bool kumo_commands = false;
+};
+
 struct NetworkInterface {
   std::string name;
   std::string hardware_address;
@@ -70,7 +82,7 @@ inline constexpr std::chrono::milliseconds kHealthTimeout{3000};
 inline constexpr std::chrono::milliseconds kInitStatusTimeout{2000};
 inline constexpr std::chrono::milliseconds kOsInfoTimeout{3000};
 inline constexpr std::chrono::milliseconds kNetworkTimeout{3000};
-inline constexpr std::chrono::milliseconds kAgentRoleTimeout{3000};
+inline constexpr std::chrono::milliseconds kAgentIdentityTimeout{3000};
 
 class GuestAgent {
  public:
@@ -99,9 +111,9 @@ class GuestAgent {
   virtual void InitStatus(Callback<nlohmann::json> done) = 0;
   virtual void GetOsInfo(Callback<OsInfo> done) = 0;
   virtual void GetNetworkInterfaces(Callback<std::vector<NetworkInterface>> done) = 0;
-  // guest-info's "kumo-role": "normal", "rescue" (kumo-agent --role rescue),
-  // or "" for an agent that has none (qemu-ga).
-  virtual void GetAgentRole(Callback<std::string> done) = 0;
+  // guest-info: which agent this is (its version, kumo-role, and whether it
+  // has kumo-agent's own commands).
+  virtual void GetAgentIdentity(Callback<AgentIdentity> done) = 0;
   // The escape hatch: any command, its "return" value as sent.
   virtual void Command(const std::string& name, const nlohmann::json& arguments,
                        Milliseconds timeout, Callback<nlohmann::json> done) = 0;

@@ -14,7 +14,9 @@
 #include <iostream>
 #include <thread>
 
+#include "common/base64.h"
 #include "e2e/kumod_harness.h"
+#include "support/child_process.h"
 #include "support/console_client.h"
 
 namespace kumo {
@@ -384,6 +386,71 @@ TEST_F(StockImage, TheDiskBootsWithUefiAndRescueSetsAPasswordTheUserLogsInWith) 
   ASSERT_TRUE(login->Login("debian", password, 120s, "$ ")) << login->output();
   EXPECT_NE(login->Run("id -un", 30s).find("debian\r\n"), std::string::npos) << login->output();
   EXPECT_EQ(kumod_.log().find(password), std::string::npos) << "the password is in no log";
+}
+
+// A user puts kumo-agent into the stock image from its Debian package in
+// place of qemu-ga (docs/agent.md): the package goes in through exec, dpkg
+// installs it, and its unit replaces qemu-ga's on the same port. kumod asks
+// the agent that reopens the channel which it is, from then on gets
+// kumo-health from it (the diagnosis's guest figures), and after a reboot the
+// init status: cloud-init's stages, read by kumo-agent.
+TEST_F(StockImage, TheKumoAgentPackageReplacesQemuGaThenKumoHealthAndInitStatusWork) {
+  json s = Create("pkg", "#cloud-config\nhostname: pkghost\n");
+  ASSERT_EQ(s["status"], "running");
+  WaitCloudInit("pkg");
+
+  // The package, through exec's stdin in base64 chunks (an API body is at
+  // most 256 KiB).
+  const std::string deb = testing::ReadFile(KUMO_AGENT_DEB);
+  ASSERT_GT(deb.size(), 100000u) << KUMO_AGENT_DEB;
+  constexpr size_t kChunk = 96 * 1024;
+  for (size_t at = 0; at < deb.size(); at += kChunk) {
+    auto r = kumod_.Call("POST", "/v1/servers/pkg/exec",
+                         {{"path", "/bin/sh"},
+                          {"args", {"-c", "base64 -d >> /var/tmp/kumo-agent.deb"}},
+                          {"input", Base64Encode(std::string_view(deb).substr(at, kChunk))}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(r.json()["exit_code"], 0) << r.body;
+  }
+  EXPECT_EQ(Run("pkg", {"/usr/bin/stat", "-c", "%s", "/var/tmp/kumo-agent.deb"}),
+            std::to_string(deb.size()) + "\n");
+  // Installed a little later, by systemd: the exec answers through the qemu-ga
+  // that the new unit stops (Conflicts=qemu-guest-agent.service).
+  int code = -1;
+  Run("pkg",
+      {"/usr/bin/systemd-run", "--on-active=2", "--unit=kumo-agent-install", "/bin/sh", "-c",
+       "dpkg -i /var/tmp/kumo-agent.deb && systemctl mask qemu-guest-agent && "
+       "systemctl enable kumo-agent && systemctl start kumo-agent"},
+      &code);
+  ASSERT_EQ(code, 0);
+  auto start = Clock::now();
+  ASSERT_TRUE(Eventually(180, [&] {
+    return kumod_.HasEvent("pkg", "the guest's agent is kumo-agent");
+  })) << kumod_.Events("pkg").dump(2) << "\n" << ConsoleTail("pkg");
+  std::cout << "figure: pkg: kumo-agent found " << SecondsSince(start) << " s after the install"
+            << std::endl;
+  EXPECT_EQ(Run("pkg", {"/usr/bin/systemctl", "is-active", "kumo-agent"}), "active\n");
+
+  // kumo-health: the diagnosis reads the guest's memory from it.
+  json memory;
+  ASSERT_TRUE(Eventually(120, [&] {
+    memory = FindingOf(kumod_.Call("GET", "/v1/servers/pkg/diagnosis").json(), "memory_pressure");
+    return memory.dump().find(" available of ") != std::string::npos;
+  })) << memory.dump(2);
+
+  // A reboot: kumo-agent starts with the boot, and its init status is
+  // cloud-init's stages.
+  std::string boot_id = Run("pkg", {"/bin/cat", "/proc/sys/kernel/random/boot_id"});
+  auto reboot = kumod_.Call("POST", "/v1/servers/pkg/actions", {{"action", "reboot"}});
+  ASSERT_EQ(reboot.status, 202) << reboot.body;
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] {
+    std::string now = Run("pkg", {"/bin/cat", "/proc/sys/kernel/random/boot_id"});
+    return !now.empty() && now != boot_id && kumod_.Server("pkg")["status"] == "running";
+  })) << kumod_.Server("pkg").dump() << "\n" << ConsoleTail("pkg");
+  ASSERT_TRUE(Eventually(kBootTimeout, [&] {
+    return kumod_.HasEvent("pkg", "cloud-init stage modules-final finished without errors");
+  })) << kumod_.Events("pkg").dump(2);
+  EXPECT_EQ(Run("pkg", {"/bin/hostname"}), "pkghost\n");
 }
 
 // The same disk imported as an image without an agent (agent kind none), as

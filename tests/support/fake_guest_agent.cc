@@ -146,9 +146,15 @@ void FakeGuestAgent::GetNetworkInterfaces(Callback<std::vector<NetworkInterface>
       [&]() { return Result<std::vector<NetworkInterface>>(interfaces_); });
 }
 
-void FakeGuestAgent::GetAgentRole(Callback<std::string> done) {
-  Answer<std::string>("guest-info", guestlink::kAgentRoleTimeout, std::move(done),
-                      [&]() { return Result<std::string>(role_); });
+void FakeGuestAgent::GetAgentIdentity(Callback<guestlink::AgentIdentity> done) {
+  Answer<guestlink::AgentIdentity>("guest-info", guestlink::kAgentIdentityTimeout, std::move(done),
+                                   [&]() {
+                                     guestlink::AgentIdentity id;
+                                     id.role = role_;
+                                     id.kumo_commands = kumo_commands_.value_or(!role_.empty());
+                                     id.version = id.kumo_commands ? "0.1.0" : "7.2.0";
+                                     return Result<guestlink::AgentIdentity>(id);
+                                   });
 }
 
 void FakeGuestAgent::Command(const std::string& name, const json& /*arguments*/,

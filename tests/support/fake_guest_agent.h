@@ -9,13 +9,14 @@
 // "guest-shutdown", SetUserPassword "guest-set-user-password", Exec
 // "guest-exec", GetExecStatus "guest-exec-status", Health "kumo-health",
 // InitStatus "kumo-init-status", GetOsInfo "guest-get-osinfo",
-// GetNetworkInterfaces "guest-network-get-interfaces", GetAgentRole "guest-info".
+// GetNetworkInterfaces "guest-network-get-interfaces", GetAgentIdentity "guest-info".
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,8 +51,10 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   void set_network_interfaces(std::vector<guestlink::NetworkInterface> interfaces) {
     interfaces_ = std::move(interfaces);
   }
-  // What GetAgentRole answers ("normal" unless set; "" like qemu-ga).
+  // The kumo-role GetAgentIdentity answers ("normal" unless set; "" like
+  // qemu-ga, then without kumo-agent's commands unless set_kumo_commands).
   void set_agent_role(std::string role) { role_ = std::move(role); }
+  void set_kumo_commands(bool yes) { kumo_commands_ = yes; }
   // What Command(name, ...) returns; other names are CommandNotFound.
   void set_command_reply(const std::string& name, json value) {
     command_replies_[name] = std::move(value);
@@ -81,7 +84,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   void InitStatus(Callback<json> done) override;
   void GetOsInfo(Callback<guestlink::OsInfo> done) override;
   void GetNetworkInterfaces(Callback<std::vector<guestlink::NetworkInterface>> done) override;
-  void GetAgentRole(Callback<std::string> done) override;
+  void GetAgentIdentity(Callback<guestlink::AgentIdentity> done) override;
   void Command(const std::string& name, const json& arguments, Milliseconds timeout,
                Callback<json> done) override;
   void Close() override;
@@ -115,6 +118,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   std::vector<guestlink::NetworkInterface> interfaces_;
   std::map<std::string, json> command_replies_;
   std::string role_ = "normal";
+  std::optional<bool> kumo_commands_;
 
   std::vector<std::string> commands_;
   std::vector<guestlink::ShutdownMode> shutdowns_;
