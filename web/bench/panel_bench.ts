@@ -3,7 +3,7 @@
 // kumod --driver fake of its own (no QEMU: each server is a real kumo-agent on
 // the host). Measured inside the page with the Performance API, from the
 // panel's own user timings (src/timing.ts):
-//   - first render: navigation start → all rows in the DOM (kumod:list-rendered),
+//   - first render: navigation start → all rows in the DOM (kumo:list-rendered),
 //     over --loads reloads of the signed-in page;
 //   - row update: a watch message's arrival → its row updated
 //     (kumo:watch-applied), for the messages that force stops and starts of a
@@ -21,6 +21,7 @@ import { KumodApi, type ServerRecord } from '../e2e/support/api';
 import type { KumodInfo } from '../e2e/support/kumod_info';
 import { alive, deleteServers, freePort, sleep, spawnKumod, stopKumod } from '../e2e/support/kumod_process';
 import { kDistDir, kRepoDir, kumodPath } from '../e2e/support/paths';
+import { kListRendered, kWatchApplied } from '../src/timing';
 
 interface Options {
   kumod: string;
@@ -168,10 +169,11 @@ async function firstRenders(page: Page, count: number, loads: number): Promise<R
   const samples: Render[] = [];
   for (let i = 0; i < loads; ++i) {
     await page.reload();
-    await page.waitForFunction(() =>
-      (window as unknown as { __kumoTimings: Timing[] }).__kumoTimings.some((t) => t.name === 'kumo:list-rendered'),
+    await page.waitForFunction(
+      (name) => (window as unknown as { __kumoTimings: Timing[] }).__kumoTimings.some((t) => t.name === name),
+      kListRendered,
     );
-    const [rendered] = await timings(page, 'kumo:list-rendered');
+    const [rendered] = await timings(page, kListRendered);
     const rows = await page.getByTestId('server-row').count();
     if (rendered.detail !== count || rows !== count) {
       throw new Error(`the list rendered ${String(rendered.detail)} rows (${rows} in the DOM), not ${count}`);
@@ -195,7 +197,7 @@ async function waitRow(page: Page, server: string, status: string): Promise<void
 // returns, for each, ms from its arrival to its row updated.
 async function rowUpdates(page: Page, api: KumodApi, count: number, updates: number): Promise<number[]> {
   const changed = Array.from({ length: Math.min(5, count) }, (_, i) => name(i));
-  const before = (await timings(page, 'kumo:watch-applied')).length;
+  const before = (await timings(page, kWatchApplied)).length;
   for (let cycle = 0; cycle < 20; ++cycle) {
     for (const server of changed) {
       await action(api, server, { action: 'stop', force: true });
@@ -204,7 +206,7 @@ async function rowUpdates(page: Page, api: KumodApi, count: number, updates: num
     for (const server of changed) await action(api, server, { action: 'start' });
     for (const server of changed) await waitRow(page, server, 'running');
     await sleep(100); // the observer's callback comes after the row's update
-    const samples = (await timings(page, 'kumo:watch-applied'))
+    const samples = (await timings(page, kWatchApplied))
       .slice(before)
       .filter((t) => changed.includes(t.detail as string))
       .map((t) => t.duration);
