@@ -41,6 +41,19 @@ LIMITS = {
         "ones, would take ~75 MiB off 1,000 servers."
     ),
     "scale.list_p99": "GET /v1/servers renders every server's record and status on the loop.",
+    "panel.render_p50_ms": (
+        "both halves grow with the servers (compare the two 'of which' rows with their "
+        "references): the list's answer, which kumod renders on its one event loop beside a "
+        "heartbeat per server per second, and the rows, which the list builds all in one task "
+        "before any is shown (web/src/pages/list.ts: per row a status badge, the reason and "
+        "an actions bar of buttons). Building the rows in view first and the rest in later "
+        "tasks, or the actions bar only when a row is hovered or focused, would shorten the "
+        "second half; the fixed part (the page, the bundle, the session: the reference) stays."
+    ),
+    "panel.update_p99_ms": (
+        "a row's update is one JSON parse and the changed cells of one row; a slow sample is "
+        "a message that waited behind other work on the page's one thread."
+    ),
     "scale.flag": (
         "an agent is flagged after the heartbeat's own timeout, and every flag is a "
         "store write (SQLite) on the one event loop."
@@ -105,6 +118,14 @@ def agent_rows(f):
     return rows
 
 
+def targets_only_at_1000(rows, n):
+    """The targets are for 1,000 servers; other sizes are reported as measured."""
+    if n != 1000:
+        for r in rows:
+            r["target"], r["met"] = None, None
+    return rows
+
+
 def scale_rows(f):
     n = f["servers"]
     part = f"4. Scale ({n:,} servers)"
@@ -128,10 +149,7 @@ def scale_rows(f):
                         f["flag_s"], "s", None, "≤ 3 s", f["flag_s"] <= 3))
     if "diagnose_s" in f:
         rows.append(row("scale.diagnose", part, f"diagnosis of all {n:,}", f["diagnose_s"], "s"))
-    if n != 1000:  # the targets are for 1,000; other sizes are reported as measured
-        for r in rows:
-            r["target"], r["met"] = None, None
-    return rows
+    return targets_only_at_1000(rows, n)
 
 
 def api_rows(f):
@@ -159,7 +177,31 @@ def api_rows(f):
     return rows
 
 
-READERS = {"agent": agent_rows, "scale": scale_rows, "api": api_rows}
+def panel_rows(f):
+    n, ref = f["servers"], f["ref_servers"]
+    part = f"6. Panel ({n:,} servers; reference: the same page with {ref:,})"
+    loads = f"{f['loads']} loads"
+
+    def ms(key, figure, target=None, limit=None):
+        value = float(f[key])
+        return row(f"panel.{key}", part, figure, value, "ms", float(f["ref_" + key]), target,
+                   None if limit is None else value <= limit)
+
+    rows = [
+        ms("render_p50_ms", f"first render of the list: navigation start → all {n:,} rows in "
+           f"the DOM, p50 of {loads}", "≤ 200 ms", 200),
+        ms("render_max_ms", f"first render of the list, slowest of {loads}"),
+        ms("list_answered_p50_ms", "of which: navigation start → GET /v1/servers answered "
+           "(page, bundle, session, list), p50"),
+        ms("rows_built_p50_ms", "of which: the answer → all rows in the DOM, p50"),
+        ms("update_p50_ms", f"a row's update: watch message arrived → row updated, p50 of "
+           f"{f['update_samples']} messages (reference: {f['ref_update_samples']})"),
+        ms("update_p99_ms", "a row's update, p99", "≤ 16 ms", 16),
+    ]
+    return targets_only_at_1000(rows, n)
+
+
+READERS = {"agent": agent_rows, "scale": scale_rows, "api": api_rows, "panel": panel_rows}
 
 
 def machine_lines(m):

@@ -7,27 +7,13 @@
 // reads the token, and leaves the facts in a JSON file for the tests and the
 // teardown. Fails at once, saying what to do, when the panel
 // or kumod was not built.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KumodInfo } from './support/kumod_info';
+import { freePort, spawnKumod } from './support/kumod_process';
 import { guestImageDir, kDistDir, kInfoEnv, kumodPath } from './support/paths';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export default async function globalSetup(): Promise<void> {
   if (!existsSync(join(kDistDir, 'index.html'))) {
@@ -77,32 +63,8 @@ async function start(tempDir: string, images: string, started: (c: ChildProcess)
     '--health-interval', '1',
     ...(process.env.KUMO_TEST_KUMOD_FLAGS ?? '').split(/\s+/).filter(Boolean),
   ];
-  const log = openSync(logPath, 'a');
-  const child = spawn(kumodPath(), argv, { stdio: ['ignore', log, log] });
-  started(child);
-  let exited: string | null = null;
-  child.once('exit', (code, signal) => {
-    exited = `kumod exited (code ${code}, signal ${signal})`;
-  });
-  child.once('error', (err) => {
-    exited = `kumod could not start: ${err.message}`;
-  });
-
   const baseURL = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (exited) throw new Error(`${exited}:\n${readFileSync(logPath, 'utf8')}`);
-    try {
-      const r = await fetch(`${baseURL}/healthz`);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`kumod did not answer /healthz within 20 s:\n${readFileSync(logPath, 'utf8')}`);
-    }
-    await sleep(50);
-  }
+  const child = await spawnKumod(kumodPath(), argv, logPath, baseURL, started);
   const index = await fetch(`${baseURL}/`);
   if (index.status !== 200 || !(await index.text()).includes('<')) {
     throw new Error(`kumod does not serve the panel at / (HTTP ${index.status}): does it have --panel-dir?`);

@@ -7,32 +7,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readKumodInfo } from './support/kumod_info';
+import { alive, deleteServers, stopKumod } from './support/kumod_process';
 import { kInfoEnv } from './support/paths';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// Running and not a zombie waiting to be reaped.
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-async function deleteServers(baseURL: string, token: string): Promise<void> {
-  const headers = { Authorization: `Bearer ${token}` };
-  const list = async (): Promise<string[]> => {
-    const r = await fetch(`${baseURL}/v1/servers`, { headers });
-    const body = (await r.json()) as { servers: { name: string }[] };
-    return body.servers.map((s) => s.name);
-  };
-  for (const name of await list()) {
-    await fetch(`${baseURL}/v1/servers/${encodeURIComponent(name)}?force=true`, { method: 'DELETE', headers });
-  }
-  for (let i = 0; i < 300 && (await list()).length > 0; ++i) await sleep(100);
-}
 
 function killGuests(stateDir: string): void {
   const servers = join(stateDir, 'servers');
@@ -58,9 +34,7 @@ export default async function globalTeardown(): Promise<void> {
     } catch (err) {
       console.log(`e2e teardown: could not delete the servers: ${String(err)}`);
     }
-    process.kill(info.pid, 'SIGTERM');
-    for (let i = 0; i < 100 && alive(info.pid); ++i) await sleep(100);
-    if (alive(info.pid)) process.kill(info.pid, 'SIGKILL');
+    await stopKumod(info.pid);
   }
   killGuests(info.stateDir);
   const keptLog = join(tmpdir(), 'kumo-panel-e2e-kumod.log');

@@ -3,6 +3,7 @@
 // `reload` (too much missed) and `dropped` (we read too slowly) mean: read
 // the whole list again. Pages subscribe; one stream serves them all.
 import type { Server, ServerEvent, Status } from './api';
+import { kWatchApplied, measureSince } from './timing';
 
 export interface WatchMessage {
   server: string;
@@ -47,6 +48,7 @@ export class Watch {
         return;
       }
       this.listeners.forEach((l) => l.message?.(m));
+      measureSince(kWatchApplied, e.timeStamp, m.server);
     });
     const restart = () => {
       this.stop();

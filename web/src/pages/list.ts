@@ -13,6 +13,7 @@ import { h } from '../dom';
 import { FetchScheduler, findingStep, rowFinding } from '../findings';
 import { t } from '../i18n';
 import { routeHash } from '../router';
+import { kListRendered, markMoment } from '../timing';
 
 interface Row {
   server: Server;
@@ -157,6 +158,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
         if (row && row.server.updated > s.updated) continue;
         update(s, fresh);
       }
+      markMoment(kListRendered, rows.size);
     } catch (e) {
       if (!closed) loadError.textContent = t('app.error', { message: e instanceof Error ? e.message : String(e) });
     } finally {
