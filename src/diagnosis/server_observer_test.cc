@@ -144,6 +144,7 @@ class ServerObserverTest : public ::testing::Test {
   std::shared_ptr<guestlink::GuestAgent> ConnectAgent(const std::string& socket) {
     std::string name = std::filesystem::path(socket).parent_path().filename();
     auto agent = std::make_shared<SlowHealthAgent>(io_, clock_);
+    if (no_role_.count(name)) agent->set_agent_role("");  // guest-info as qemu-ga answers it
     if (stock_.count(name)) {
       // qemu-ga refuses every kumo- command; the fake fails as many as queued.
       for (int i = 0; i < 100; ++i) {
@@ -242,6 +243,7 @@ class ServerObserverTest : public ::testing::Test {
   std::map<std::string, std::vector<std::shared_ptr<SlowHealthAgent>>> agents_;
   std::map<std::string, json> health_;
   std::set<std::string> stock_;
+  std::set<std::string> no_role_;  // agents whose guest-info names no kumo-role
 };
 
 TEST_F(ServerObserverTest, OomKillOnTheConsoleIsNamedWithTheAgentsSpelling) {
@@ -472,7 +474,8 @@ TEST_F(ServerObserverTest, AnImageWithQemuGaIsNeverAskedForKumoHealthAndTheCheck
   ga.name = "with-qemu-ga";
   ga.agent_kind = "qemu-ga";
   ASSERT_TRUE(core_->RegisterImage(ga).ok());
-  SetHealth("web", Health());  // it would answer: the image's word is what counts
+  SetHealth("web", Health());  // it would answer: guest-info's word (qemu-ga) is what counts
+  no_role_.insert("web");
   CreateRunning("web", "with-qemu-ga");
   clock_.Advance(10 * kInterval);
 
