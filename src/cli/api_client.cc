@@ -8,6 +8,7 @@
 #include <limits>
 
 // clang-format off
+#include "cli/beast_call.h"
 #include "cli/table.h"
 #include "common/asio.h"
 // clang-format on
@@ -26,25 +27,11 @@ namespace {
 constexpr size_t kMaxReplyBytes = 64 * 1024 * 1024;
 constexpr size_t kMaxErrorBytes = 64 * 1024;  // an error reply to a stream
 
-// Runs one asynchronous operation on `io` to completion: `start` is given
-// the completion handler. Synchronous for the caller.
-template <typename Start>
-beast::error_code RunOne(asio::io_context& io, Start&& start) {
-  beast::error_code result;
-  start([&](beast::error_code e, auto&&...) { result = e; });
-  io.restart();
-  io.run();
-  return result;
-}
-
 http::request<http::string_body> BuildRequest(const ApiUrl& url, const std::string& token,
                                               const std::string& method, const std::string& target,
                                               const std::string& body, const char* accept) {
   http::request<http::string_body> req(http::string_to_verb(method), url.base_path + target, 11);
-  req.set(http::field::host, url.Authority());
-  req.set(http::field::user_agent, "kumo-cli");
-  req.set(http::field::accept, accept);
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  SetKumodHeaders(req, url, token, accept);
   if (!body.empty()) {
     req.set(http::field::content_type, "application/json");
     req.body() = body;

@@ -6,6 +6,7 @@
 
 // clang-format off
 #include "cli/api_client.h"
+#include "cli/beast_call.h"
 #include "cli/table.h"
 #include "common/asio.h"
 // clang-format on
@@ -25,16 +26,6 @@ constexpr size_t kUploadChunk = 1 << 20;
 constexpr size_t kMaxAnswerBytes = 1 << 20;
 constexpr std::chrono::minutes kCheckTime{10};
 
-// Runs one asynchronous operation to completion on `io`.
-template <typename Start>
-beast::error_code Await(asio::io_context& io, Start&& start) {
-  beast::error_code result;
-  start([&result](beast::error_code e, auto&&...) { result = e; });
-  io.restart();
-  io.run();
-  return result;
-}
-
 }  // namespace
 
 Outcome<ApiReply> ApiClient::Upload(const std::string& target, int fd, uint64_t size,
@@ -46,14 +37,11 @@ Outcome<ApiReply> ApiClient::Upload(const std::string& target, int fd, uint64_t 
   if (ec) return Unreachable("cannot resolve " + url_.host + ": " + ec.message());
   beast::tcp_stream stream(io);
   stream.expires_after(timeout_);
-  ec = Await(io, [&](auto handler) { stream.async_connect(endpoints, handler); });
+  ec = RunOne(io, [&](auto handler) { stream.async_connect(endpoints, handler); });
   if (ec) return Unreachable(ec == beast::error::timeout ? "no connection in time" : ec.message());
 
   http::request<http::empty_body> req(http::verb::put, url_.base_path + target, 11);
-  req.set(http::field::host, url_.Authority());
-  req.set(http::field::user_agent, "kumo-cli");
-  req.set(http::field::accept, "application/json");
-  if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+  SetKumodHeaders(req, url_, token_, "application/json");
   req.set(http::field::content_type, "application/octet-stream");
   req.set(http::field::expect, "100-continue");
   req.content_length(size);
@@ -62,9 +50,9 @@ Outcome<ApiReply> ApiClient::Upload(const std::string& target, int fd, uint64_t 
   beast::flat_buffer buffer;
   auto answer = std::make_unique<http::response_parser<http::string_body>>();
   answer->body_limit(kMaxAnswerBytes);
-  ec = Await(io, [&](auto handler) { http::async_write_header(stream, header, handler); });
+  ec = RunOne(io, [&](auto handler) { http::async_write_header(stream, header, handler); });
   if (!ec) {
-    ec = Await(io, [&](auto h) { http::async_read_header(stream, buffer, *answer, h); });
+    ec = RunOne(io, [&](auto h) { http::async_read_header(stream, buffer, *answer, h); });
   }
   if (ec == beast::error::timeout) return NoAnswer();
   if (ec) return ConnectionLost(ec.message());
@@ -85,7 +73,7 @@ Outcome<ApiReply> ApiClient::Upload(const std::string& target, int fd, uint64_t 
                         "kumod took nothing of it"};
       }
       stream.expires_after(timeout_);
-      send_error = Await(io, [&](auto handler) {
+      send_error = RunOne(io, [&](auto handler) {
         asio::async_write(stream, asio::buffer(chunk.data(), static_cast<size_t>(n)), handler);
       });
       sent += static_cast<uint64_t>(n);
@@ -95,7 +83,7 @@ Outcome<ApiReply> ApiClient::Upload(const std::string& target, int fd, uint64_t 
   // kumod's answer: at once for a refusal (it may arrive while sending),
   // after its check of the image otherwise.
   stream.expires_after(std::max<std::chrono::milliseconds>(timeout_, kCheckTime));
-  ec = Await(io, [&](auto handler) { http::async_read(stream, buffer, *answer, handler); });
+  ec = RunOne(io, [&](auto handler) { http::async_read(stream, buffer, *answer, handler); });
   if (ec == beast::error::timeout) return NoAnswer();
   if (ec) return ConnectionLost(send_error ? send_error.message() : ec.message());
   const int status = static_cast<int>(answer->get().result_int());
