@@ -1,5 +1,8 @@
 #include "console/console_broker.h"
 
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,12 +16,29 @@
 namespace kumo::console {
 
 namespace asio = boost::asio;
-using UnixSocket = asio::local::stream_protocol::socket;
-using UnixEndpoint = asio::local::stream_protocol::endpoint;
+using Descriptor = asio::posix::stream_descriptor;
 using SteadyClock = std::chrono::steady_clock;
 
 // One read takes at most this much (a budget's worth of a few seconds).
 constexpr size_t kReadBufferBytes = 64 * 1024;
+
+// One end of a console FIFO, non-blocking: `flags` is O_RDONLY or O_WRONLY.
+// The run directory may belong to QEMU's user, so a symlink or anything but
+// a FIFO there is refused before a byte is read or written. Opening the
+// write end fails with ENXIO while no QEMU holds the FIFO.
+Result<int> OpenFifo(const std::string& path, int flags) {
+  int fd = open(path.c_str(), flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENXIO) return Status(codes::kHypervisorError, path + ": no QEMU holds it open");
+    return Status(codes::kHypervisorError, path + ": " + strerror(errno));
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    close(fd);
+    return Status(codes::kHypervisorError, path + " is not a FIFO: refused");
+  }
+  return fd;
+}
 
 struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   struct Subscriber {
@@ -31,7 +51,8 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
       : io(io),
         name(std::move(name)),
         options(std::move(options)),
-        socket(io),
+        output(io),
+        input_fifo(io),
         retry_timer(io),
         read_timer(io),
         budget(this->options.rate_bytes_per_sec, this->options.burst_bytes, SteadyClock::now()),
@@ -44,7 +65,6 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void Connect();
-  void OnConnect(uint64_t gen, const boost::system::error_code& ec);
   void ScheduleRetry();
   void ReadMore();
   void ReadLater(std::chrono::milliseconds delay);
@@ -52,7 +72,8 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   void Throttled();
   void Park();
   void Unpark();
-  void CloseSocket();
+  void GrowPipe(int fd);
+  void CloseFifos();
   void Deliver(std::string_view bytes);
   void WriteMore();
   void Disconnected(const std::string& why);
@@ -63,9 +84,10 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io;
   const std::string name;
   Options options;
-  std::string socket_path;
+  ConsoleFifos fifos;
   std::string log_path;
-  UnixSocket socket;
+  Descriptor output;      // the output FIFO's read end, while connected and not parked
+  Descriptor input_fifo;  // the input FIFO's write end, while connected
   asio::steady_timer retry_timer;
   asio::steady_timer read_timer;  // coalescing and throttle pauses
   ConsoleRateBudget budget;
@@ -73,15 +95,16 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
 
   bool started = false;
   bool stopped = false;
-  bool connected = false;
+  bool connected = false;  // both FIFOs are open
   bool writing = false;
   bool reading = false;  // a read is pending
-  // While no read or write is pending, the socket is taken out of the event
-  // loop (released; this is its descriptor): QEMU's every small write would
+  // While no read is pending, the output FIFO is taken out of the event loop
+  // (released; this is its descriptor): QEMU's every small write would
   // otherwise wake the loop even though nothing reads it yet.
   int parked_fd = -1;
   bool ever_connected = false;
-  bool waiting_logged = false;   // "waiting for the socket", once per outage
+  bool waiting_logged = false;    // "waiting for the FIFOs", once per outage
+  bool pipe_size_logged = false;  // "the pipe stays at", once
   bool dropping_logged = false;  // "input dropped", once until the queue drains
   bool rotation_error_logged = false;
   bool throttled = false;  // in a flood episode
@@ -102,31 +125,48 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
 
 void ConsoleBroker::Impl::Connect() {
   if (stopped) return;
-  CloseSocket();
-  uint64_t gen = ++generation;
-  socket.async_connect(UnixEndpoint(socket_path),
-                       [self = shared_from_this(), gen](const boost::system::error_code& ec) {
-                         self->OnConnect(gen, ec);
-                       });
-}
-
-void ConsoleBroker::Impl::OnConnect(uint64_t gen, const boost::system::error_code& ec) {
-  if (stopped || gen != generation) return;
-  if (ec) {
+  CloseFifos();
+  ++generation;
+  // Opening a FIFO non-blocking never waits, so this is done at once.
+  Result<int> out = OpenFifo(fifos.output, O_RDONLY);
+  Result<int> in = out.ok() ? OpenFifo(fifos.input, O_WRONLY) : Result<int>(out.status());
+  if (!in.ok()) {
+    if (out.ok()) close(*out);
     if (!waiting_logged) {
-      options.log("waiting for QEMU's console socket " + socket_path + " (" + ec.message() +
+      options.log("waiting for QEMU's console FIFOs (" + in.status().message() +
                   "); trying every " + std::to_string(options.retry_interval.count()) + " ms");
       waiting_logged = true;
     }
-    CloseSocket();
     return ScheduleRetry();
   }
-  if (ever_connected || waiting_logged) options.log("connected to " + socket_path);
+  GrowPipe(*out);
+  boost::system::error_code out_ec, in_ec;
+  output.assign(*out, out_ec);
+  if (out_ec) close(*out);
+  input_fifo.assign(*in, in_ec);
+  if (in_ec) close(*in);
+  if (out_ec || in_ec) {  // the event loop refused them: try again later
+    CloseFifos();
+    options.log("cannot watch the console FIFOs: " + (out_ec ? out_ec : in_ec).message());
+    return ScheduleRetry();
+  }
+  if (ever_connected || waiting_logged) options.log("opened " + fifos.output);
   connected = true;
   ever_connected = true;
   waiting_logged = false;
   ReadMore();
   WriteMore();
+}
+
+void ConsoleBroker::Impl::GrowPipe(int fd) {
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0 || static_cast<size_t>(size) >= options.pipe_bytes) return;
+  if (fcntl(fd, F_SETPIPE_SZ, static_cast<int>(options.pipe_bytes)) >= 0) return;
+  if (!pipe_size_logged) {
+    options.log("the console pipe stays at " + std::to_string(size / 1024) + " KiB (" +
+                strerror(errno) + "): a guest printing while kumod is busy may lose text");
+    pipe_size_logged = true;
+  }
 }
 
 void ConsoleBroker::Impl::ScheduleRetry() {
@@ -156,7 +196,7 @@ void ConsoleBroker::Impl::ReadMore() {
   Unpark();
   reading = true;
   uint64_t gen = generation;
-  socket.async_read_some(
+  output.async_read_some(
       asio::buffer(buffer.data(), asked),
       [self = shared_from_this(), gen, asked](const boost::system::error_code& ec, size_t n) {
         self->OnRead(gen, asked, ec, n);
@@ -175,26 +215,25 @@ void ConsoleBroker::Impl::ReadLater(std::chrono::milliseconds delay) {
 }
 
 void ConsoleBroker::Impl::Park() {
-  if (parked_fd >= 0 || reading || writing || !connected) return;
-  boost::system::error_code ec;
-  int fd = socket.release(ec);
-  if (!ec) parked_fd = fd;
+  if (parked_fd >= 0 || reading || !connected) return;
+  parked_fd = output.release();
 }
 
 void ConsoleBroker::Impl::Unpark() {
   if (parked_fd < 0) return;
   boost::system::error_code ec;
-  socket.assign(asio::local::stream_protocol(), parked_fd, ec);
-  if (ec) close(parked_fd);  // the next read or write fails and reconnects
+  output.assign(parked_fd, ec);
+  if (ec) close(parked_fd);  // the next read fails and the FIFOs are opened again
   parked_fd = -1;
 }
 
-void ConsoleBroker::Impl::CloseSocket() {
+void ConsoleBroker::Impl::CloseFifos() {
   reading = false;
   if (parked_fd >= 0) close(parked_fd);
   parked_fd = -1;
   boost::system::error_code ignored;
-  socket.close(ignored);
+  output.close(ignored);
+  input_fifo.close(ignored);
 }
 
 void ConsoleBroker::Impl::Throttled() {
@@ -205,8 +244,8 @@ void ConsoleBroker::Impl::Throttled() {
   options.log("console output throttled to " + rate + " (the guest writes faster)");
   if (options.on_throttled) {
     options.on_throttled("console output throttled: the guest writes more than " + rate +
-                         " to its serial console; kumod reads it at that pace, so the guest's "
-                         "writes to the console wait (nothing is lost)");
+                         " to its serial console; kumod reads it at that pace, and once 1 MiB waits "
+                         "unread the guest's writes to the console wait");
   }
 }
 
@@ -214,11 +253,14 @@ void ConsoleBroker::Impl::OnRead(uint64_t gen, size_t asked, const boost::system
                                  size_t n) {
   if (stopped || gen != generation) return;
   reading = false;
-  if (ec) return Disconnected(ec.message());
+  if (ec) return Disconnected(ec == asio::error::eof ? "QEMU closed them" : ec.message());
   ++reads;
   output_bytes += n;
   auto now = SteadyClock::now();
-  if (throttled && budget.Full(now)) {  // the whole burst came back: a quiet spell
+  // A quiet spell ends the episode: the whole burst came back and this read
+  // emptied the pipe. (A full bucket alone may only mean that kumod itself
+  // was held up while the flood went on.)
+  if (throttled && n < asked && budget.Full(now)) {
     throttled = false;
     options.log("console output back under " + std::to_string(budget.rate() / 1024) +
                 " KiB/s: no longer throttled");
@@ -249,10 +291,9 @@ void ConsoleBroker::Impl::Deliver(std::string_view bytes) {
 
 void ConsoleBroker::Impl::WriteMore() {
   if (writing || !connected || input.empty()) return;
-  Unpark();
   writing = true;
   uint64_t gen = generation;
-  asio::async_write(socket, asio::buffer(input.front()),
+  asio::async_write(input_fifo, asio::buffer(input.front()),
                     [self = shared_from_this(), gen](const boost::system::error_code& ec, size_t) {
                       if (self->stopped || gen != self->generation) return;
                       self->writing = false;
@@ -261,16 +302,15 @@ void ConsoleBroker::Impl::WriteMore() {
                       self->input.pop_front();
                       if (self->input.empty()) self->dropping_logged = false;
                       self->WriteMore();
-                      self->Park();  // unless a read (or the next write) is pending
                     });
 }
 
 void ConsoleBroker::Impl::Disconnected(const std::string& why) {
-  options.log("lost QEMU's console socket (" + why + "); reconnecting");
+  options.log("lost QEMU's console FIFOs (" + why + "); opening them again");
   ++generation;
   connected = false;
   writing = false;  // the front of the input queue is sent again, whole
-  CloseSocket();
+  CloseFifos();
   waiting_logged = true;  // just said so
   ScheduleRetry();
 }
@@ -293,7 +333,7 @@ void ConsoleBroker::Impl::Shutdown(bool notify) {
   stopped = true;
   ++generation;
   connected = false;
-  CloseSocket();
+  CloseFifos();
   retry_timer.cancel();
   read_timer.cancel();
   input.clear();
@@ -315,10 +355,10 @@ ConsoleBroker::ConsoleBroker(asio::io_context& io, std::string name, Options opt
 
 ConsoleBroker::~ConsoleBroker() { impl_->Shutdown(false); }
 
-void ConsoleBroker::Start(const std::string& console_socket, const std::string& console_log) {
+void ConsoleBroker::Start(const ConsoleFifos& fifos, const std::string& console_log) {
   if (impl_->started || impl_->stopped) return;
   impl_->started = true;
-  impl_->socket_path = console_socket;
+  impl_->fifos = fifos;
   impl_->log_path = console_log;
   if (!console_log.empty()) {
     impl_->rotator = std::make_unique<ConsoleLogRotator>(console_log, impl_->options.rotate_bytes);

@@ -1,24 +1,34 @@
 // ConsoleBroker: kumod's side of one server's serial console. QEMU serves the
-// guest's ttyS0 on a unix socket (MachinePaths::console_socket()) that takes
-// one client at a time; the broker is that client, and shares it: everything
-// the guest prints goes to every subscriber (the web panel's and the CLI's
-// WebSocket connections), and input from any of them goes to the guest.
+// guest's ttyS0 through a pipe chardev: it writes the guest's output to one
+// FIFO and reads the guest's input from another (ConsoleFifos; MachinePaths::
+// console_output_fifo and console_input_fifo). The broker is their one reader
+// and writer, and shares them: everything the guest prints goes to every
+// subscriber (the web panel's and the CLI's WebSocket connections), and input
+// from any of them goes to the guest.
+//
+// Why FIFOs and not a unix socket: QEMU writes a UART's output a byte per
+// write. A socket holds ~280 one-byte writes; then QEMU holds the UART back,
+// and the guest kernel's console gives up waiting after 10 ms and overwrites
+// characters, so a reader late by a few milliseconds lost text. A pipe holds
+// its size in bytes, and the broker grows the output pipe to `pipe_bytes`
+// (1 MiB): kumod may be seconds late without the guest noticing.
 //
 // The broker keeps QEMU's console.log (console_log.h) bounded by rotating it
 // as output arrives; the scrollback itself is read from disk with
 // ReadScrollback, which needs no broker.
 //
 // What one guest's console may cost kumod is bounded: output is read in
-// batches (after a read, the next waits `coalesce`, with the socket out of
-// the event loop meanwhile, so a flood arrives in a few hundred chunks a
-// second rather than tens of thousands of tiny wake-ups), and at most
+// batches (after a read, the next waits `coalesce`, with the FIFO out of the
+// event loop meanwhile, so a flood arrives in a few hundred chunks a second
+// rather than tens of thousands of tiny wake-ups), and at most
 // `rate_bytes_per_sec` on average (ConsoleRateBudget, with a `burst_bytes`
-// allowance). Past that the broker stops reading for a while; QEMU's chardev
-// then holds back the guest's UART, the way a real serial line slows a
-// writer. Viewers see everything read, input still goes through, and
+// allowance). Past that the broker stops reading for a while; the pipe fills
+// and QEMU then holds back the guest's UART, the way a real serial line slows
+// a writer. Viewers see everything read, input still goes through, and
 // `on_throttled` hears of each flood episode once.
 //
-// Runs on kumod's event loop; not thread-safe. Callbacks are invoked on the
+// Writing to the input FIFO after QEMU has gone raises SIGPIPE: the process
+// must ignore it (kumod does). Runs on kumod's event loop; not thread-safe. Callbacks are invoked on the
 // loop, never from inside Subscribe, and never after Stop() has returned or
 // the broker is destroyed.
 #pragma once
@@ -38,6 +48,14 @@ namespace kumo::console {
 // A real 115200-baud serial line carries 11.25 KiB/s; a boot log is ~50 KiB.
 inline constexpr uint64_t kConsoleRateBytesPerSec = 16 * 1024;
 inline constexpr uint64_t kConsoleBurstBytes = 128 * 1024;
+// The output FIFO's size: what the guest may print while kumod is not reading.
+inline constexpr size_t kConsolePipeBytes = 1024 * 1024;
+
+// The two FIFOs of QEMU's pipe chardev, which QEMU holds open read-write.
+struct ConsoleFifos {
+  std::string output;  // the guest's output: the broker reads it
+  std::string input;   // the guest's input: the broker writes it
+};
 
 class ConsoleBroker {
  public:
@@ -47,16 +65,18 @@ class ConsoleBroker {
   using StopHandler = std::function<void()>;
 
   struct Options {
-    // How often a missing or refusing socket is tried again.
+    // How often FIFOs that are missing, or that no QEMU holds, are tried again.
     std::chrono::milliseconds retry_interval{200};
     // Input not yet written to QEMU, at most; more is dropped (and logged).
     size_t max_pending_input = 64 * 1024;
     // console.log is rotated past this size (console_log.h).
     uint64_t rotate_bytes = kConsoleLogRotateBytes;
-    // The next read waits this long after one that did not fill the buffer.
-    // QEMU writes a UART's output a byte per send, so its socket holds only
-    // ~280 bytes before QEMU waits: 5 ms still lets ~50 KB/s through.
+    // The next read waits this long after one that did not fill the buffer
+    // (the pipe holds what arrives meanwhile).
     std::chrono::milliseconds coalesce{5};
+    // The output FIFO is grown to this (F_SETPIPE_SZ; if the kernel refuses,
+    // it stays as it is, with a log line).
+    size_t pipe_bytes = kConsolePipeBytes;
     // Output read, on average (0: no limit), and at most at once.
     uint64_t rate_bytes_per_sec = kConsoleRateBytesPerSec;
     uint64_t burst_bytes = kConsoleBurstBytes;
@@ -75,12 +95,14 @@ class ConsoleBroker {
   ConsoleBroker(const ConsoleBroker&) = delete;
   ConsoleBroker& operator=(const ConsoleBroker&) = delete;
 
-  // Connects to QEMU's console socket, trying again every retry_interval
-  // while it does not exist yet or refuses, and again whenever the
-  // connection drops, until Stop(). Rotates console_log when it is too big
-  // (now, when the output read since passes the limit, and on every retry).
+  // Opens QEMU's console FIFOs, trying again every retry_interval while they
+  // do not exist yet or no QEMU holds them, and again whenever QEMU closes
+  // them, until Stop(). Anything at those paths that is not a FIFO (or is a
+  // symlink) is refused, never read or written. Rotates console_log when it
+  // is too big (now, when the output read since passes the limit, and on
+  // every retry).
   // REQUIRES: called once, before Stop().
-  void Start(const std::string& console_socket, const std::string& console_log);
+  void Start(const ConsoleFifos& fifos, const std::string& console_log);
 
   // `on_output` receives the guest's output from now on, in order, in
   // chunks as read (one chunk is delivered to every subscriber, in
@@ -92,7 +114,7 @@ class ConsoleBroker {
   // called from inside a callback.
   void Unsubscribe(SubscriptionId id);
 
-  // Queues input for the guest (written as soon as the socket is connected).
+  // Queues input for the guest (written as soon as the FIFOs are open).
   // False, with a log line, if it would overflow max_pending_input (the
   // bytes are dropped) or the broker is stopped.
   bool Write(std::string bytes);

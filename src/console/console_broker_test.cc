@@ -1,16 +1,19 @@
-// ConsoleBroker against a fake QEMU console: a unix socket server in the
-// test, on the same event loop, that takes one client at a time and, like
-// QEMU, appends what the guest prints to console.log (O_APPEND) whether or not
-// a client is connected.
+// ConsoleBroker against a fake QEMU console: the two FIFOs of QEMU's pipe
+// chardev, made and held open read-write by the test as QEMU holds them, on
+// the same event loop. Like QEMU it appends what the guest prints to
+// console.log (O_APPEND), whether or not anyone reads the FIFO.
 #include "console/console_broker.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "support/io_loop.h"
@@ -21,32 +24,44 @@ namespace {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using Local = asio::local::stream_protocol;
+using Descriptor = asio::posix::stream_descriptor;
 
 class FakeQemuConsole {
  public:
-  FakeQemuConsole(asio::io_context& io, std::string socket_path, std::string log_path)
-      : io_(io), socket_path_(std::move(socket_path)), log_path_(std::move(log_path)) {}
+  FakeQemuConsole(asio::io_context& io, ConsoleFifos fifos, std::string log_path)
+      : io_(io), fifos_(std::move(fifos)), log_path_(std::move(log_path)) {}
 
-  void Listen() {
-    unlink(socket_path_.c_str());
-    acceptor_.emplace(io_, Local::endpoint(socket_path_));
-    Accept();
+  // QEMU starts: its FIFOs are made anew (as kumod's driver does before a
+  // launch) and QEMU opens both read-write.
+  void Start() {
+    Exit();
+    for (const std::string& fifo : {fifos_.output, fifos_.input}) {
+      unlink(fifo.c_str());
+      ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << fifo;
+    }
+    int out = open(fifos_.output.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    int in = open(fifos_.input.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    ASSERT_GE(out, 0);
+    ASSERT_GE(in, 0);
+    out_.emplace(io_, out);
+    in_.emplace(io_, in);
+    ++starts_;
+    Read();
   }
 
-  // QEMU went away: no listener, no client, no socket file.
-  void Close() {
-    acceptor_.reset();
-    DropClient();
-    unlink(socket_path_.c_str());
-  }
-
-  // Drops the client but keeps listening (QEMU does this when the client's
-  // connection breaks).
-  void DropClient() {
-    client_.reset();
-    out_.clear();
+  // QEMU exits: it closes the FIFOs, which stay on disk.
+  void Exit() {
+    out_.reset();
+    in_.reset();
+    pending_.clear();
     writing_ = false;
+  }
+
+  // Something that is not a FIFO is put where the output FIFO belongs.
+  void ReplaceOutputWith(const std::string& target) {
+    Exit();
+    unlink(fifos_.output.c_str());
+    ASSERT_EQ(symlink(target.c_str(), fifos_.output.c_str()), 0);
   }
 
   // The guest prints `bytes`.
@@ -55,62 +70,48 @@ class FakeQemuConsole {
     ASSERT_GE(fd, 0);
     ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
     close(fd);
-    if (!client_) return;
-    out_.push_back(bytes);
+    if (!out_) return;
+    pending_.push_back(bytes);
     Flush();
   }
 
-  bool has_client() const { return client_.has_value(); }
-  bool drained() const { return out_.empty() && !writing_; }
-  int accepted() const { return accepted_; }
+  bool running() const { return out_.has_value(); }
+  bool drained() const { return pending_.empty() && !writing_; }
+  int starts() const { return starts_; }
   const std::string& received() const { return received_; }
   void set_reading(bool reading) { reading_ = reading; }
+  int pipe_size() { return out_ ? fcntl(out_->native_handle(), F_GETPIPE_SZ) : -1; }
 
  private:
-  void Accept() {
-    acceptor_->async_accept([this](boost::system::error_code ec, Local::socket socket) {
-      if (ec) return;
-      ++accepted_;
-      client_.emplace(std::move(socket));
-      Read();
-    });
-  }
-
   void Read() {
-    if (!reading_) return;
-    client_->async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, size_t n) {
-      if (ec == asio::error::operation_aborted) return;
-      if (ec) {
-        DropClient();
-        if (acceptor_) Accept();  // QEMU takes the next client
-        return;
-      }
+    if (!reading_ || !in_) return;
+    in_->async_read_some(asio::buffer(buf_), [this](boost::system::error_code ec, size_t n) {
+      if (ec) return;  // closed by Exit, or aborted
       received_.append(buf_.data(), n);
       Read();
     });
   }
 
   void Flush() {
-    if (writing_ || out_.empty() || !client_) return;
+    if (writing_ || pending_.empty() || !out_) return;
     writing_ = true;
-    asio::async_write(*client_, asio::buffer(out_.front()),
+    asio::async_write(*out_, asio::buffer(pending_.front()),
                       [this](boost::system::error_code ec, size_t) {
-                        if (ec == asio::error::operation_aborted) return;
+                        if (ec) return;  // closed by Exit, or aborted
                         writing_ = false;
-                        if (ec) return DropClient();
-                        out_.pop_front();
+                        pending_.pop_front();
                         Flush();
                       });
   }
 
   asio::io_context& io_;
-  std::string socket_path_, log_path_;
-  std::optional<Local::acceptor> acceptor_;
-  std::optional<Local::socket> client_;
-  std::deque<std::string> out_;
+  ConsoleFifos fifos_;
+  std::string log_path_;
+  std::optional<Descriptor> out_, in_;
+  std::deque<std::string> pending_;
   bool writing_ = false;
   bool reading_ = true;
-  int accepted_ = 0;
+  int starts_ = 0;
   std::string received_;
   std::array<char, 4096> buf_{};
 };
@@ -120,9 +121,10 @@ class ConsoleBrokerTest : public ::testing::Test {
   ConsoleBrokerTest() {
     std::string pattern = (fs::temp_directory_path() / "kumo-broker-XXXXXX").string();
     dir_ = mkdtemp(pattern.data());
-    socket_path_ = (dir_ / "console.sock").string();
+    fifos_ = {(dir_ / "console.out").string(), (dir_ / "console.in").string()};
     log_path_ = (dir_ / "console.log").string();
-    qemu_.emplace(io_, socket_path_, log_path_);
+    qemu_.emplace(io_, fifos_, log_path_);
+    signal(SIGPIPE, SIG_IGN);  // as kumod does: a write to a FIFO QEMU left is an error
   }
   ~ConsoleBrokerTest() override {
     broker_.reset();
@@ -149,7 +151,8 @@ class ConsoleBrokerTest : public ::testing::Test {
 
   asio::io_context io_;
   fs::path dir_;
-  std::string socket_path_, log_path_;
+  ConsoleFifos fifos_;
+  std::string log_path_;
   std::optional<FakeQemuConsole> qemu_;
   std::optional<ConsoleBroker> broker_;
   std::vector<std::string> log_;
@@ -157,13 +160,13 @@ class ConsoleBrokerTest : public ::testing::Test {
 };
 
 TEST_F(ConsoleBrokerTest, FansOutToEverySubscriber) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker();
   std::string a, b;
   broker.Subscribe([&](std::string_view s) { a += s; });
   broker.Subscribe([&](std::string_view s) { b += s; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   qemu_->Guest("Debian GNU/Linux 12 kumo ttyS0\r\n\r\n");
   qemu_->Guest("kumo login: ");
   ASSERT_TRUE(RunUntil([&] { return b.size() == 46; })) << b;
@@ -174,12 +177,12 @@ TEST_F(ConsoleBrokerTest, FansOutToEverySubscriber) {
 
 TEST_F(ConsoleBrokerTest, InputGoesToTheGuestInOrder) {
   ConsoleBroker& broker = NewBroker();
-  broker.Start(socket_path_, log_path_);
-  // Typed before QEMU's socket exists: queued, sent once connected.
+  broker.Start(fifos_, log_path_);
+  // Typed before QEMU's FIFOs exist: queued, sent once they are open.
   EXPECT_TRUE(broker.Write("ro"));
   RunFor(milliseconds(250));
   EXPECT_FALSE(broker.connected());
-  qemu_->Listen();
+  qemu_->Start();
   EXPECT_TRUE(broker.Write("ot\n"));
   ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "root\n"; })) << qemu_->received();
   EXPECT_TRUE(broker.Write(std::string("\x03", 1)));
@@ -187,49 +190,93 @@ TEST_F(ConsoleBrokerTest, InputGoesToTheGuestInOrder) {
   EXPECT_EQ(broker.dropped_input_bytes(), 0u);
 }
 
-TEST_F(ConsoleBrokerTest, WaitsForTheSocketAndReconnectsWhenItDrops) {
+TEST_F(ConsoleBrokerTest, WaitsForTheFifosAndOpensThemAgainForTheNextQemu) {
   ConsoleBroker& broker = NewBroker();
   std::string seen;
   broker.Subscribe([&](std::string_view s) { seen += s; });
-  broker.Start(socket_path_, log_path_);
-  RunFor(milliseconds(450));  // no socket yet: two or three tries
+  broker.Start(fifos_, log_path_);
+  RunFor(milliseconds(450));  // no FIFOs yet: two or three tries
   EXPECT_FALSE(broker.connected());
   ASSERT_EQ(log_.size(), 1u) << "one line per outage, not one per try";
-  EXPECT_NE(log_[0].find("waiting for QEMU's console socket"), std::string::npos) << log_[0];
+  EXPECT_NE(log_[0].find("waiting for QEMU's console FIFOs"), std::string::npos) << log_[0];
 
-  qemu_->Listen();
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  qemu_->Start();
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
+  EXPECT_EQ(qemu_->pipe_size(), static_cast<int>(kConsolePipeBytes)) << "grown by the broker";
   qemu_->Guest("first\n");
   ASSERT_TRUE(RunUntil([&] { return seen == "first\n"; }));
 
-  // QEMU's socket goes away (e.g. the chardev was reset), then comes back.
-  qemu_->Close();
+  // QEMU exits; its FIFOs stay, held by nobody: the broker waits, without
+  // spinning on the ended FIFO, and opens the next QEMU's.
+  qemu_->Exit();
   ASSERT_TRUE(RunUntil([&] { return !broker.connected(); }));
   qemu_->Guest("while away\n");  // only in the log, as with QEMU
   RunFor(milliseconds(300));
-  qemu_->Listen();
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  EXPECT_FALSE(broker.connected());
+  EXPECT_LE(broker.reads(), 2u) << "an ended FIFO is not read over and over";
+  qemu_->Start();
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   qemu_->Guest("second\n");
   ASSERT_TRUE(RunUntil([&] { return seen == "first\nsecond\n"; })) << seen;
-  EXPECT_EQ(qemu_->accepted(), 2);
+  EXPECT_EQ(qemu_->starts(), 2);
   EXPECT_EQ(broker.Scrollback(), "first\nwhile away\nsecond\n");
-
-  // A dropped client connection while the listener stays.
-  qemu_->DropClient();
-  ASSERT_TRUE(RunUntil([&] { return !broker.connected(); }));
-  qemu_->Listen();  // accept again
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
   EXPECT_TRUE(broker.Write("x"));
   ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "x"; }));
 }
 
+// What the guest printed while nobody read it waits in the pipe: kumod may be
+// busy (or restarting) without the guest losing a character.
+TEST_F(ConsoleBrokerTest, OutputPrintedBeforeTheBrokerReadsArrivesWhole) {
+  qemu_->Start();
+  std::string boot;
+  for (int i = 0; boot.size() < 48 * 1024; ++i) {
+    boot += "[    0." + std::to_string(100000 + i) + "] a line of the boot log\r\n";
+  }
+  qemu_->Guest(boot);  // more than a socket would ever hold, less than a pipe
+  RunFor(milliseconds(100));
+  ASSERT_TRUE(qemu_->drained()) << "the pipe took it all without a reader";
+  ConsoleBroker& broker = NewBroker();
+  std::string seen;
+  broker.Subscribe([&](std::string_view s) { seen += s; });
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return seen.size() == boot.size(); })) << seen.size();
+  EXPECT_EQ(seen, boot);
+}
+
+TEST_F(ConsoleBrokerTest, AnythingButAFifoIsRefusedAndNeverRead) {
+  std::string secret = (dir_ / "secret").string();
+  {
+    std::ofstream(secret) << "not for the console\n";
+  }
+  qemu_->Start();
+  qemu_->ReplaceOutputWith(secret);
+  ConsoleBroker& broker = NewBroker();
+  std::string seen;
+  broker.Subscribe([&](std::string_view s) { seen += s; });
+  broker.Start(fifos_, log_path_);
+  RunFor(milliseconds(300));
+  EXPECT_FALSE(broker.connected());
+  EXPECT_EQ(seen, "");
+  ASSERT_FALSE(log_.empty());
+  EXPECT_NE(log_[0].find("console.out"), std::string::npos) << log_[0];
+
+  // A plain file in its place is refused too.
+  unlink(fifos_.output.c_str());
+  {
+    std::ofstream(fifos_.output) << "planted\n";
+  }
+  RunFor(milliseconds(300));
+  EXPECT_FALSE(broker.connected());
+  EXPECT_EQ(seen, "");
+}
+
 TEST_F(ConsoleBrokerTest, RotationKeepsAtLeastOneMebibyteAndBoundsTheFiles) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker([](auto& o) { o.rate_bytes_per_sec = 0; });
   size_t seen = 0;
   broker.Subscribe([&](std::string_view s) { seen += s.size(); });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
 
   // 3.5 MiB of numbered lines, in 32 KiB writes as a chatty guest would.
   std::string fed;
@@ -278,18 +325,18 @@ TEST_F(ConsoleBrokerTest, RotatesAnOversizedLogAtStart) {
     qemu_->Guest(big);  // no client: only the log
   }
   ConsoleBroker& broker = NewBroker();
-  broker.Start(socket_path_, log_path_);
+  broker.Start(fifos_, log_path_);
   EXPECT_EQ(fs::file_size(log_path_), 0u);
   EXPECT_EQ(fs::file_size(log_path_ + ".1"), kConsoleLogRotateBytes + 100);
 }
 
 TEST_F(ConsoleBrokerTest, NothingIsCalledAfterStop) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker();
   int outputs = 0, stops = 0;
   broker.Subscribe([&](std::string_view) { ++outputs; }, [&] { ++stops; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   qemu_->Guest("one\n");
   ASSERT_TRUE(RunUntil([&] { return outputs == 1; }));
 
@@ -309,33 +356,33 @@ TEST_F(ConsoleBrokerTest, NothingIsCalledAfterStop) {
 }
 
 TEST_F(ConsoleBrokerTest, NothingIsCalledAfterDestruction) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker();
   int calls = 0;
   broker.Subscribe([&](std::string_view) { ++calls; }, [&] { ++calls; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   qemu_->Guest("in flight\n");
   broker.Write("typed");
   broker_.reset();  // with a read and a write pending
   RunFor(milliseconds(400));
   EXPECT_EQ(calls, 0);
 
-  // Destroyed while waiting for the socket (a retry timer pending).
-  qemu_->Close();
+  // Destroyed while waiting for the FIFOs (a retry timer pending).
+  qemu_->Exit();
   ConsoleBroker& waiting = NewBroker();
   waiting.Subscribe([&](std::string_view) { ++calls; });
-  waiting.Start(socket_path_, log_path_);
+  waiting.Start(fifos_, log_path_);
   RunFor(milliseconds(50));
   broker_.reset();
-  qemu_->Listen();
+  qemu_->Start();
+  qemu_->Guest("after\n");
   RunFor(milliseconds(400));
   EXPECT_EQ(calls, 0);
-  EXPECT_FALSE(qemu_->has_client());
 }
 
 TEST_F(ConsoleBrokerTest, CallbacksMayUnsubscribeAndStop) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker();
   int first = 0, second = 0, third = 0, stops = 0;
   ConsoleBroker::SubscriptionId id1 = 0, id2 = 0;
@@ -351,8 +398,8 @@ TEST_F(ConsoleBrokerTest, CallbacksMayUnsubscribeAndStop) {
         if (third == 2) broker.Stop();
       },
       [&] { ++stops; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   qemu_->Guest("a");
   ASSERT_TRUE(RunUntil([&] { return third == 1; }));
   EXPECT_EQ(first, 1);
@@ -370,7 +417,7 @@ TEST_F(ConsoleBrokerTest, CallbacksMayUnsubscribeAndStop) {
 TEST_F(ConsoleBrokerTest, InputBeyondTheBoundIsDroppedWithALogLine) {
   qemu_->set_reading(false);  // a QEMU (guest) that takes no input
   ConsoleBroker& broker = NewBroker();
-  broker.Start(socket_path_, log_path_);  // not listening yet: nothing is written
+  broker.Start(fifos_, log_path_);  // not listening yet: nothing is written
   std::string chunk(16 * 1024, 'k');
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(broker.Write(chunk)) << i;  // 64 KiB: the bound
   EXPECT_FALSE(broker.Write("x"));
@@ -383,20 +430,20 @@ TEST_F(ConsoleBrokerTest, InputBeyondTheBoundIsDroppedWithALogLine) {
 
 // The rate budget runs on the real clock here, so the bounds are generous.
 TEST_F(ConsoleBrokerTest, AFloodIsReadAtTheBudgetNotedOnceAndInputStillGoesThrough) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker([](auto& o) {
     o.rate_bytes_per_sec = 64 * 1024;
     o.burst_bytes = 16 * 1024;
   });
   std::string seen;
   broker.Subscribe([&](std::string_view s) { seen += s; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
 
   std::string fed;
   for (int i = 0; fed.size() < 1024 * 1024; ++i) fed += "y " + std::to_string(i) + "\n";
   auto start = std::chrono::steady_clock::now();
-  qemu_->Guest(fed);  // QEMU's write waits on the socket as the broker holds back
+  qemu_->Guest(fed);  // the pipe fills as the broker holds back
   RunFor(milliseconds(500));
   EXPECT_TRUE(broker.Write("typed\n")) << "input is taken during a flood";
   ASSERT_TRUE(RunUntil([&] { return qemu_->received() == "typed\n"; }, milliseconds(1000)))
@@ -418,15 +465,15 @@ TEST_F(ConsoleBrokerTest, AFloodIsReadAtTheBudgetNotedOnceAndInputStillGoesThrou
 }
 
 TEST_F(ConsoleBrokerTest, AQuietSpellEndsTheEpisodeAndTheNextFloodIsNotedAgain) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker([](auto& o) {
     o.rate_bytes_per_sec = 256 * 1024;
     o.burst_bytes = 16 * 1024;
   });
   size_t seen = 0;
   broker.Subscribe([&](std::string_view s) { seen += s.size(); });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
 
   std::string flood(128 * 1024, 'y');
   qemu_->Guest(flood);
@@ -443,12 +490,12 @@ TEST_F(ConsoleBrokerTest, AQuietSpellEndsTheEpisodeAndTheNextFloodIsNotedAgain) 
 }
 
 TEST_F(ConsoleBrokerTest, ManySmallWritesArriveInFewReads) {
-  qemu_->Listen();
+  qemu_->Start();
   ConsoleBroker& broker = NewBroker();
   std::string seen;
   broker.Subscribe([&](std::string_view s) { seen += s; });
-  broker.Start(socket_path_, log_path_);
-  ASSERT_TRUE(RunUntil([&] { return broker.connected() && qemu_->has_client(); }));
+  broker.Start(fifos_, log_path_);
+  ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
   // 400 writes of a few bytes, one every 0.5 ms: the shape of a UART flood.
   asio::steady_timer tick(io_);
   int writes = 0;

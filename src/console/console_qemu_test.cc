@@ -1,8 +1,8 @@
 // End to end: ConsoleBroker on a real QEMU booting the project's guest image
 // (TCG unless KUMO_TEST_ACCEL=kvm), with the console chardev exactly as
-// kumod's QEMU argv has it (BuildQemuArgv). The broker waits for the socket,
+// kumod's QEMU argv has it (BuildQemuArgv). The broker waits for the FIFOs,
 // sees the getty's "kumo login:", types into it, and a second broker (as
-// after a kumod restart) takes over the one-client socket. Then the whole
+// after a kumod restart) takes the FIFOs over. Then the whole
 // path: `kumo console`'s AttachConsole → kumod's HttpServer WebSocket →
 // broker → QEMU, with the glue the router uses. QEMU runs in the foreground
 // here (no -daemonize) and is stopped by its pid.
@@ -68,10 +68,16 @@ class ConsoleOnQemu : public ::testing::Test {
 
   // kumod's argv, but in the foreground so that the test owns the process.
   void StartQemu() {
+    Status fifos = hypervisor::MakeConsoleFifos(spec_.paths, std::nullopt);
+    ASSERT_TRUE(fifos.ok()) << fifos.ToString();
     std::string err;
     ASSERT_TRUE(
         qemu_.Start(testing::ForegroundQemuArgv(QEMU_SYSTEM_PATH, spec_), dir_ / "qemu.log", &err))
         << err;
+  }
+
+  ConsoleFifos Fifos() const {
+    return {spec_.paths.console_output_fifo(), spec_.paths.console_input_fifo()};
   }
 
   testing::TempDir dir_;
@@ -89,7 +95,7 @@ TEST_F(ConsoleOnQemu, SeesTheLoginPromptAndTypesIntoIt) {
   broker->Subscribe([&](std::string_view s) { seen += s; });
   broker->Subscribe([&](std::string_view s) { also_seen += s; });
   // Before QEMU exists, as when kumod adopts a machine that is starting.
-  broker->Start(spec_.paths.console_socket(), spec_.paths.console_log());
+  broker->Start(Fifos(), spec_.paths.console_log());
   StartQemu();
   auto booted_at = Clock::now();
   ASSERT_TRUE(RunUntil(
@@ -117,7 +123,7 @@ TEST_F(ConsoleOnQemu, SeesTheLoginPromptAndTypesIntoIt) {
   EXPECT_NE(seen.find("root"), std::string::npos) << "the getty echoes the name";
 
   // QEMU's console.log has the same: the scrollback, with no broker needed.
-  // (QEMU may write its log a moment after the socket.)
+  // (QEMU may write its log a moment after the FIFO.)
   std::string tail;
   EXPECT_TRUE(RunUntil(
       io_,
@@ -129,14 +135,14 @@ TEST_F(ConsoleOnQemu, SeesTheLoginPromptAndTypesIntoIt) {
       << tail;
   EXPECT_NE(ReadScrollback(spec_.paths.console_log()).find("Linux version"), std::string::npos);
 
-  // A new broker takes the one-client socket over once the old one is gone
-  // (kumod restarted).
+  // A new broker takes the FIFOs over once the old one is gone (kumod
+  // restarted).
   broker->Stop();
   broker.reset();
   ConsoleBroker second(io_, "console-test", options);
   std::string after_restart;
   second.Subscribe([&](std::string_view s) { after_restart += s; });
-  second.Start(spec_.paths.console_socket(), spec_.paths.console_log());
+  second.Start(Fifos(), spec_.paths.console_log());
   ASSERT_TRUE(RunUntil(
       io_, [&] { return second.connected(); }, seconds(10)));
   second.Write("\n");
@@ -167,7 +173,7 @@ void BridgeConsole(std::shared_ptr<ConsoleBroker> broker,
 
 TEST_F(ConsoleOnQemu, ThroughTheWebSocketApiAndTheCli) {
   auto broker = std::make_shared<ConsoleBroker>(io_, "console-test");
-  broker->Start(spec_.paths.console_socket(), spec_.paths.console_log());
+  broker->Start(Fifos(), spec_.paths.console_log());
   StartQemu();
   api::HttpServer server(io_, [](const api::ApiRequest&, auto respond) {
     respond(api::ErrorResponse(404, codes::kNotFound, "no such endpoint"));

@@ -1,5 +1,5 @@
 // ServerCore's serial consoles: one ConsoleBroker per running QEMU, started
-// at launch (it waits for QEMU's console socket) or when kumod re-attaches,
+// at launch (it waits for QEMU's console FIFOs) or when kumod re-attaches,
 // stopped when QEMU exits, so that every viewer learns the console is gone.
 // A console flood is throttled by the broker and noted in the timeline.
 #include "core/server_runtime.h"
@@ -17,7 +17,8 @@ void ServerCore::StartConsole(const std::string& name, const std::string& run_di
     ledger_.Note(name, "console", message);
   };
   rt.console = std::make_shared<console::ConsoleBroker>(io_, name, std::move(options));
-  rt.console->Start(paths.console_socket(), paths.console_log());
+  rt.console->Start({paths.console_output_fifo(), paths.console_input_fifo()},
+                    paths.console_log());
 }
 
 void ServerCore::StopConsole(Runtime& rt) {

@@ -9,8 +9,8 @@
 #include "diagnosis/server_observer.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -44,45 +44,32 @@ std::string OomLine(const std::string& victim) {
   return line;
 }
 
-// QEMU's side of a server's serial console: a unix socket listening at
-// MachinePaths::console_socket() (the broker connects to it), and
-// console.log, which QEMU appends everything the guest prints to.
+// QEMU's side of a server's serial console: the FIFOs at MachinePaths::
+// console_output_fifo() and console_input_fifo(), held open read-write as
+// QEMU holds them (the broker opens them), and console.log, which QEMU
+// appends everything the guest prints to.
 class GuestConsole {
  public:
-  explicit GuestConsole(const std::string& run_dir) : run_dir_(run_dir) {
+  explicit GuestConsole(const std::string& run_dir) : paths_{run_dir} {
     std::filesystem::create_directories(run_dir);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::string path = hypervisor::MachinePaths{run_dir}.console_socket();
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << path;
-    EXPECT_EQ(listen(listener_, 4), 0);
+    for (const std::string& fifo : {paths_.console_output_fifo(), paths_.console_input_fifo()}) {
+      EXPECT_EQ(mkfifo(fifo.c_str(), 0600), 0) << fifo << ": " << strerror(errno);
+      fds_.push_back(open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+      EXPECT_GE(fds_.back(), 0) << fifo;
+    }
   }
   ~GuestConsole() {
-    if (client_ >= 0) close(client_);
-    close(listener_);
-  }
-  // A broker connected: it becomes the client printed to.
-  bool Accept() {
-    int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) return false;
-    if (client_ >= 0) close(client_);
-    client_ = fd;
-    return true;
+    for (int fd : fds_) close(fd);
   }
   void Print(const std::string& text) {
-    std::ofstream(hypervisor::MachinePaths{run_dir_}.console_log(), std::ios::app) << text;
-    if (client_ < 0) return;  // no broker connected: only the log has it
-    ASSERT_EQ(send(client_, text.data(), text.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(text.size()))
+    std::ofstream(paths_.console_log(), std::ios::app) << text;
+    ASSERT_EQ(write(fds_[0], text.data(), text.size()), static_cast<ssize_t>(text.size()))
         << strerror(errno);
   }
 
  private:
-  std::string run_dir_;
-  int listener_ = -1;
-  int client_ = -1;
+  hypervisor::MachinePaths paths_;
+  std::vector<int> fds_;  // output, input
 };
 
 // A guest agent whose kumo-health answers can be held back, as a thrashing
@@ -125,9 +112,16 @@ class ServerObserverTest : public ::testing::Test {
   // A kumod (ledger, core, observer) on the same state dir and store; the
   // QEMUs (the driver's machines) run on, as after a restart of kumod.
   void NewKumod() {
+    KillKumod();
+    StartKumod();
+  }
+  // kumod is gone (its QEMUs run on); StartKumod is the next one.
+  void KillKumod() {
     observer_.reset();
     core_.reset();
     ledger_.reset();
+  }
+  void StartKumod() {
     ledger_ = std::make_unique<core::ServerLedger>(*store_, clock_);
     core_ = std::make_unique<core::ServerCore>(
         core::CoreParts{io_, clock_, *ledger_, *store_, driver_,
@@ -193,12 +187,17 @@ class ServerObserverTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_TRUE(ReachStatus(name, "running")) << StatusOf(name);
   }
-  // Waits (real time: the bytes go through a socket) for the server's
-  // current broker to connect to `console`.
-  void ConnectConsole(GuestConsole& console) {
+  // Waits (real time: the bytes go through a FIFO) for the server's current
+  // console broker to open `console`.
+  void ConnectConsole(const std::string& name) {
     ASSERT_TRUE(testing::RunUntil(
-        io_, [&] { return console.Accept(); }, 5s))
-        << "the console broker never connected";
+        io_,
+        [&] {
+          auto broker = core_->Console(name);
+          return broker.ok() && (*broker)->connected();
+        },
+        5s))
+        << "the console broker never opened the FIFOs";
   }
 
   std::optional<Finding> FindingOf(const std::string& name, const std::string& code) {
@@ -250,7 +249,7 @@ TEST_F(ServerObserverTest, OomKillOnTheConsoleIsNamedWithTheAgentsSpelling) {
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(kInterval);  // the agent has answered kumo-health
 
   console.Print("[   23.4] hog invoked oom-killer: gfp_mask=0x140cca, order=0\r\n" +
@@ -275,7 +274,7 @@ TEST_F(ServerObserverTest, OomKillTheAgentDoesNotReportIsNotedWithinTwoIntervals
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(kInterval);
 
   console.Print(OomLine("dropbear"));
@@ -302,7 +301,7 @@ TEST_F(ServerObserverTest, SlowHealthAnswerAskedBeforeTheKillDoesNotSettleTheVic
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(kInterval);
   Agent("web").Hold();
   clock_.Advance(kInterval);  // kumo-health asked; the guest is slow to answer
@@ -323,7 +322,7 @@ TEST_F(ServerObserverTest, OomKillIsNotedWithinTwoIntervalsWhileKumoHealthHangs)
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(kInterval);
   Agent("web").Hold();  // kumo-health gets no answer; the agent still answers pings
   clock_.Advance(1500ms);
@@ -356,7 +355,7 @@ TEST_F(ServerObserverTest, RestartReplaysTheScrollback) {
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   console.Print(OomLine("dropbear"));
   ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
   clock_.Advance(3 * kInterval);
@@ -371,23 +370,49 @@ TEST_F(ServerObserverTest, RestartReplaysTheScrollback) {
   ASSERT_TRUE(panic) << "the panic before the restart is in console.log";
   EXPECT_NE(panic->summary.find("sysrq triggered crash"), std::string::npos) << panic->summary;
   EXPECT_TRUE(FindingOf("web", "oom_kill"));
-  ConnectConsole(console);  // the new kumod's broker
+  ConnectConsole("web");  // the new kumod's broker
   clock_.Advance(4 * kInterval);
   EXPECT_EQ(EventsOf("web", "oom").size(), 1u) << "the kill was noted before the restart";
+}
+
+// What the kernel printed while no kumod ran is in console.log and still in
+// the console pipe: the next kumod reads it twice (the scrollback, then the
+// pipe), and notes the kill once.
+TEST_F(ServerObserverTest, AKillPrintedWhileNoKumodRanIsNotedOnce) {
+  SetHealth("web", Health());
+  CreateRunning("web");
+  GuestConsole console(RunDir("web"));
+  ConnectConsole("web");
+  clock_.Advance(kInterval);
+  KillKumod();
+  console.Print(OomLine("dropbear"));
+  StartKumod();
+  ConnectConsole("web");
+  ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
+  clock_.Advance(4 * kInterval);
+  auto oom = EventsOf("web", "oom");
+  ASSERT_EQ(oom.size(), 1u);
+  auto finding = FindingOf("web", "oom_kill");
+  ASSERT_TRUE(finding);
+  const std::string victim = "dropbear (pid 212";
+  size_t first = finding->summary.find(victim);
+  ASSERT_NE(first, std::string::npos) << finding->summary;
+  EXPECT_EQ(finding->summary.find(victim, first + 1), std::string::npos)
+      << "named twice: " << finding->summary;
 }
 
 TEST_F(ServerObserverTest, OomKillNotYetNotedWhenKumodDiedIsNotedAfterTheRestart) {
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(kInterval);
   console.Print(OomLine("dropbear"));
   ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
   ASSERT_TRUE(EventsOf("web", "oom").empty()) << "still waiting for the agent's spelling";
 
   NewKumod();  // died while waiting
-  ConnectConsole(console);
+  ConnectConsole("web");
   clock_.Advance(4 * kInterval);
   auto oom = EventsOf("web", "oom");
   ASSERT_EQ(oom.size(), 1u);
@@ -398,7 +423,7 @@ TEST_F(ServerObserverTest, RestartDoesNotMistakeAnEarlierQemusKillForThisOnes) {
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   console.Print(OomLine("dropbear"));
   ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
   clock_.Advance(3 * kInterval);
@@ -407,10 +432,10 @@ TEST_F(ServerObserverTest, RestartDoesNotMistakeAnEarlierQemusKillForThisOnes) {
   ASSERT_TRUE(ReachStatus("web", "stopped"));
   ASSERT_TRUE(core_->Start("web").ok());
   ASSERT_TRUE(ReachStatus("web", "running"));
-  ConnectConsole(console);  // QEMU takes each broker's connection at once
+  ConnectConsole("web");  // QEMU takes each broker's connection at once
 
   NewKumod();
-  ConnectConsole(console);
+  ConnectConsole("web");
   // A small guest starts its daemons at the same pids every boot.
   console.Print(OomLine("dropbear"));
   ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
@@ -492,7 +517,7 @@ TEST_F(ServerObserverTest, NewQemuForgetsThePreviousBootsConsole) {
   SetHealth("web", Health());
   CreateRunning("web");
   GuestConsole console(RunDir("web"));
-  ConnectConsole(console);
+  ConnectConsole("web");
   console.Print(OomLine("dropbear") + "[   40.1] Kernel panic - not syncing: Fatal exception\r\n");
   ASSERT_TRUE(ConsoleFinds("web", "kernel_panic"));
   ASSERT_TRUE(FindingOf("web", "oom_kill"));
@@ -507,7 +532,7 @@ TEST_F(ServerObserverTest, NewQemuForgetsThePreviousBootsConsole) {
   EXPECT_EQ(CheckOf("web", "oom_kill").state, CheckState::kClear);
 
   // This boot's kill of a process with the same pid is a new kill.
-  ConnectConsole(console);
+  ConnectConsole("web");
   console.Print(OomLine("dropbear"));
   ASSERT_TRUE(ConsoleFinds("web", "oom_kill"));
   clock_.Advance(3 * kInterval);

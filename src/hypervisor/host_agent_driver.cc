@@ -1,9 +1,9 @@
 #include "hypervisor/host_agent_driver.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "hypervisor/fake_driver.h"
 #include "hypervisor/launch_files.h"
@@ -27,25 +28,31 @@ Status Error(const std::string& what) {
   return Status(codes::kHypervisorError, what + ": " + strerror(errno));
 }
 
-// A unix socket at `path` that is listened on and never accepted from: a
-// console broker connects once and reads nothing, as from a silent guest.
-Result<int> SilentConsole(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return Status(codes::kHypervisorError, "console socket path too long: " + path);
+// The console's FIFOs, made and held open read-write as QEMU holds them, for
+// a guest that prints nothing: the console broker opens them and reads nothing.
+class SilentConsole {
+ public:
+  static Result<std::unique_ptr<SilentConsole>> Open(const MachinePaths& paths,
+                                                     const std::optional<RunAs>& run_as) {
+    if (Status s = MakeConsoleFifos(paths, run_as); !s.ok()) return s;
+    auto console = std::make_unique<SilentConsole>();
+    for (const std::string& fifo : {paths.console_output_fifo(), paths.console_input_fifo()}) {
+      int fd = open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return Error("cannot open " + fifo);
+      console->fds_.push_back(fd);
+    }
+    return console;
   }
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  unlink(path.c_str());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error("socket");
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, 4) != 0) {
-    Status s = Error("cannot listen on " + path);
-    close(fd);
-    return s;
+  SilentConsole() = default;
+  ~SilentConsole() {
+    for (int fd : fds_) close(fd);
   }
-  return fd;
-}
+  SilentConsole(const SilentConsole&) = delete;
+  SilentConsole& operator=(const SilentConsole&) = delete;
+
+ private:
+  std::vector<int> fds_;
+};
 
 // The agent process of one machine, reaped exactly once: when it dies by
 // itself (seen on the loop), or when the machine ends it.
@@ -71,12 +78,9 @@ struct AgentProcess {
 class HostAgentMachine : public Machine {
  public:
   HostAgentMachine(std::shared_ptr<FakeMachine> power, std::shared_ptr<AgentProcess> agent,
-                   int console_fd)
-      : power_(std::move(power)), agent_(std::move(agent)), console_fd_(console_fd) {}
-  ~HostAgentMachine() override {
-    agent_->Stop();
-    close(console_fd_);
-  }
+                   std::unique_ptr<SilentConsole> console)
+      : power_(std::move(power)), agent_(std::move(agent)), console_(std::move(console)) {}
+  ~HostAgentMachine() override { agent_->Stop(); }
 
   int64_t pid() const override { return power_->pid(); }
   const MachinePaths& paths() const override { return power_->paths(); }
@@ -97,7 +101,7 @@ class HostAgentMachine : public Machine {
  private:
   std::shared_ptr<FakeMachine> power_;
   std::shared_ptr<AgentProcess> agent_;
-  int console_fd_;
+  std::unique_ptr<SilentConsole> console_;
 };
 
 }  // namespace
@@ -106,22 +110,18 @@ Result<std::shared_ptr<Machine>> HostAgentDriver::Start(const MachineSpec& spec)
   const MachinePaths& paths = spec.paths;
   if (Status s = PrepareRunDir(paths.run_dir, run_as_); !s.ok()) return s;
   unlink(paths.agent_socket().c_str());
-  auto console = SilentConsole(paths.console_socket());
+  auto console = SilentConsole::Open(paths, run_as_);
   if (!console.ok()) return console.status();
   SpawnOptions options;
   options.run_as = run_as_;
   options.die_with_kumod = true;
   auto pid = SpawnProcess({agent_path_, "--listen", "unix:" + paths.agent_socket(), "--allow-exec"},
                           paths.run_dir + "/agent.log", options);
-  if (!pid.ok()) {
-    close(*console);
-    return pid.status();
-  }
+  if (!pid.ok()) return pid.status();
   auto agent = std::make_shared<AgentProcess>();
   auto watch = ProcessWatch::Open(io_, *pid);
   if (!watch.ok()) {  // it died at once; it is our child, so reap it
     waitpid(*pid, nullptr, 0);
-    close(*console);
     return Status(codes::kHypervisorError,
                   agent_path_ + " exited at once; see " + paths.run_dir + "/agent.log");
   }
@@ -132,7 +132,7 @@ Result<std::shared_ptr<Machine>> HostAgentDriver::Start(const MachineSpec& spec)
   std::ofstream(paths.pidfile()) << *pid << "\n";
   auto power = FakeMachine::Create(io_, spec, *pid);
   power->set_power_button_powers_off(true);
-  return std::shared_ptr<Machine>(std::make_shared<HostAgentMachine>(power, agent, *console));
+  return std::shared_ptr<Machine>(std::make_shared<HostAgentMachine>(power, agent, std::move(*console)));
 }
 
 void HostAgentDriver::Launch(const MachineSpec& spec, MachineReady done) {

@@ -69,6 +69,23 @@ Status PrepareRunDir(const std::string& dir, const std::optional<RunAs>& run_as)
   return s;
 }
 
+Status MakeConsoleFifos(const MachinePaths& paths, const std::optional<RunAs>& run_as) {
+  for (const std::string& fifo : {paths.console_output_fifo(), paths.console_input_fifo()}) {
+    // unlink never follows a symlink; mkfifo fails if anything came back.
+    if (unlink(fifo.c_str()) != 0 && errno != ENOENT) {
+      return HypervisorError("cannot remove " + fifo + ": " + strerror(errno));
+    }
+    if (mkfifo(fifo.c_str(), 0600) != 0) {
+      return HypervisorError("cannot make the console FIFO " + fifo + ": " + strerror(errno));
+    }
+    if (run_as && fchownat(AT_FDCWD, fifo.c_str(), run_as->uid, run_as->gid,
+                           AT_SYMLINK_NOFOLLOW) != 0) {
+      return HypervisorError("cannot chown " + fifo + ": " + strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
 Result<ImageFiles> ImageFiles::Open(const MachineSpec& spec, const std::optional<RunAs>& run_as) {
   ImageFiles files;
   Status s = files.Add("the image's kernel", spec.kernel, false, &files.inherited_.kernel, run_as);

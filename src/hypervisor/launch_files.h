@@ -21,6 +21,12 @@ namespace kumo::hypervisor {
 // a directory, owned by another user, cannot be changed).
 Status PrepareRunDir(const std::string& dir, const std::optional<RunAs>& run_as);
 
+// The serial console's FIFOs for QEMU's pipe chardev (MachinePaths::
+// console_output_fifo and console_input_fifo), made anew, 0600 and, with
+// `run_as`, that user's. Whatever was at those names is removed first (never
+// followed). Errors: HypervisorError.
+Status MakeConsoleFifos(const MachinePaths& paths, const std::optional<RunAs>& run_as);
+
 // The image's kernel, initrd and disk, the machine's seed image and the UEFI
 // firmware's code, open read-only. With `run_as` each must be readable by
 // that user through its own mode (QEMU reopens it through /proc/self/fd);

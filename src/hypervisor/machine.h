@@ -19,12 +19,16 @@
 
 namespace kumo::hypervisor {
 
-// Where a machine's files live. The directory is 0700; sockets are 0600.
+// Where a machine's files live. The directory is 0700; sockets and FIFOs are 0600.
 struct MachinePaths {
   std::string run_dir;
   std::string qmp_socket() const { return run_dir + "/qmp.sock"; }
   std::string agent_socket() const { return run_dir + "/agent.sock"; }
-  std::string console_socket() const { return run_dir + "/console.sock"; }
+  // QEMU's pipe chardev for the serial console (-chardev pipe,path=…): QEMU
+  // writes the guest's output to the .out FIFO and reads its input from .in.
+  std::string console_pipe() const { return run_dir + "/console"; }
+  std::string console_output_fifo() const { return console_pipe() + ".out"; }
+  std::string console_input_fifo() const { return console_pipe() + ".in"; }
   std::string console_log() const { return run_dir + "/console.log"; }
   std::string pidfile() const { return run_dir + "/qemu.pid"; }
   std::string disk() const { return run_dir + "/disk.qcow2"; }

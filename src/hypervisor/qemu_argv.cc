@@ -92,7 +92,7 @@ Status ValidatePaths(const MachinePaths& paths) {
   if (Status s = CheckPath("run_dir", paths.run_dir, true); !s.ok()) return s;
   if (paths.run_dir == "/") return Invalid("run_dir must not be '/'");
   for (const std::string& socket :
-       {paths.qmp_socket(), paths.agent_socket(), paths.console_socket()}) {
+       {paths.qmp_socket(), paths.agent_socket()}) {
     if (socket.size() > kMaxSocketPathLength) {
       return Invalid("run_dir is too long for a unix socket path: '" + socket + "'",
                      "socket paths are limited to 107 bytes; use a shorter run directory");
@@ -192,9 +192,14 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
                   "-device",
                   "virtserialport,chardev=agent,name=org.qemu.guest_agent.0,id=" +
                       std::string(kAgentPortId),
+                  // The console is a pair of FIFOs, not a socket: QEMU writes a
+                  // UART's output a byte per write, and a unix socket holds only
+                  // ~280 such writes before QEMU holds the UART back, when the
+                  // guest kernel's console drops characters after 10 ms. A pipe
+                  // holds 1 MiB of them (the broker grows it) while kumod is busy.
                   "-chardev",
-                  SocketChardev("console", paths.console_socket()) +
-                      ",logfile=" + paths.console_log() + ",logappend=on",
+                  "pipe,id=console,path=" + paths.console_pipe() + ",logfile=" +
+                      paths.console_log() + ",logappend=on",
                   "-serial",
                   "chardev:console",
                   "-chardev",

@@ -187,7 +187,7 @@ TEST(BuildQemuArgv, FullSpec) {
       {"-chardev", "socket,id=agent,path=/run/kumo/web-1/agent.sock,server=on,wait=off"},
       {"-device", "virtserialport,chardev=agent,name=org.qemu.guest_agent.0,id=agent-port"},
       {"-chardev",
-       "socket,id=console,path=/run/kumo/web-1/console.sock,server=on,wait=off,"
+       "pipe,id=console,path=/run/kumo/web-1/console,"
        "logfile=/run/kumo/web-1/console.log,logappend=on"},
       {"-serial", "chardev:console"},
       {"-chardev", "socket,id=qmp,path=/run/kumo/web-1/qmp.sock,server=on,wait=off"},

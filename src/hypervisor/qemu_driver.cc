@@ -158,6 +158,7 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
 
   void StartQemu() {
     unlink(paths().pidfile().c_str());  // so a stale pid is never read back
+    if (Status s = MakeConsoleFifos(paths(), run_as_); !s.ok()) return Finish(s);
     Result<ImageFiles> files = ImageFiles::Open(spec_, run_as_);
     if (!files.ok()) return Finish(files.status());
     // Detached: QEMU is never kumod's child, and outlives it.
@@ -197,10 +198,11 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
 
   // run_dir is 0700 already, and QEMU runs with umask 077; the sockets and
   // the console log are made 0600 explicitly, without following a symlink
-  // (the run_dir may belong to QEMU's user).
+  // (the run_dir may belong to QEMU's user). The console's FIFOs are made
+  // 0600 by MakeConsoleFifos.
   Status SecureFiles() {
-    for (const std::string& path : {paths().qmp_socket(), paths().agent_socket(),
-                                    paths().console_socket(), paths().console_log()}) {
+    for (const std::string& path :
+         {paths().qmp_socket(), paths().agent_socket(), paths().console_log()}) {
       if (fchmodat(AT_FDCWD, path.c_str(), 0600, AT_SYMLINK_NOFOLLOW) != 0) {
         return HypervisorError("cannot chmod " + path + ": " + strerror(errno));
       }

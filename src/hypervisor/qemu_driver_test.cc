@@ -211,10 +211,10 @@ class QemuDriverTest : public ::testing::Test {
   std::vector<Clock::time_point> event_times_;
 };
 
-int FileMode(const std::string& path, bool* is_socket = nullptr) {
+int FileMode(const std::string& path, mode_t* type = nullptr) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return -1;
-  if (is_socket) *is_socket = S_ISSOCK(st.st_mode);
+  if (type) *type = st.st_mode & S_IFMT;
   return st.st_mode & 07777;
 }
 
@@ -242,13 +242,17 @@ TEST_F(QemuDriverTest, LaunchResetAttachAfterRestartAndQuit) {
   EXPECT_NE(std::stol(stat[3]), static_cast<long>(getpid())) << "QEMU is our child";
   EXPECT_EQ(std::stol(ReadAll(paths.pidfile())), pid);
 
-  // Files: run dir 0700, sockets 0600.
+  // Files: run dir 0700, sockets and the console's FIFOs 0600.
   EXPECT_EQ(FileMode(paths.run_dir), 0700);
-  for (const std::string& socket :
-       {paths.qmp_socket(), paths.agent_socket(), paths.console_socket()}) {
-    bool is_socket = false;
-    EXPECT_EQ(FileMode(socket, &is_socket), 0600) << socket;
-    EXPECT_TRUE(is_socket) << socket;
+  for (const std::string& socket : {paths.qmp_socket(), paths.agent_socket()}) {
+    mode_t type = 0;
+    EXPECT_EQ(FileMode(socket, &type), 0600) << socket;
+    EXPECT_EQ(type, S_IFSOCK) << socket;
+  }
+  for (const std::string& fifo : {paths.console_output_fifo(), paths.console_input_fifo()}) {
+    mode_t type = 0;
+    EXPECT_EQ(FileMode(fifo, &type), 0600) << fifo;
+    EXPECT_EQ(type, S_IFIFO) << fifo;
   }
   EXPECT_TRUE(std::filesystem::exists(paths.disk()));
 

@@ -86,13 +86,13 @@ TEST(FakeDriver, ServersRunOnRealAgentsAndEveryAgentEndsWithItsServer) {
   EXPECT_FALSE(ProcessExists(agents[1]));
   EXPECT_TRUE(ProcessExists(agents[2]));
 
-  // Fake servers have a silent console that their brokers are connected to,
-  // so that none keeps trying to connect.
+  // Fake servers have a silent console whose FIFOs their brokers opened, so
+  // that none keeps trying.
   const std::string log = kumod.log();
   for (int i = 2; i < kServers; ++i) {
     const std::string console = "console " + Name(i) + ": ";
     if (log.find(console + "waiting for") == std::string::npos) continue;
-    EXPECT_NE(log.find(console + "connected to "), std::string::npos) << Name(i) << "\n" << log;
+    EXPECT_NE(log.find(console + "opened "), std::string::npos) << Name(i) << "\n" << log;
   }
 
   for (int i = 0; i < kServers; ++i) {

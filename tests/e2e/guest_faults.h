@@ -24,8 +24,8 @@ struct FaultOutcome {
   std::string line;      // that line
 };
 
-// Console lines (substrings) the kernel prints for each fault. The serial
-// console may double a character under load, so each has more than one.
+// Console lines (substrings) the kernel prints for each fault, more than one
+// each (the console lost characters under load until it moved to FIFOs).
 extern const std::vector<std::string> kOomLines;
 extern const std::vector<std::string> kPanicLines;
 extern const std::vector<std::string> kHungTaskLines;

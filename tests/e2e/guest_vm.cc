@@ -58,6 +58,11 @@ bool GuestVm::Start(int boot, const std::string& seed_iso, std::string* err) {
   struct stat st {};
   log_start_ = stat(spec_.paths.console_log().c_str(), &st) == 0 ? st.st_size : 0;
   started_ = std::chrono::steady_clock::now();
+  console_ = std::make_unique<ForegroundConsole>(spec_.paths);
+  if (!console_->ok()) {
+    *err = "cannot make the console FIFOs in " + spec_.paths.run_dir;
+    return false;
+  }
   return qemu_.Start(ForegroundQemuArgv(QEMU_SYSTEM_PATH, spec_),
                      path("qemu-" + std::to_string(boot) + ".log"), err);
 }

@@ -1,17 +1,20 @@
 // Test support: the kumo guest image booted by a real QEMU (TCG by default
 // here; KUMO_TEST_ACCEL=kvm where nested KVM works) with the command line
 // kumod builds (hypervisor/qemu_argv.h, from the image's image.json as kumod
-// reads it), in the foreground: the agent channel and serial console on unix
-// sockets in the VM's directory, the console also logged to console.log. The
+// reads it), in the foreground: the agent channel on a unix socket in the
+// VM's directory, the serial console on FIFOs there, read by the test as
+// kumod's broker would and logged by QEMU to console.log. The
 // disk is a qcow2 overlay on the image's and may be booted again (boot 2,
 // 3, ...). The QEMU process belongs to the test and is stopped by its pid.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "hypervisor/machine.h"
 #include "support/child_process.h"
+#include "support/foreground_qemu.h"
 
 namespace kumo::testing {
 
@@ -45,6 +48,7 @@ class GuestVm {
 
   TempDir dir_;
   hypervisor::MachineSpec spec_;
+  std::unique_ptr<ForegroundConsole> console_;  // made before QEMU starts
   ChildProcess qemu_;
   int boot_ = 1;
   size_t log_start_ = 0;  // console.log's size when this boot started
