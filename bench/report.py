@@ -40,6 +40,10 @@ LIMITS = {
         "server even when idle — allocating them on the first read, or reading into smaller "
         "ones, would take ~75 MiB off 1,000 servers."
     ),
+    "guest.boot_ratio": (
+        "kumod's start → running also waits for QEMU's QMP handshake and the first heartbeat "
+        "(1 s period) after the agent answers; the bare boot stops at the first answer."
+    ),
     "scale.list_p99": "GET /v1/servers renders every server's record and status on the loop.",
     "panel.render_p50_ms": (
         "both halves grow with the servers (compare the two 'of which' rows with their "
@@ -201,7 +205,43 @@ def panel_rows(f):
     return targets_only_at_1000(rows, n)
 
 
-READERS = {"agent": agent_rows, "scale": scale_rows, "api": api_rows, "panel": panel_rows}
+def guest_rows(f):
+    d, o = f["detection"], f["operations"]
+
+    def ms(key, part, figure, sample, quantile, target=None, limit=None, reference=None):
+        value = float(sample[quantile])
+        return row(key, part, figure + f", {quantile[:3]} of {sample['n']}", value, "ms",
+                   reference, target, None if limit is None else value <= limit)
+
+    detection = "2. Detection (a real guest under TCG)"
+    operations = "3. Operations (a real guest under TCG)"
+    frozen, oom = d["agent_frozen_to_warning"], d["oom_line_to_finding"]
+    refused, force = o["graceful_stop_refused"], o["force_stop_to_stopped"]
+    start, bare = o["start_to_running"], o["bare_boot_to_agent"]
+    return [
+        ms("guest.frozen_p50", detection, "agent frozen in the guest → the watch stream says "
+           "warning", frozen, "p50_ms"),
+        ms("guest.frozen_p99", detection, "agent frozen → warning", frozen, "p99_ms",
+           "≤ 3,000 ms", 3000),
+        ms("guest.oom_p50", detection, "an OOM kill's kernel line on the console → the "
+           "oom_kill finding", oom, "p50_ms"),
+        ms("guest.oom_p99", detection, "OOM kill's line → oom_kill finding", oom, "p99_ms",
+           "≤ 10,000 ms", 10000),
+        ms("guest.refused_p99", operations, "graceful stop with the agent frozen → its 409 "
+           "error", refused, "p99_ms", "≤ 50 ms", 50),
+        ms("guest.force_p99", operations, "force stop → the watch stream says stopped "
+           "(persisted)", force, "p99_ms", "≤ 500 ms", 500),
+        ms("guest.start_p50", operations, "start → running (reference: a bare QEMU boot of "
+           "kumod's command line → the agent's first answer)", start, "p50_ms",
+           reference=float(bare["p50_ms"])),
+        row("guest.boot_ratio", operations, "kumod's overhead on a boot: start → running over "
+            "the bare boot, medians", round(float(o["boot_overhead_ratio"]), 3), "", None,
+            "≤ 1.05", float(o["boot_overhead_ratio"]) <= 1.05),
+    ]
+
+
+READERS = {"agent": agent_rows, "scale": scale_rows, "api": api_rows, "panel": panel_rows,
+           "guest": guest_rows}
 
 
 def machine_lines(m):
