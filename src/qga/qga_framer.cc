@@ -21,7 +21,7 @@ void QgaFramer::Reset() {
 
 void QgaFramer::ReleaseBuffer() {
   buffer_.clear();
-  if (buffer_.capacity() > kKeptCapacityBytes) buffer_.shrink_to_fit();
+  buffer_.shrink_to_fit();
 }
 
 void QgaFramer::Feed(std::string_view bytes, const Sink& sink) {

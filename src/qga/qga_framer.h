@@ -13,8 +13,9 @@
 //    closes it, and the stream goes on with the next message.
 //
 // Memory: the framer never holds more than `max_message_bytes` (its buffer
-// grows by doubling, capped at the limit), and between messages it keeps at
-// most kKeptCapacityBytes, so one large message leaves no high-water mark.
+// grows by doubling, capped at the limit), and it releases the buffer after
+// each message, so a large one leaves no high-water mark (and kumod, with one
+// framer per server, holds nothing for an idle link).
 #pragma once
 
 #include <cstddef>
@@ -43,8 +44,6 @@ class QgaFramer {
   // peak RSS goal is 1.5 MiB (bench/README.md).
   static constexpr size_t kMaxRequestBytes = 256 << 10;  // 256 KiB
   static constexpr int kMaxNesting = 128;
-  // Buffer capacity kept between messages; more is released.
-  static constexpr size_t kKeptCapacityBytes = 4096;
 
   // Receives each message or error as it is framed; `text` is valid only
   // during the call.
