@@ -7,7 +7,7 @@
 //
 // Invariants (a violation aborts):
 //  - framing does not depend on how the stream is cut into reads;
-//  - the framer never holds more than max message size + 1 bytes;
+//  - the framer never holds or allocates more than the max message size;
 //  - every message and framing error gets exactly one reply line, valid JSON
 //    after an optional leading 0xFF, with exactly one of "return" / "error".
 #include <algorithm>
@@ -84,7 +84,8 @@ std::vector<FramedItem> FeedInChunks(std::string_view data, size_t max_message_b
   std::vector<FramedItem> items;
   for (size_t i = 0; i + 1 < cuts.size(); ++i) {
     framer.Feed(data.substr(cuts[i], cuts[i + 1] - cuts[i]), items);
-    if (framer.buffered_bytes() > max_message_bytes + 1) Fail("framer buffers too much");
+    if (framer.buffered_bytes() > max_message_bytes) Fail("framer buffers too much");
+    if (framer.capacity_bytes() > max_message_bytes) Fail("framer allocates too much");
   }
   return items;
 }
@@ -95,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   std::string_view data(reinterpret_cast<const char*>(bytes), size);
   uint64_t h = Hash(data);
   // Half the runs use a small limit so the oversize path is reached.
-  size_t max_message_bytes = (h & 0x100) ? QgaFramer::kDefaultMaxMessageBytes : 256;
+  size_t max_message_bytes = (h & 0x100) ? QgaFramer::kMaxRequestBytes : 256;
 
   std::vector<FramedItem> items = FeedInChunks(data, max_message_bytes, h);
   std::vector<FramedItem> whole;

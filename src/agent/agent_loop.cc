@@ -175,15 +175,16 @@ void AgentLoop::ReadRequests() {
     DropPeer();  // EOF: the client left (socket) or the host is not connected (port)
     return;
   }
-  std::vector<qga::FramedItem> items;
-  framer_.Feed(std::string_view(chunk.data(), size_t(n)), items);
-  for (const auto& item : items) {
-    if (item.kind == qga::FramedItem::Kind::kError) {
-      pending_replies_ += QgaDispatcher::FormatError({"GenericError", item.text}).bytes;
-    } else if (auto reply = dispatcher_.Dispatch(item.text)) {
+  // Each request is answered as soon as it is framed: a read of pipelined
+  // requests is never held as a list of messages first.
+  framer_.Feed(std::string_view(chunk.data(), size_t(n)), [this](qga::FramedItem::Kind kind,
+                                                                 std::string_view text) {
+    if (kind == qga::FramedItem::Kind::kError) {
+      pending_replies_ += QgaDispatcher::FormatError({"GenericError", std::string(text)}).bytes;
+    } else if (auto reply = dispatcher_.Dispatch(text)) {
       pending_replies_ += reply->bytes;
     }
-  }
+  });
   FlushReplies();
 }
 

@@ -57,7 +57,7 @@ class AgentLoop {
   GuestFiles files_;
   OomWatch oom_;
   QgaDispatcher dispatcher_;
-  qga::QgaFramer framer_;
+  qga::QgaFramer framer_{qga::QgaFramer::kMaxRequestBytes};
 
   int signal_fd_ = -1;
   int listen_fd_ = -1;

@@ -1,7 +1,7 @@
 // kumo-agent behaviour beyond what qemu-ga shares: kumo-health, the safe
 // defaults of --listen mode, guest-shutdown and guest-set-user-password run
 // against recording stand-ins (never the host's own poweroff or chpasswd),
-// and the 1 MiB message bound.
+// and the 256 KiB request bound.
 #include "agent/agent_under_test.h"
 #include "common/base64.h"
 
@@ -149,7 +149,7 @@ TEST(KumoAgent, OversizedMessageGetsAnErrorNamingTheLimit) {
   auto reply = a.client().ReadMessage(Clock::now() + 10s);
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ((*reply)["error"]["class"], "GenericError");
-  EXPECT_NE((*reply)["error"]["desc"].get<std::string>().find("larger than 1048576"),
+  EXPECT_NE((*reply)["error"]["desc"].get<std::string>().find("larger than 262144"),
             std::string::npos);
   EXPECT_TRUE(Call(a, "guest-ping").ok);
   // The agent did not keep the 2 MiB around.
