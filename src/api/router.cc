@@ -6,6 +6,7 @@
 #include "api/console_endpoint.h"
 #include "api/request_fields.h"
 #include "common/disk_space.h"
+#include "qga/qga_framer.h"
 
 namespace kumo::api {
 namespace {
@@ -500,6 +501,14 @@ void Router::Exec(const ApiRequest& req, const std::string& name, Respond respon
     return respond(error);
   }
   if (exec.path.empty()) return respond(BadRequest("field 'path' is required"));
+  static_assert(core::ExecRequest::kMaxInputBytes * 4 / 3 + 4096 <
+                qga::QgaFramer::kMaxRequestBytes);
+  if (exec.input.size() > core::ExecRequest::kMaxInputBytes) {
+    return respond(BadRequest("field 'input' is larger than " +
+                                  std::to_string(core::ExecRequest::kMaxInputBytes / 1024) +
+                                  " KiB, more than the guest agent takes in one request",
+                              "feed it in pieces: one exec per piece, appending to a file"));
+  }
   if (timeout_s < 1 || timeout_s > 600) {
     return respond(BadRequest("field 'timeout_s' must be between 1 and 600"));
   }

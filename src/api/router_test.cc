@@ -508,6 +508,24 @@ TEST_F(RouterTest, MalformedBodiesAre400AndChangeNothing) {
   EXPECT_EQ(EventCount("web"), events);
 }
 
+// More input than the guest agent takes in one request is refused before it
+// reaches the guest, with the way to send it.
+TEST_F(RouterTest, ExecInputBeyondWhatTheAgentTakesIsRefused) {
+  CreateStopped("web");
+  auto body = [](size_t n) {
+    return nlohmann::json{{"path", "/bin/cat"}, {"input", std::string(n, 'x')}}.dump();
+  };
+  auto refused = Call("POST", "/v1/servers/web/exec", body(core::ExecRequest::kMaxInputBytes + 1));
+  ASSERT_TRUE(IsError(refused, 400, codes::kInvalidArgument)) << refused.body.dump();
+  EXPECT_NE(refused.body["error"]["message"].get<std::string>().find("'input' is larger than 160"),
+            std::string::npos)
+      << refused.body.dump();
+  EXPECT_NE(refused.body["error"]["hint"].get<std::string>().find("in pieces"), std::string::npos);
+  // At the bound it goes on to the server (stopped here: 409, not 400).
+  auto taken = Call("POST", "/v1/servers/web/exec", body(core::ExecRequest::kMaxInputBytes));
+  EXPECT_NE(taken.status, 400) << taken.body.dump();
+}
+
 TEST_F(RouterTest, QueryParametersAreValidated) {
   CreateStopped("web");
   for (const std::string target :

@@ -63,6 +63,10 @@ struct CoreConfig {
 };
 
 struct ExecRequest {
+  // At most this much input: kumo-agent takes requests of up to 256 KiB
+  // (qga::QgaFramer::kMaxRequestBytes) and the input travels in base64.
+  static constexpr size_t kMaxInputBytes = 160 * 1024;
+
   std::string path;
   std::vector<std::string> args;
   std::string input;  // fed to stdin
