@@ -2,7 +2,10 @@
 // row per server, updated in place from each message, touching that row
 // only. A row in warning or error shows the top diagnosis finding (fetched
 // when it turns so or its reason changes; see findings.ts). Each row has
-// the power actions; "New server" opens the create dialog.
+// the power actions; "New server" opens the create dialog. With many
+// servers, the rows that fill the screen are built at once and the rest a
+// few at a time while the browser is idle (row_backlog.ts, idle.ts), so
+// that the first rows show soon and input is never held up for long.
 import type { Diagnosis, Server } from '../api';
 import { actionsBar } from '../components/actions_bar';
 import { openCreateDialog } from '../components/create_dialog';
@@ -13,10 +16,12 @@ import { h } from '../dom';
 import { FetchScheduler, findingStep, rowFinding } from '../findings';
 import { t } from '../i18n';
 import { routeHash } from '../router';
-import { kListRendered, markMoment } from '../timing';
+import { runWhenIdle } from '../idle';
+import { RowBacklog } from '../row_backlog';
+import { kListComplete, kListRendered, markMoment } from '../timing';
 
+// A row's parts that change.
 interface Row {
-  server: Server;
   tr: HTMLTableRowElement;
   status: HTMLElement;
   reason: HTMLElement;
@@ -24,11 +29,29 @@ interface Row {
   actions: HTMLElement;
 }
 
+// A server of the list: its latest record and top finding, and its row once
+// built (rows past the first screenful are built when the browser is idle;
+// see row_backlog.ts). Watch messages keep a server up to date whether or not
+// its row is built yet.
+interface Entry {
+  server: Server;
+  finding: TopFinding | undefined;
+  row: Row | null;
+}
+
+type TopFinding = NonNullable<Server['top_finding']>;
+
 // Fields whose change can change what the actions bar offers.
 const kBarFacts: (keyof Server)[] = ['status', 'power', 'agent', 'task', 'boot_mode'];
 
+// Rows built at a time until they reach below the screen's bottom edge.
+const kScreenBatch = 10;
+
+const byName = (a: Server, b: Server) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
-  const rows = new Map<string, Row>();
+  const entries = new Map<string, Entry>();
+  const backlog = new RowBacklog();
   const body = h('tbody');
   const table = h(
     'table',
@@ -68,20 +91,23 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
     empty,
   );
 
+  const showFinding = (entry: Entry, top: TopFinding | undefined) => {
+    entry.finding = top;
+    entry.row?.finding.replaceChildren(...(top ? [findingInline(top)] : []));
+  };
+
   const scheduler = new FetchScheduler<Diagnosis>({
     fetch: (name) => ctx.api.diagnosis(name),
     done: (name, d) => {
-      const row = rows.get(name);
-      if (!row) return;
-      const top = d ? rowFinding(row.server.status, d.findings) : undefined;
-      row.finding.replaceChildren(...(top ? [findingInline(top)] : []));
+      const entry = entries.get(name);
+      if (entry) showFinding(entry, d ? rowFinding(entry.server.status, d.findings) : undefined);
     },
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   });
 
   const showEmpty = () => {
-    empty.hidden = rows.size > 0;
+    empty.hidden = entries.size > 0;
   };
 
   const insertSorted = (tr: HTMLTableRowElement, name: string) => {
@@ -94,75 +120,155 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
     body.append(tr);
   };
 
-  const update = (s: Server, append = false, eventKind = '') => {
-    const row = rows.get(s.name);
-    if (!row) {
-      const status = h('td', {}, statusBadge(s.status));
-      const reason = h('span', { class: 'reason', 'data-testid': 'status-reason' }, s.status_reason);
-      const finding = h('div', { class: 'finding-slot' });
-      const actions = h('td', { class: 'actions-cell' }, actionsBar(ctx, s, { compact: true }));
-      const tr = h(
-        'tr',
-        { 'data-testid': 'server-row', 'data-server': s.name, 'data-status': s.status },
-        h('th', { scope: 'row' }, h('a', { href: routeHash({ page: 'server', name: s.name }) }, s.name)),
-        status,
-        h('td', { class: 'reason-cell' }, reason, finding),
-        actions,
-      );
-      rows.set(s.name, { server: s, tr, status, reason, finding, actions });
-      if (append) body.append(tr);
-      else insertSorted(tr, s.name);
-      // The list's answer carries each row's top finding: no request per row.
-      const known = s.top_finding ? rowFinding(s.status, [s.top_finding]) : undefined;
-      if (known) finding.replaceChildren(findingInline(known));
-      else if (findingStep(undefined, s) === 'fetch') scheduler.ask(s.name);
-      return;
+  // The row of `entry`, from its latest record and finding; the caller puts
+  // it in the table.
+  const buildRow = (entry: Entry): HTMLTableRowElement => {
+    const s = entry.server;
+    const status = h('td', {}, statusBadge(s.status));
+    const reason = h('span', { class: 'reason', 'data-testid': 'status-reason' }, s.status_reason);
+    const finding = h('div', { class: 'finding-slot' }, entry.finding ? findingInline(entry.finding) : null);
+    const actions = h('td', { class: 'actions-cell' }, actionsBar(ctx, s, { compact: true }));
+    const tr = h(
+      'tr',
+      { 'data-testid': 'server-row', 'data-server': s.name, 'data-status': s.status },
+      h('th', { scope: 'row' }, h('a', { href: routeHash({ page: 'server', name: s.name }) }, s.name)),
+      status,
+      h('td', { class: 'reason-cell' }, reason, finding),
+      actions,
+    );
+    entry.row = { tr, status, reason, finding, actions };
+    return tr;
+  };
+
+  // Builds rows from the backlog's front, appended (they sort after every
+  // built row); returns the last one built.
+  const buildNext = (count: number): HTMLTableRowElement | null => {
+    let last: HTMLTableRowElement | null = null;
+    for (const name of backlog.take(count)) {
+      const entry = entries.get(name);
+      if (entry) body.append((last = buildRow(entry)));
     }
-    const prev = row.server;
-    row.server = s;
+    return last;
+  };
+
+  let stopIdle: (() => void) | null = null;
+  const finishIfBuilt = () => {
+    if (backlog.size > 0) return false;
+    stopIdle = null;
+    table.removeAttribute('aria-busy');
+    markMoment(kListComplete, entries.size);
+    return true;
+  };
+  // The rest of the backlog, a row at a time in idle slices.
+  const buildRest = () => {
+    if (stopIdle || finishIfBuilt()) return;
+    stopIdle = runWhenIdle(() => {
+      buildNext(1);
+      return !finishIfBuilt();
+    });
+  };
+
+  // The rows that fill the screen, at once (a layout per batch tells when
+  // they reach below its bottom edge); the rest follow when idle.
+  const buildScreenful = () => {
+    const bottom = document.documentElement.clientHeight;
+    for (;;) {
+      const last = buildNext(kScreenBatch);
+      if (!last || last.getBoundingClientRect().top >= bottom) break;
+    }
+    markRendered();
+    buildRest();
+  };
+
+  // A server new to the page, its row not built. The list's answer carries
+  // each row's top finding: no request per row.
+  const newEntry = (s: Server): Entry => {
+    const known = s.top_finding ? rowFinding(s.status, [s.top_finding]) : undefined;
+    const entry: Entry = { server: s, finding: known, row: null };
+    entries.set(s.name, entry);
+    if (!known && findingStep(undefined, s) === 'fetch') scheduler.ask(s.name);
+    return entry;
+  };
+
+  const add = (s: Server) => {
+    const entry = newEntry(s);
+    if (!backlog.wants(s.name)) return insertSorted(buildRow(entry), s.name);
+    backlog.add(s.name);
+    buildRest();
+  };
+
+  const paintRow = (row: Row, prev: Server, s: Server) => {
     if (prev.status !== s.status) {
       row.tr.setAttribute('data-status', s.status);
       row.status.replaceChildren(statusBadge(s.status));
     }
     if (prev.status_reason !== s.status_reason) row.reason.textContent = s.status_reason;
     if (kBarFacts.some((k) => prev[k] !== s[k])) row.actions.replaceChildren(actionsBar(ctx, s, { compact: true }));
+  };
+
+  const update = (s: Server, eventKind = '') => {
+    const entry = entries.get(s.name);
+    if (!entry) return add(s);
+    const prev = entry.server;
+    entry.server = s;
+    if (entry.row) paintRow(entry.row, prev, s);
     const step = findingStep(prev, s, eventKind);
     if (step === 'fetch') scheduler.ask(s.name);
     else if (step === 'clear') {
       scheduler.cancel(s.name);
-      row.finding.replaceChildren();
+      showFinding(entry, undefined);
     }
   };
 
   const remove = (name: string) => {
-    const row = rows.get(name);
-    if (!row) return;
+    const entry = entries.get(name);
+    if (!entry) return;
     scheduler.cancel(name);
-    row.tr.remove();
-    rows.delete(name);
+    entry.row?.tr.remove();
+    backlog.delete(name);
+    entries.delete(name);
+  };
+
+  const markRendered = () =>
+    markMoment(kListRendered, { rows: entries.size - backlog.size, servers: entries.size });
+
+  // The first answer: every server waits in the backlog, then the screenful.
+  const fill = (sorted: Server[]) => {
+    sorted.forEach(newEntry);
+    backlog.fill(sorted.map((s) => s.name));
+    buildScreenful();
   };
 
   let closed = false;
+  let loaded = false;
   const load = async () => {
     try {
       const { servers } = await ctx.api.listServers();
       if (closed) return;
       loadError.textContent = '';
       const seen = new Set(servers.map((s) => s.name));
-      for (const name of [...rows.keys()]) if (!seen.has(name)) remove(name);
-      const fresh = rows.size === 0;
-      for (const s of [...servers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-        const row = rows.get(s.name);
-        // A watch message may have brought a newer record while the list
-        // was on its way.
-        if (row && row.server.updated > s.updated) continue;
-        update(s, fresh);
+      for (const name of [...entries.keys()]) if (!seen.has(name)) remove(name);
+      // A watch message may have brought a newer record while the list was
+      // on its way.
+      const newer = (s: Server) => {
+        const record = entries.get(s.name)?.server;
+        return record && record.updated > s.updated ? record : null;
+      };
+      const sorted = [...servers].sort(byName);
+      if (!loaded) {
+        // Rows that watch messages built before the first answer go back
+        // to the backlog with the rest.
+        loaded = true;
+        const newest = sorted.map((s) => newer(s) ?? s);
+        for (const name of [...entries.keys()]) remove(name);
+        return fill(newest);
       }
-      markMoment(kListRendered, rows.size);
+      for (const s of sorted) if (!newer(s)) update(s);
+      markRendered();
     } catch (e) {
       if (!closed) loadError.textContent = t('app.error', { message: e instanceof Error ? e.message : String(e) });
     } finally {
-      table.removeAttribute('aria-busy');
+      if (!closed && backlog.size === 0) table.removeAttribute('aria-busy');
       showEmpty();
     }
   };
@@ -170,7 +276,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
   const unsubscribe = ctx.watch.subscribe({
     message: (m) => {
       if (m.deleted) remove(m.server);
-      else if (m.record) update(m.record, false, m.event?.kind ?? '');
+      else if (m.record) update(m.record, m.event?.kind ?? '');
       showEmpty();
     },
     resync: () => void load(),
@@ -179,6 +285,7 @@ export function mountListPage(el: HTMLElement, ctx: PanelContext): Cleanup {
   return () => {
     closed = true;
     unsubscribe();
+    stopIdle?.();
     scheduler.stop();
   };
 }
