@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <iostream>
 #include <map>
+#include <span>
 #include <vector>
 
+#include "common/loop_read_buffer.h"
 #include "console/console_rate_budget.h"
 
 namespace kumo::console {
@@ -19,8 +22,10 @@ namespace asio = boost::asio;
 using Descriptor = asio::posix::stream_descriptor;
 using SteadyClock = std::chrono::steady_clock;
 
-// One read takes at most this much (a budget's worth of a few seconds).
-constexpr size_t kReadBufferBytes = 64 * 1024;
+// One read takes at most the loop's shared buffer (loop_read_buffer.h:
+// 64 KiB, a budget's worth of a few seconds). A broker holds no buffer of its
+// own: it waits until the FIFO is readable, then reads into that one.
+constexpr size_t kReadBufferBytes = kLoopReadBufferBytes;
 
 // One end of a console FIFO, non-blocking: `flags` is O_RDONLY or O_WRONLY.
 // The run directory may belong to QEMU's user, so a symlink or anything but
@@ -55,8 +60,7 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
         input_fifo(io),
         retry_timer(io),
         read_timer(io),
-        budget(this->options.rate_bytes_per_sec, this->options.burst_bytes, SteadyClock::now()),
-        buffer(kReadBufferBytes) {
+        budget(this->options.rate_bytes_per_sec, this->options.burst_bytes, SteadyClock::now()) {
     if (!this->options.log) {
       this->options.log = [n = this->name](const std::string& line) {
         std::cerr << "kumod: console " << n << ": " << line << std::endl;
@@ -68,7 +72,7 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   void ScheduleRetry();
   void ReadMore();
   void ReadLater(std::chrono::milliseconds delay);
-  void OnRead(uint64_t gen, size_t asked, const boost::system::error_code& ec, size_t n);
+  void OnReadable(uint64_t gen, size_t asked, const boost::system::error_code& ec);
   void Throttled();
   void Park();
   void Unpark();
@@ -120,7 +124,6 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   uint64_t output_bytes = 0;
   uint64_t reads = 0;
   uint64_t throttle_episodes = 0;
-  std::vector<char> buffer;
 };
 
 void ConsoleBroker::Impl::Connect() {
@@ -192,15 +195,14 @@ void ConsoleBroker::Impl::ReadMore() {
     if (stopped) return;  // the note's listener may have stopped us
     if (allowed == 0 || throttled) return ReadLater(budget.TimeUntil(slice, now));
   }
-  size_t asked = static_cast<size_t>(std::min<uint64_t>(buffer.size(), allowed));
+  size_t asked = static_cast<size_t>(std::min<uint64_t>(kReadBufferBytes, allowed));
   Unpark();
   reading = true;
   uint64_t gen = generation;
-  output.async_read_some(
-      asio::buffer(buffer.data(), asked),
-      [self = shared_from_this(), gen, asked](const boost::system::error_code& ec, size_t n) {
-        self->OnRead(gen, asked, ec, n);
-      });
+  output.async_wait(Descriptor::wait_read,
+                    [self = shared_from_this(), gen, asked](const boost::system::error_code& ec) {
+                      self->OnReadable(gen, asked, ec);
+                    });
 }
 
 void ConsoleBroker::Impl::ReadLater(std::chrono::milliseconds delay) {
@@ -249,11 +251,16 @@ void ConsoleBroker::Impl::Throttled() {
   }
 }
 
-void ConsoleBroker::Impl::OnRead(uint64_t gen, size_t asked, const boost::system::error_code& ec,
-                                 size_t n) {
+void ConsoleBroker::Impl::OnReadable(uint64_t gen, size_t asked,
+                                     const boost::system::error_code& ec) {
   if (stopped || gen != generation) return;
   reading = false;
-  if (ec) return Disconnected(ec == asio::error::eof ? "QEMU closed them" : ec.message());
+  if (ec) return Disconnected(ec.message());
+  std::span<char> buffer = LoopReadBuffer();
+  ssize_t got = read(output.native_handle(), buffer.data(), asked);
+  if (got < 0 && (errno == EAGAIN || errno == EINTR)) return ReadMore();  // woken for nothing
+  if (got <= 0) return Disconnected(got == 0 ? "QEMU closed them" : strerror(errno));
+  size_t n = static_cast<size_t>(got);
   ++reads;
   output_bytes += n;
   auto now = SteadyClock::now();

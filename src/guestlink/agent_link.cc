@@ -1,6 +1,9 @@
 #include "guestlink/agent_link.h"
 
 #include <random>
+#include <span>
+
+#include "common/loop_read_buffer.h"
 
 namespace kumo::guestlink {
 
@@ -124,6 +127,9 @@ void AgentLink::Connect() {
                             link->Finish(r);
                             return;
                           }
+                          // ReadMore reads only what has arrived, never waiting.
+                          link->socket_.non_blocking(true, ec);
+                          if (ec) return link->Drop();  // the deadline reports the failure
                           link->connected_ = true;
                           link->framer_.Reset();
                           link->ReadMore();
@@ -172,8 +178,10 @@ void AgentLink::Write(std::string bytes) {
 void AgentLink::ReadMore() {
   if (reading_ || !connected_) return;
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(read_buffer_), [self = weak_from_this()](error_code ec, size_t n) {
+  // Waits, then reads into the loop's shared buffer (loop_read_buffer.h):
+  // an idle link holds no buffer of its own.
+  socket_.async_wait(
+      asio::local::stream_protocol::socket::wait_read, [self = weak_from_this()](error_code ec) {
         auto link = self.lock();
         if (!link) return;
         link->reading_ = false;
@@ -181,8 +189,18 @@ void AgentLink::ReadMore() {
           link->Drop();  // QEMU went away; the next operation reconnects
           return;
         }
+        std::span<char> buffer = LoopReadBuffer();
+        size_t n = link->socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+          link->ReadMore();  // woken for nothing
+          return;
+        }
+        if (ec) {
+          link->Drop();
+          return;
+        }
         std::vector<qga::FramedItem> items;
-        link->framer_.Feed(std::string_view(link->read_buffer_.data(), n), items);
+        link->framer_.Feed(std::string_view(buffer.data(), n), items);
         for (const auto& item : items) {
           if (item.kind != qga::FramedItem::Kind::kMessage) continue;
           json message = json::parse(item.text, nullptr, false);

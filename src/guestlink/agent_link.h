@@ -83,7 +83,6 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
   Phase phase_ = Phase::kIdle;
   int64_t sync_id_ = 0;
   qga::QgaFramer framer_;
-  std::array<char, 16384> read_buffer_{};
   std::deque<std::string> write_queue_;
   uint64_t generation_ = 0;  // bumps whenever the current operation ends
   uint64_t next_op_id_ = 0;
