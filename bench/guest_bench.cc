@@ -17,13 +17,8 @@
 // freeze is scheduled one second after an exec returns; a console line is
 // seen by polling console.log every 100 ms (GuestFaults). Every QEMU and the
 // kumod it starts are stopped by their pids; traffic stays on loopback.
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +27,7 @@
 #include "e2e/guest_faults.h"
 #include "e2e/guest_vm.h"
 #include "e2e/kumod_harness.h"
+#include "guestlink/qga_client.h"
 #include "support/sse_client.h"
 
 namespace kumo::bench {
@@ -72,7 +68,7 @@ std::optional<Clock::time_point> WatchSays(const SseClient& watch, const std::st
 }
 
 // A bare QEMU boot of the image with kumod's command line, to the agent's
-// first answer to guest-ping on its socket (ms), or -1.
+// first answer on its socket (ms), or -1.
 double BareBootMs() {
   kumo::testing::GuestVm vm;
   std::string err;
@@ -85,29 +81,16 @@ double BareBootMs() {
     std::fprintf(stderr, "bare boot: %s\n", err.c_str());
     return -1;
   }
-  const std::string ping = "{\"execute\":\"guest-ping\"}\n";
-  while (Clock::now() - started < std::chrono::seconds(static_cast<int>(kBootTimeoutS))) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", vm.agent_socket().c_str());
-    timeval wait{0, 100 * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
-    bool answered = false;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      // Until the guest opens its port, QEMU drops what is sent: ask again.
-      for (int i = 0; i < 10 && !answered; ++i) {
-        if (send(fd, ping.data(), ping.size(), MSG_NOSIGNAL) < 0) break;
-        char buf[256];
-        ssize_t n = recv(fd, buf, sizeof buf, 0);
-        answered = n > 0 && std::string(buf, n).find("\"return\"") != std::string::npos;
-      }
-    }
-    close(fd);
-    if (answered) return MsBetween(started, Clock::now());
-    std::this_thread::sleep_for(milliseconds(20));
+  // The sync is sent again every 100 ms: one written before the guest opens
+  // its port is lost.
+  const auto deadline = started + std::chrono::seconds(static_cast<int>(kBootTimeoutS));
+  kumo::guestlink::QgaClient agent;
+  if (!agent.Connect(vm.agent_socket(), deadline, &err) ||
+      !agent.Sync(deadline, milliseconds(100))) {
+    std::fprintf(stderr, "bare boot: the agent never answered %s\n", err.c_str());
+    return -1;
   }
-  return -1;
+  return MsBetween(started, Clock::now());
 }
 
 struct Sample {
