@@ -144,8 +144,14 @@ TEST_F(ProcessWatchTest, SpawnedProcessIsDetachedWithOnlyStdio) {
     }
     return names;
   };
+  // Stdio alone can also be a passing moment right after exec, before the
+  // loader opens its first file, so it must hold for several looks in a row.
   const std::set<std::string> stdio{"0", "1", "2"};
-  for (int i = 0; i < 300 && fds() != stdio; ++i) usleep(10 * 1000);
+  int steady_looks = 0;
+  for (int i = 0; i < 300 && steady_looks < 5; ++i) {
+    steady_looks = fds() == stdio ? steady_looks + 1 : 0;
+    usleep(10 * 1000);
+  }
   EXPECT_EQ(fds(), stdio);
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
