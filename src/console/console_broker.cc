@@ -1,6 +1,7 @@
 #include "console/console_broker.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,7 +73,9 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   void ScheduleRetry();
   void ReadMore();
   void ReadLater(std::chrono::milliseconds delay);
-  void OnReadable(uint64_t gen, size_t asked, const boost::system::error_code& ec);
+  void OnReadable(uint64_t gen, size_t asked, bool budget_bound,
+                  const boost::system::error_code& ec);
+  size_t BytesWaiting();  // unread in the output FIFO
   void Throttled();
   void Park();
   void Unpark();
@@ -190,19 +193,18 @@ void ConsoleBroker::Impl::ReadMore() {
   // lasts: a full bucket at a read ends the episode), not a trickle.
   uint64_t slice =
       std::clamp<uint64_t>(budget.rate() / 4, 1, std::max<uint64_t>(1, budget.burst() / 2));
-  if (allowed < slice && !budget.Full(now)) {
-    if (allowed == 0) Throttled();
-    if (stopped) return;  // the note's listener may have stopped us
-    if (allowed == 0 || throttled) return ReadLater(budget.TimeUntil(slice, now));
+  if (allowed < slice && !budget.Full(now) && (allowed == 0 || throttled)) {
+    return ReadLater(budget.TimeUntil(slice, now));
   }
   size_t asked = static_cast<size_t>(std::min<uint64_t>(kReadBufferBytes, allowed));
+  bool budget_bound = asked < kReadBufferBytes;
   Unpark();
   reading = true;
   uint64_t gen = generation;
-  output.async_wait(Descriptor::wait_read,
-                    [self = shared_from_this(), gen, asked](const boost::system::error_code& ec) {
-                      self->OnReadable(gen, asked, ec);
-                    });
+  output.async_wait(Descriptor::wait_read, [self = shared_from_this(), gen, asked, budget_bound](
+                                               const boost::system::error_code& ec) {
+    self->OnReadable(gen, asked, budget_bound, ec);
+  });
 }
 
 void ConsoleBroker::Impl::ReadLater(std::chrono::milliseconds delay) {
@@ -251,7 +253,7 @@ void ConsoleBroker::Impl::Throttled() {
   }
 }
 
-void ConsoleBroker::Impl::OnReadable(uint64_t gen, size_t asked,
+void ConsoleBroker::Impl::OnReadable(uint64_t gen, size_t asked, bool budget_bound,
                                      const boost::system::error_code& ec) {
   if (stopped || gen != generation) return;
   reading = false;
@@ -273,6 +275,12 @@ void ConsoleBroker::Impl::OnReadable(uint64_t gen, size_t asked,
                 " KiB/s: no longer throttled");
   }
   budget.Spend(n, now);
+  // A flood is output the budget left unread: this read took all it allowed
+  // and more waits. (Asking whether the budget reached zero instead depends
+  // on how soon the next read comes: a loop held up for a few microseconds
+  // finds a few bytes' worth again and would never call it a flood.)
+  if (n == asked && budget_bound && !throttled && BytesWaiting() > 0) Throttled();
+  if (stopped || gen != generation) return;  // the note's listener may have stopped us
   Deliver(std::string_view(buffer.data(), n));
   if (stopped || gen != generation) return;
   if (rotator) {
@@ -283,6 +291,12 @@ void ConsoleBroker::Impl::OnReadable(uint64_t gen, size_t asked,
   // gather for a moment, so a flood costs a few reads a second.
   if (n == asked) return ReadMore();
   ReadLater(options.coalesce);
+}
+
+size_t ConsoleBroker::Impl::BytesWaiting() {
+  int waiting = 0;
+  if (ioctl(output.native_handle(), FIONREAD, &waiting) != 0) return 0;
+  return static_cast<size_t>(std::max(waiting, 0));
 }
 
 void ConsoleBroker::Impl::Deliver(std::string_view bytes) {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <thread>
 
 #include "support/io_loop.h"
 
@@ -471,7 +472,13 @@ TEST_F(ConsoleBrokerTest, AQuietSpellEndsTheEpisodeAndTheNextFloodIsNotedAgain) 
     o.burst_bytes = 16 * 1024;
   });
   size_t seen = 0;
-  broker.Subscribe([&](std::string_view s) { seen += s.size(); });
+  // A viewer that takes a moment over each chunk (as a loaded host does): the
+  // next read then finds a few bytes' worth of budget again, and that must not
+  // hide the flood.
+  broker.Subscribe([&](std::string_view s) {
+    seen += s.size();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  });
   broker.Start(fifos_, log_path_);
   ASSERT_TRUE(RunUntil([&] { return broker.connected(); }));
 
