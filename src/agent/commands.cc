@@ -158,8 +158,8 @@ void RegisterCommands(QgaDispatcher& d, const AgentSettings& settings, AgentServ
   d.Add(
       {"guest-exec-status", {"pid"}, [&exec](const Arguments& a) { return ExecStatus(exec, a); }});
   const OomWatch& oom = services.oom;
-  d.Add({"kumo-health", {}, [&oom](const Arguments&) {
-           return CommandResult::Return(CollectHealth(oom.kills()));
+  d.Add({"kumo-health", {}, [&oom, &settings](const Arguments&) {
+           return CommandResult::Return(CollectHealth(oom.kills(), settings.proc_root));
          }});
   d.Add({"kumo-init-status", {}, [&settings](const Arguments&) {
            json status;

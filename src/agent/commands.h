@@ -36,6 +36,10 @@ struct AgentSettings {
   // image booted with kumo.rescue). kumod reports rescue mode only on
   // "rescue".
   std::string role = "normal";
+  // Where kumo-health reads the system's figures. kumod's fake driver gives
+  // its host agents a small stand-in: the host's /proc lists every fake
+  // server's agent, and each poll would read all their names.
+  std::string proc_root = "/proc";
 };
 
 // Everything the commands act on, owned by the agent loop.

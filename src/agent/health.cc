@@ -73,16 +73,16 @@ double Now(clockid_t clock) {
 
 // Finds the SSH server (OpenSSH's listener or dropbear) among the processes;
 // counts processes on the way.
-json ScanProcesses(int64_t* process_count) {
+json ScanProcesses(const std::string& proc_root, int64_t* process_count) {
   json sshd = {{"running", false}};
   *process_count = 0;
-  DIR* dir = opendir("/proc");
+  DIR* dir = opendir(proc_root.c_str());
   if (!dir) return sshd;
   while (dirent* entry = readdir(dir)) {
     if (!IsAllDigits(entry->d_name)) continue;
     ++*process_count;
     if (sshd["running"].get<bool>()) continue;
-    std::string path = std::string("/proc/") + entry->d_name + "/comm";
+    std::string path = proc_root + "/" + entry->d_name + "/comm";
     std::string comm = ReadSmallFile(path.c_str(), 64);
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
     if (comm == "sshd" || comm == "dropbear") {
@@ -155,23 +155,25 @@ std::optional<double> ParseUptime(std::string_view text) {
   return ToDouble(f[0]);
 }
 
-json CollectHealth(const std::deque<OomKill>& kills) {
+json CollectHealth(const std::deque<OomKill>& kills, const std::string& proc_root) {
+  auto read = [&proc_root](const std::string& name) {
+    return ReadSmallFile((proc_root + "/" + name).c_str());
+  };
   json health = json::object();
-  double uptime = ParseUptime(ReadSmallFile("/proc/uptime")).value_or(0);
+  double uptime = ParseUptime(read("uptime")).value_or(0);
   health["uptime_s"] = uptime;
   health["time"] = static_cast<int64_t>(Now(CLOCK_REALTIME));
-  if (auto load = ParseLoadavg(ReadSmallFile("/proc/loadavg"))) health["load"] = *load;
-  if (auto mem = ParseMeminfo(ReadSmallFile("/proc/meminfo"))) health["memory"] = *mem;
+  if (auto load = ParseLoadavg(read("loadavg"))) health["load"] = *load;
+  if (auto mem = ParseMeminfo(read("meminfo"))) health["memory"] = *mem;
 
   json psi = json::object();
   for (const char* resource : {"cpu", "memory", "io"}) {
-    std::string path = std::string("/proc/pressure/") + resource;
-    if (auto p = ParsePressure(ReadSmallFile(path.c_str()))) psi[resource] = *p;
+    if (auto p = ParsePressure(read(std::string("pressure/") + resource))) psi[resource] = *p;
   }
   health["pressure"] = psi.empty() ? json(nullptr) : psi;  // null: kernel without PSI
 
   int64_t processes = 0;
-  health["sshd"] = ScanProcesses(&processes);
+  health["sshd"] = ScanProcesses(proc_root, &processes);
   health["processes"] = processes;
 
   struct statvfs fs {};

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "agent/oom_watch.h"
@@ -23,7 +24,9 @@ std::optional<json> ParsePressure(std::string_view text);
 // /proc/uptime → seconds since boot.
 std::optional<double> ParseUptime(std::string_view text);
 
-// Reads everything from the running system. `kills` comes from OomWatch.
-json CollectHealth(const std::deque<OomKill>& kills);
+// Reads everything from the running system: its figures from `proc_root`
+// (the kernel's /proc, or a stand-in holding the same files), its root
+// filesystem from /. `kills` comes from OomWatch.
+json CollectHealth(const std::deque<OomKill>& kills, const std::string& proc_root = "/proc");
 
 }  // namespace kumo::agent

@@ -1,6 +1,11 @@
 #include "agent/health.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace kumo::agent {
 namespace {
@@ -67,6 +72,32 @@ TEST(CollectHealth, ReportsThisMachine) {
   ASSERT_EQ(h["oom_kills"].size(), 1u);
   EXPECT_EQ(h["oom_kills"][0]["process"], "victim");
   EXPECT_DOUBLE_EQ(h["oom_kills"][0]["uptime_s"].get<double>(), 2.0);
+}
+
+// kumod's fake driver points the agent at a stand-in: the figures come from
+// there, and only the processes listed there are scanned.
+TEST(CollectHealth, ReadsAStandInProcWhenGivenOne) {
+  auto root = std::filesystem::temp_directory_path() /
+              ("kumo-health-test-" + std::to_string(getpid()));
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root / "7");
+  std::filesystem::create_directories(root / "9");
+  std::filesystem::create_directories(root / "pressure");
+  std::ofstream(root / "uptime") << "12.50 3.00\n";
+  std::ofstream(root / "loadavg") << "0.50 0.25 0.10 2/40 999\n";
+  std::ofstream(root / "meminfo") << "MemTotal: 2048 kB\nMemAvailable: 1024 kB\n";
+  std::ofstream(root / "7" / "comm") << "kumo-agent\n";
+  std::ofstream(root / "9" / "comm") << "dropbear\n";
+
+  json h = CollectHealth({}, root.string());
+  EXPECT_DOUBLE_EQ(h["uptime_s"].get<double>(), 12.5);
+  EXPECT_DOUBLE_EQ(h["load"]["1m"].get<double>(), 0.5);
+  EXPECT_EQ(h["memory"]["total_kib"], 2048);
+  EXPECT_TRUE(h["pressure"].is_null()) << "no pressure files: a kernel without PSI";
+  EXPECT_EQ(h["processes"], 2);
+  EXPECT_EQ(h["sshd"]["program"], "dropbear");
+  EXPECT_EQ(h["sshd"]["pid"], 9);
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace

@@ -27,6 +27,8 @@ constexpr char kUsage[] =
     "  --passwd-command PATH  chpasswd(8)-compatible program (default: chpasswd)\n"
     "  --role normal|rescue   what guest-info reports as kumo-role (default normal);\n"
     "                         rescue: this is a rescue boot (kumo rescue)\n"
+    "  --proc DIR             kumo-health reads DIR instead of /proc (kumod's fake\n"
+    "                         driver gives its host agents a small stand-in)\n"
     "  --version\n";
 
 // Keeps the agent alive when the guest runs out of memory: the OOM killer
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
                      settings.role.c_str());
         return 2;
       }
+    } else if (arg == "--proc") {
+      settings.proc_root = value();
     } else if (arg == "--version") {
       std::printf("kumo-agent %s\n", kumo::agent::kAgentVersion);
       return 0;

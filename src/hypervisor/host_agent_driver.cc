@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -52,6 +53,53 @@ class SilentConsole {
 
  private:
   std::vector<int> fds_;
+};
+
+// The agent's /proc stand-in, RUN_DIR/proc, for its kumo-health: the host's
+// figures (uptime, load, memory, pressure) as links to the host's files, and
+// of the processes only the agent itself. The host's /proc lists every fake
+// server's agent, and kumo-health reads each process's name: 1,000 agents
+// polled every 5 s would read 200,000 files a second, all on the host's cores.
+// Links are made through the directory's descriptor, never by path, because
+// the run directory belongs to the QEMU user.
+class StandInProc {
+ public:
+  static Result<std::unique_ptr<StandInProc>> Make(const std::string& run_dir) {
+    std::string dir = run_dir + "/proc";
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);  // a link left there is removed, never followed
+    if (mkdir(dir.c_str(), 0755) != 0) return Error("cannot make " + dir);
+    auto proc = std::make_unique<StandInProc>();
+    proc->fd_ = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (proc->fd_ < 0) return Error("cannot open " + dir);
+    // kumod's umask keeps its files to itself; the agent may run as another user.
+    if (fchmod(proc->fd_, 0755) != 0) return Error("cannot open " + dir + " to the agent");
+    for (const char* name : {"uptime", "loadavg", "meminfo", "pressure"}) {
+      if (Status s = proc->Link(std::string("/proc/") + name, name); !s.ok()) return s;
+    }
+    proc->path_ = dir;
+    return proc;
+  }
+  StandInProc() = default;
+  ~StandInProc() {
+    if (fd_ >= 0) close(fd_);
+  }
+  StandInProc(const StandInProc&) = delete;
+  StandInProc& operator=(const StandInProc&) = delete;
+
+  const std::string& path() const { return path_; }
+  Status AddProcess(pid_t pid) {
+    return Link("/proc/" + std::to_string(pid), std::to_string(pid));
+  }
+
+ private:
+  Status Link(const std::string& target, const std::string& name) {
+    if (symlinkat(target.c_str(), fd_, name.c_str()) != 0) return Error("cannot link " + name);
+    return Status::Ok();
+  }
+
+  int fd_ = -1;
+  std::string path_;
 };
 
 // The agent process of one machine, reaped exactly once: when it dies by
@@ -112,12 +160,16 @@ Result<std::shared_ptr<Machine>> HostAgentDriver::Start(const MachineSpec& spec)
   unlink(paths.agent_socket().c_str());
   auto console = SilentConsole::Open(paths, run_as_);
   if (!console.ok()) return console.status();
+  auto proc = StandInProc::Make(paths.run_dir);
+  if (!proc.ok()) return proc.status();
   SpawnOptions options;
   options.run_as = run_as_;
   options.die_with_kumod = true;
-  auto pid = SpawnProcess({agent_path_, "--listen", "unix:" + paths.agent_socket(), "--allow-exec"},
+  auto pid = SpawnProcess({agent_path_, "--listen", "unix:" + paths.agent_socket(), "--allow-exec",
+                           "--proc", (*proc)->path()},
                           paths.run_dir + "/agent.log", options);
   if (!pid.ok()) return pid.status();
+  (void)(*proc)->AddProcess(*pid);  // without it, health counts no process: still an answer
   auto agent = std::make_shared<AgentProcess>();
   auto watch = ProcessWatch::Open(io_, *pid);
   if (!watch.ok()) {  // it died at once; it is our child, so reap it

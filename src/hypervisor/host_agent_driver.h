@@ -3,8 +3,12 @@
 // FakeMachine's (Quit, reset, power button and Kill behave as QEMU's do
 // through QMP), and its guest agent is real — a kumo-agent process on the
 // host listening on the machine's agent socket (kumo-agent --listen
-// unix:RUN_DIR/agent.sock --allow-exec), so that heartbeat, health polls,
-// exec and the diagnosis run for real, at the scale of thousands of servers.
+// unix:RUN_DIR/agent.sock --allow-exec --proc RUN_DIR/proc), so that
+// heartbeat, health polls, exec and the diagnosis run for real, at the scale
+// of thousands of servers. Its kumo-health reads a stand-in /proc: the
+// host's uptime, load, memory and pressure, and of the processes only the
+// agent itself (the host's own /proc lists every agent, and each poll would
+// read all their names).
 //
 // Promises:
 //  - the agent is started from an argv (as `run_as` when set), its output
@@ -15,8 +19,8 @@
 //    SIGKILL if kumod dies (PR_SET_PDEATHSIG), so none outlives kumod;
 //  - an agent that dies by itself (a test kills it) is reaped; the machine
 //    runs on, as a guest whose agent died;
-//  - the console socket is one that accepts and never speaks (no serial
-//    console, and nothing retries it);
+//  - the console FIFOs are made and held open, and nothing is ever written
+//    to them (a guest that prints nothing);
 //  - machines do not survive kumod: Attach finds none, FindRunning is empty.
 // exec runs on the host, as `run_as` (kumod's user without it).
 #pragma once
