@@ -77,8 +77,8 @@ TEST(CollectHealth, ReportsThisMachine) {
 // kumod's fake driver points the agent at a stand-in: the figures come from
 // there, and only the processes listed there are scanned.
 TEST(CollectHealth, ReadsAStandInProcWhenGivenOne) {
-  auto root = std::filesystem::temp_directory_path() /
-              ("kumo-health-test-" + std::to_string(getpid()));
+  auto root =
+      std::filesystem::temp_directory_path() / ("kumo-health-test-" + std::to_string(getpid()));
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root / "7");
   std::filesystem::create_directories(root / "9");

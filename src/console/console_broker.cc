@@ -1,8 +1,8 @@
 #include "console/console_broker.h"
 
 #include <fcntl.h>
-#include <sys/ioctl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,7 +112,7 @@ struct ConsoleBroker::Impl : std::enable_shared_from_this<Impl> {
   bool ever_connected = false;
   bool waiting_logged = false;    // "waiting for the FIFOs", once per outage
   bool pipe_size_logged = false;  // "the pipe stays at", once
-  bool dropping_logged = false;  // "input dropped", once until the queue drains
+  bool dropping_logged = false;   // "input dropped", once until the queue drains
   bool rotation_error_logged = false;
   bool throttled = false;  // in a flood episode
   // Bumped on every (re)connect, disconnect and stop: handlers of an older
@@ -201,8 +201,8 @@ void ConsoleBroker::Impl::ReadMore() {
   Unpark();
   reading = true;
   uint64_t gen = generation;
-  output.async_wait(Descriptor::wait_read, [self = shared_from_this(), gen, asked, budget_bound](
-                                               const boost::system::error_code& ec) {
+  output.async_wait(Descriptor::wait_read, [self = shared_from_this(), gen, asked,
+                                            budget_bound](const boost::system::error_code& ec) {
     self->OnReadable(gen, asked, budget_bound, ec);
   });
 }
@@ -247,9 +247,10 @@ void ConsoleBroker::Impl::Throttled() {
   std::string rate = std::to_string(budget.rate() / 1024) + " KiB/s";
   options.log("console output throttled to " + rate + " (the guest writes faster)");
   if (options.on_throttled) {
-    options.on_throttled("console output throttled: the guest writes more than " + rate +
-                         " to its serial console; kumod reads it at that pace, and once 1 MiB waits "
-                         "unread the guest's writes to the console wait");
+    options.on_throttled(
+        "console output throttled: the guest writes more than " + rate +
+        " to its serial console; kumod reads it at that pace, and once 1 MiB waits "
+        "unread the guest's writes to the console wait");
   }
 }
 

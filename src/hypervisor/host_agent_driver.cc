@@ -88,9 +88,7 @@ class StandInProc {
   StandInProc& operator=(const StandInProc&) = delete;
 
   const std::string& path() const { return path_; }
-  Status AddProcess(pid_t pid) {
-    return Link("/proc/" + std::to_string(pid), std::to_string(pid));
-  }
+  Status AddProcess(pid_t pid) { return Link("/proc/" + std::to_string(pid), std::to_string(pid)); }
 
  private:
   Status Link(const std::string& target, const std::string& name) {
@@ -184,7 +182,8 @@ Result<std::shared_ptr<Machine>> HostAgentDriver::Start(const MachineSpec& spec)
   std::ofstream(paths.pidfile()) << *pid << "\n";
   auto power = FakeMachine::Create(io_, spec, *pid);
   power->set_power_button_powers_off(true);
-  return std::shared_ptr<Machine>(std::make_shared<HostAgentMachine>(power, agent, std::move(*console)));
+  return std::shared_ptr<Machine>(
+      std::make_shared<HostAgentMachine>(power, agent, std::move(*console)));
 }
 
 void HostAgentDriver::Launch(const MachineSpec& spec, MachineReady done) {
