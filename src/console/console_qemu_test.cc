@@ -58,8 +58,8 @@ class ConsoleOnQemu : public ::testing::Test {
 
     std::string err;
     testing::ChildProcess img;
-    ASSERT_TRUE(
-        img.Start(hypervisor::BuildOverlayArgv(QEMU_IMG_PATH, spec_), dir_ / "img.log", &err))
+    ASSERT_TRUE(img.Start(hypervisor::BuildOverlayArgv(QEMU_IMG_PATH, spec_, spec_.paths.disk()),
+                          dir_ / "img.log", &err))
         << err;
     int status = img.WaitExit(seconds(30));
     ASSERT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)

@@ -32,6 +32,9 @@ struct MachinePaths {
   std::string console_log() const { return run_dir + "/console.log"; }
   std::string pidfile() const { return run_dir + "/qemu.pid"; }
   std::string disk() const { return run_dir + "/disk.qcow2"; }
+  // Where qemu-img makes the disk; it becomes disk() once whole, so a disk()
+  // that exists is never half made (by a kumod killed meanwhile, say).
+  std::string disk_in_making() const { return disk() + ".part"; }
   std::string qemu_log() const { return run_dir + "/qemu.log"; }
   // The machine's own UEFI variable store (NVRAM), when it boots with OVMF.
   std::string uefi_vars() const { return run_dir + "/uefi-vars.fd"; }

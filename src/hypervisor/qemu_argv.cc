@@ -220,7 +220,8 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
   return argv;
 }
 
-std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec) {
+std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec,
+                                          const std::string& target) {
   return {qemu_img,
           "create",
           "-q",
@@ -231,7 +232,7 @@ std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const Mac
           spec.base_format,
           "-b",
           spec.base_disk,
-          spec.paths.disk(),
+          target,
           std::to_string(spec.disk_gib) + "G"};
 }
 

@@ -63,9 +63,11 @@ std::vector<std::string> BuildQemuArgv(const std::string& qemu_binary, const Mac
 
 // The argv that creates the machine's copy-on-write disk over the image,
 // without opening the image (-u: the size is given, and the user qemu-img
-// runs as may not reach the image; QEMU gets the image as an inherited file).
+// runs as may not reach the image; QEMU gets the image as an inherited file),
+// written to `target`.
 // REQUIRES: ValidateSpec(spec).ok()
-std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec);
+std::vector<std::string> BuildOverlayArgv(const std::string& qemu_img, const MachineSpec& spec,
+                                          const std::string& target);
 
 // Whether a process's /proc/PID/cmdline (arguments separated by NULs) is that
 // of the QEMU BuildQemuArgv starts for `paths`: it has a socket chardev on

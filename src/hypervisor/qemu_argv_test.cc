@@ -336,7 +336,7 @@ TEST(BuildQemuArgv, FirmwareUefiVsBiosVsDirectKernel) {
 }
 
 TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
-  auto argv = BuildOverlayArgv("qemu-img", GoodSpec());
+  auto argv = BuildOverlayArgv("qemu-img", GoodSpec(), "/run/kumo/web-1/disk.qcow2.part");
   std::vector<std::string> expected = {"qemu-img",
                                        "create",
                                        "-q",
@@ -347,7 +347,7 @@ TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
                                        "qcow2",
                                        "-b",
                                        "/img/rootfs.qcow2",
-                                       "/run/kumo/web-1/disk.qcow2",
+                                       "/run/kumo/web-1/disk.qcow2.part",
                                        "4G"};
   EXPECT_EQ(argv, expected);
 }
@@ -355,7 +355,7 @@ TEST(BuildOverlayArgv, CreatesQcow2OverTheImage) {
 TEST(BuildOverlayArgv, ARawImageIsNamedRawInTheOverlayAndTheDrive) {
   MachineSpec spec = GoodSpec();
   spec.base_format = "raw";
-  auto argv = BuildOverlayArgv("qemu-img", spec);
+  auto argv = BuildOverlayArgv("qemu-img", spec, spec.paths.disk());
   EXPECT_EQ(argv[7], "raw");  // -F raw: never probed
   InheritedFiles files;
   files.base_disk = 5;

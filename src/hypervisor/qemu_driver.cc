@@ -149,10 +149,18 @@ class LaunchOperation : public std::enable_shared_from_this<LaunchOperation> {
   }
 
   void CreateOverlay() {
-    RunHelper(BuildOverlayArgv(qemu_img_, spec_), {}, [this](int status) {
-      if (status == 0) return StartQemu();
-      unlink(paths().disk().c_str());  // a partial overlay would be reused
-      Finish(FailureWithLog("cannot create the disk overlay (" + DescribeWaitStatus(status) + ")"));
+    const std::string part = paths().disk_in_making();
+    unlink(part.c_str());  // left by a kumod that was killed while making it
+    RunHelper(BuildOverlayArgv(qemu_img_, spec_, part), {}, [this, part](int status) {
+      if (status != 0) {
+        unlink(part.c_str());
+        return Finish(
+            FailureWithLog("cannot create the disk overlay (" + DescribeWaitStatus(status) + ")"));
+      }
+      if (rename(part.c_str(), paths().disk().c_str()) != 0) {
+        return Finish(HypervisorError("cannot rename " + part + ": " + strerror(errno)));
+      }
+      StartQemu();
     });
   }
 

@@ -381,6 +381,25 @@ TEST_F(QemuDriverTest, LaunchThenKill) {
       io_, [&] { return ProcessGone(static_cast<pid_t>((*again)->pid())); }, 5s));
 }
 
+// qemu-img makes the disk under another name: a kumod killed meanwhile
+// leaves that, never a half-made disk.qcow2 that the next start would boot.
+TEST_F(QemuDriverTest, ADiskLeftHalfMadeIsMadeAgain) {
+  MachineSpec spec = Spec("e2e-part");
+  QemuGuard guard(spec.paths.run_dir);
+  std::filesystem::create_directories(spec.paths.run_dir);
+  std::filesystem::permissions(spec.paths.run_dir, std::filesystem::perms::owner_all);
+  std::ofstream(spec.paths.disk_in_making()) << "QFI\xfb cut short";
+  QemuDriver driver(io_);
+  auto launched = Launch(driver, spec);
+  ASSERT_TRUE(launched.ok()) << launched.status().ToString();
+  EXPECT_TRUE(std::filesystem::exists(spec.paths.disk()));
+  EXPECT_FALSE(std::filesystem::exists(spec.paths.disk_in_making()));
+  const auto pid = static_cast<pid_t>((*launched)->pid());
+  (*launched)->Kill();
+  EXPECT_TRUE(RunUntil(
+      io_, [&] { return ProcessGone(pid); }, 5s));
+}
+
 TEST_F(QemuDriverTest, GuestRebootAndPowerOffAreGuestInitiated) {
   MachineSpec spec = Spec("e2e-guest");
   QemuGuard guard(spec.paths.run_dir);

@@ -41,7 +41,8 @@ bool GuestVm::MakeSpec(std::string* err) {
 bool GuestVm::CreateDisk(std::string* err) {
   if (!MakeSpec(err)) return false;
   ChildProcess img;
-  if (!img.Start(hypervisor::BuildOverlayArgv(QEMU_IMG_PATH, spec_), path("qemu-img.log"), err)) {
+  if (!img.Start(hypervisor::BuildOverlayArgv(QEMU_IMG_PATH, spec_, spec_.paths.disk()),
+                 path("qemu-img.log"), err)) {
     return false;
   }
   int status = img.WaitExit(std::chrono::seconds(30));
