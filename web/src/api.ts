@@ -141,7 +141,6 @@ interface SessionInfo {
 
 export class Api {
   private csrf = '';
-  private prefetchedServers: Promise<{ servers: Server[] }> | null = null;
   // Called when a request finds the session gone (401): the app shows sign-in.
   onSignedOut: () => void = () => {};
 
@@ -162,23 +161,7 @@ export class Api {
     this.csrf = '';
   }
 
-  // Asks for the server list at once, while the session check is still on
-  // its way, so that the list page's first answer comes a round trip sooner.
-  // The next listServers() takes it; without a live session it fails (401,
-  // while nobody is signed in) and is dropped.
-  prefetchServers(): void {
-    const list = this.request<{ servers: Server[] }>('GET', '/v1/servers');
-    this.prefetchedServers = list;
-    list.catch(() => {
-      if (this.prefetchedServers === list) this.prefetchedServers = null;
-    });
-  }
-
   listServers(): Promise<{ servers: Server[] }> {
-    const prefetched = this.prefetchedServers;
-    this.prefetchedServers = null;
-    // A prefetch that failed is asked again: the session is live by now.
-    if (prefetched) return prefetched.catch(() => this.request('GET', '/v1/servers'));
     return this.request('GET', '/v1/servers');
   }
   getServer(name: string): Promise<Server> {

@@ -97,7 +97,6 @@ async function boot(): Promise<void> {
   };
   onLanguageChange(render);
   window.addEventListener('hashchange', render);
-  if (parseRoute(location.hash).page === 'list') api.prefetchServers();
   try {
     signedIn = await api.restoreSession();
   } catch {
