@@ -8,8 +8,10 @@
 //      `oom_kill` finding in GET .../diagnosis.
 //   3. Operations: a graceful stop while the agent is frozen → its 409 error;
 //      a force stop → the watch stream says `stopped` (the ledger's commit);
-//      start → `running` against a bare QEMU boot of the same image (kumod's
-//      own command line, run by this program) to the agent's first answer.
+//      start → `running` against a bare QEMU boot of a copy of the server's
+//      disk (kumod's own command line with the server's seed disk, run by
+//      this program) to the agent's first answer; and the same boot without
+//      the seed disk.
 //
 //   guest_bench [--trials N] [--boots M] [--json FILE]
 //
@@ -19,6 +21,7 @@
 // kumod it starts are stopped by their pids; traffic stays on loopback.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,16 +71,26 @@ std::optional<Clock::time_point> WatchSays(const SseClient& watch, const std::st
 }
 
 // A bare QEMU boot of the image with kumod's command line, to the agent's
-// first answer on its socket (ms), or -1.
-double BareBootMs() {
+// first answer on its socket (ms), or -1. It boots a copy of `disk` (the
+// server's own, while kumod has it stopped: the same instance, past its
+// first boot); with `seed_iso`, the server's seed disk is attached as kumod
+// attaches it, and the guest's init applies it before it starts the agent.
+double BareBootMs(const std::string& disk, const std::string& seed_iso) {
   kumo::testing::GuestVm vm;
   std::string err;
   if (!vm.CreateDisk(&err)) {
     std::fprintf(stderr, "bare boot: %s\n", err.c_str());
     return -1;
   }
+  std::error_code ec;
+  std::filesystem::copy_file(disk, vm.path("disk.qcow2"),
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) {
+    std::fprintf(stderr, "bare boot: cannot copy %s: %s\n", disk.c_str(), ec.message().c_str());
+    return -1;
+  }
   auto started = Clock::now();
-  if (!vm.Start(1, "", &err)) {
+  if (!vm.Start(1, seed_iso, &err)) {
     std::fprintf(stderr, "bare boot: %s\n", err.c_str());
     return -1;
   }
@@ -129,7 +142,7 @@ int Run(int trials, int boots, const std::string& json_path) {
     std::fprintf(stderr, "create: %d %s\n", create.status, create.body.c_str());
     return 1;
   }
-  Sample start_to_running, force_stop, bare_boot;
+  Sample start_to_running, force_stop, bare_boot, bare_boot_without_seed;
   auto first = WatchSays(watch, name, "running", created, milliseconds(300 * 1000));
   if (!first) {
     std::fprintf(stderr, "the server never ran: %s\n", kumod.Server(name).dump().c_str());
@@ -137,7 +150,10 @@ int Run(int trials, int boots, const std::string& json_path) {
   }
   std::printf("create → running: %.1f ms (first boot)\n", MsBetween(created, *first));
 
-  // 3. Force stop, then start → running, `boots` times; the bare boots after.
+  // 3. Force stop, then start → running, `boots` times; the bare boots
+  // between the two.
+  const std::string disk = kumod.state_dir() + "/servers/" + name + "/disk.qcow2";
+  const std::string seed = kumod.state_dir() + "/servers/" + name + "/seed.iso";
   for (int i = 0; i < boots; ++i) {
     auto asked = Clock::now();
     auto stop = kumod.Call("POST", "/v1/servers/" + name + "/actions",
@@ -148,6 +164,14 @@ int Run(int trials, int boots, const std::string& json_path) {
       return 1;
     }
     force_stop.Add(MsBetween(asked, *stopped));
+    // The references, while the server is stopped: its disk booted bare with
+    // kumod's command line, with the seed disk and without.
+    double ms = BareBootMs(disk, std::filesystem::exists(seed) ? seed : "");
+    if (ms < 0) return 1;
+    bare_boot.Add(ms);
+    ms = BareBootMs(disk, "");
+    if (ms < 0) return 1;
+    bare_boot_without_seed.Add(ms);
     asked = Clock::now();
     auto start = kumod.Call("POST", "/v1/servers/" + name + "/actions", {{"action", "start"}});
     auto running = WatchSays(watch, name, "running", asked, milliseconds(300 * 1000));
@@ -157,14 +181,10 @@ int Run(int trials, int boots, const std::string& json_path) {
     }
     start_to_running.Add(MsBetween(asked, *running));
   }
-  for (int i = 0; i < boots; ++i) {
-    double ms = BareBootMs();
-    if (ms < 0) return 1;
-    bare_boot.Add(ms);
-  }
   Print("force stop → watch says stopped", force_stop);
   Print("start → watch says running (kumod)", start_to_running);
   Print("bare QEMU boot → agent's first answer", bare_boot);
+  Print("bare QEMU boot without the seed disk", bare_boot_without_seed);
 
   // 2 and 3. The agent frozen `trials` times: warning on the watch, and a
   // graceful stop refused meanwhile.
@@ -261,6 +281,7 @@ int Run(int trials, int boots, const std::string& json_path) {
                     {"force_stop_to_stopped", force_stop.Figures()},
                     {"start_to_running", start_to_running.Figures()},
                     {"bare_boot_to_agent", bare_boot.Figures()},
+                    {"bare_boot_without_seed", bare_boot_without_seed.Figures()},
                     {"boot_overhead_ratio", ratio}}}};
   kumod.Call("DELETE", "/v1/servers/" + name + "?force=true");
   return WriteFigures(json_path, figures) ? 0 : 1;
