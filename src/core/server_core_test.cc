@@ -106,7 +106,8 @@ TEST_F(ServerCoreTest, TheAgentGuestInfoNamesWinsOverTheImagesWord) {
   kumo_commands_.insert("installed");  // kumo-agent from the package, without a role
   ASSERT_TRUE(core_->Create(s).ok());
   ASSERT_TRUE(ReachStatus("installed", "running")) << StatusOf("installed");
-  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
+  ASSERT_TRUE(
+      RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
   clock_.Advance(3s);
   const auto& asked = Agent("installed").commands();
   EXPECT_GE(std::count(asked.begin(), asked.end(), "kumo-health"), 1);
@@ -125,12 +126,14 @@ TEST_F(ServerCoreTest, TheAgentGuestInfoNamesWinsOverTheImagesWord) {
   clock_.Advance(3s);
   const auto& stock_asked = Agent("stock").commands();
   EXPECT_EQ(std::count(stock_asked.begin(), stock_asked.end(), "kumo-init-status"), 0);
-  EXPECT_TRUE(HasEvent("stock", "the guest's agent is qemu-ga 7.2.0, not kumo-agent as its image "
-                                "says: kumod does not ask it for kumo-health or init status"));
+  EXPECT_TRUE(HasEvent("stock",
+                       "the guest's agent is qemu-ga 7.2.0, not kumo-agent as its image "
+                       "says: kumod does not ask it for kumo-health or init status"));
 
   // After kumod restarts, the agent is asked again.
   NewCore();
-  ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
+  ASSERT_TRUE(
+      RunUntil([&] { return core_->AgentKindOf(*core_->Get("installed")) == "kumo-agent"; }));
 }
 
 // kumo-agent installed into a running qemu-ga guest (dpkg -i, and its unit
@@ -147,6 +150,17 @@ TEST_F(ServerCoreTest, AnAgentReplacedInARunningGuestIsAskedWhichItIsWhenItReope
   driver_->machine("swap")->Emit({MachineEvent::Kind::kAgentChannel, true, "open"});
   ASSERT_TRUE(RunUntil([&] { return core_->AgentKindOf(*core_->Get("swap")) == "kumo-agent"; }));
   EXPECT_TRUE(HasEvent("swap", "the guest's agent is kumo-agent 0.1.0, not qemu-ga as before"));
+}
+
+// A boot's first ping is written before the guest's agent opens its port,
+// and the guest's kernel drops it: when QEMU says the port opened, the agent
+// is asked again at once instead of a heartbeat later.
+TEST_F(ServerCoreTest, TheGuestOpeningTheAgentPortAsksTheAgentAgainAtOnce) {
+  ASSERT_TRUE(core_->Create(Spec("early")).ok());
+  ASSERT_TRUE(RunUntil([&] { return driver_->machine("early") != nullptr; }));
+  EXPECT_EQ(Agent("early").channel_openings(), 0);
+  driver_->machine("early")->Emit({MachineEvent::Kind::kAgentChannel, true, "open"});
+  ASSERT_TRUE(RunUntil([&] { return Agent("early").channel_openings() == 1; }));
 }
 
 TEST_F(ServerCoreTest, BootThatNeverAnswersTurnsWarningStuck) {

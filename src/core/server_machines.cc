@@ -172,6 +172,9 @@ void ServerCore::OnAgentChannel(const std::string& name, bool open) {
     rt.agent_channel_closed_ms = NowMs();
     return;
   }
+  // The heartbeat's ping written before the agent opened its port was lost:
+  // ask again now rather than a tick later (the boot ends on its answer).
+  if (rt.agent) rt.agent->ChannelOpened();
   const int64_t closed = std::exchange(rt.agent_channel_closed_ms, 0);
   auto r = ledger_.Get(name);
   if (!closed || rt.last_reset_ms >= closed || !r.ok() || r->power != Power::kRunning ||

@@ -53,6 +53,10 @@ void AgentLink::Close() {
   }
 }
 
+void AgentLink::Resync() {
+  if (connected_ && phase_ == Phase::kSyncing) SendSync();
+}
+
 void AgentLink::Enqueue(Op op, Milliseconds timeout) {
   op.id = ++next_op_id_;
   op.deadline = std::chrono::steady_clock::now() + timeout;

@@ -41,6 +41,12 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
   void Call(std::string command, json arguments, bool expect_reply, Milliseconds timeout,
             std::function<void(QgaReply)> done);
 
+  // The guest has just opened its end of the channel (QMP VSERPORT_CHANGE):
+  // its kernel dropped whatever was written before, so a sync in flight is
+  // sent again (a fresh id) instead of waiting out its deadline. Anything
+  // else in flight keeps its course.
+  void Resync();
+
   // Drops the connection and fails every queued operation.
   void Close();
 

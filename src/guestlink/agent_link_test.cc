@@ -68,6 +68,46 @@ TEST_F(AgentLinkTest, AQueuedPingTimesOutOnItsOwnDeadline) {
   EXPECT_TRUE(call->timed_out);
 }
 
+// A booting guest's kernel drops what the host wrote before its agent
+// opened the port: the sync in flight is lost. Told the port opened, the
+// link asks again and the ping is answered long before its deadline.
+TEST_F(AgentLinkTest, APingLostBeforeTheGuestOpenedItsPortIsAskedAgainWhenItOpens) {
+  auto link = AgentLink::Create(io_, path_);
+  std::optional<bool> ping;
+  auto asked = std::chrono::steady_clock::now();
+  link->Ping(5s, [&](bool ok) { ping = ok; });
+  // The port is closed: the first sync reaches the hung peer and is dropped.
+  ASSERT_TRUE(RunUntil([&] { return peer_.has_value(); }, 1s));
+  RunUntil([] { return false; }, 200ms);
+  // The agent opens its port and answers every sync it reads from now on.
+  peer_->cancel();
+  std::string got;
+  std::function<void()> answer = [&] {
+    peer_->async_read_some(asio::buffer(sink_), [&](boost::system::error_code ec, size_t n) {
+      if (ec) return;
+      got.append(sink_.data(), n);
+      size_t at = got.find("\"id\": ");
+      if (at == std::string::npos) at = got.find("\"id\":");
+      if (at != std::string::npos) {
+        size_t digits = got.find_first_of("0123456789", at);
+        size_t end = got.find_first_not_of("0123456789", digits);
+        if (end != std::string::npos) {
+          std::string reply = "{\"return\": " + got.substr(digits, end - digits) + "}\n";
+          got.erase(0, end);
+          asio::write(*peer_, asio::buffer(reply));
+        }
+      }
+      answer();
+    });
+  };
+  answer();
+  EXPECT_FALSE(ping.has_value());
+  link->Resync();
+  ASSERT_TRUE(RunUntil([&] { return ping.has_value(); }, 2s)) << "the ping waited out its deadline";
+  EXPECT_TRUE(*ping);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+}
+
 TEST_F(AgentLinkTest, ClosingFailsEveryQueuedOperationOnce) {
   auto link = AgentLink::Create(io_, path_);
   int calls = 0, pings = 0;

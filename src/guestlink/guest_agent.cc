@@ -83,6 +83,10 @@ class QgaGuestAgent : public GuestAgent {
         name, arguments, timeout, [](const json& v) -> Result<json> { return v; }, std::move(done));
   }
 
+  void ChannelOpened() override {
+    if (link_) link_->Resync();
+  }
+
   void Close() override {
     if (!link_) return;
     link_->Close();  // fails every queued call, from the loop

@@ -118,6 +118,11 @@ class GuestAgent {
   virtual void Command(const std::string& name, const nlohmann::json& arguments,
                        Milliseconds timeout, Callback<nlohmann::json> done) = 0;
 
+  // The guest opened its end of the agent's channel (a boot, or the agent
+  // started again): what was written before was lost, so a ping or call
+  // still waiting for the agent's sync asks again at once.
+  virtual void ChannelOpened() = 0;
+
   // Drops the connection for good: calls in flight, and every call after,
   // fail with GuestAgentNotResponding. Destroying a GuestAgent closes it
   // (calls in flight still answer, from the event loop).

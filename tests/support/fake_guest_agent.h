@@ -72,6 +72,8 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   const std::map<std::string, std::string>& passwords() const { return passwords_; }
   const std::vector<guestlink::ExecCommand>& execs() const { return execs_; }
   bool closed() const { return closed_; }
+  // How many times kumod told it the guest opened its channel.
+  int channel_openings() const { return channel_openings_; }
   // Calls waiting for their timeout.
   size_t calls_in_flight() const { return hanging_.size(); }
 
@@ -87,6 +89,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   void GetAgentIdentity(Callback<guestlink::AgentIdentity> done) override;
   void Command(const std::string& name, const json& arguments, Milliseconds timeout,
                Callback<json> done) override;
+  void ChannelOpened() override { ++channel_openings_; }
   void Close() override;
 
  private:
@@ -110,6 +113,7 @@ class FakeGuestAgent : public guestlink::GuestAgent {
   bool frozen_ = false;
   bool ping_answers_ = true;
   bool closed_ = false;
+  int channel_openings_ = 0;
   std::map<std::string, std::deque<Status>> failures_;
   guestlink::ExecStatus exec_result_;
   json health_;
