@@ -183,6 +183,7 @@ Router::Router(core::ServerCore& core, WatchEndpoint& watch, std::string token,
                Observability observability)
     : core_(core),
       watch_(watch),
+      servers_(watch.ledger()),
       token_(std::move(token)),
       observability_(std::move(observability)),
       sessions_([&core] { return core.NowMs(); }) {}
@@ -350,21 +351,33 @@ ApiResponse Router::ListImages(const ApiRequest&, const std::string&) {
   return {200, {{"images", list}}};
 }
 
+// Each record's text is kept from one change to the next (RenderedServers);
+// the top finding, which changes apart from the record, is added per
+// request as the object's last member.
 ApiResponse Router::ListServers(const ApiRequest&, const std::string&) {
-  json list = json::array();
-  for (const auto& s : core_.List()) {
-    json server = ServerJson(s);
-    if (observability_.observer) {
-      auto top = observability_.observer->TopFinding(s.name);
-      server["top_finding"] =
-          top ? json{{"code", top->code},
-                     {"severity", std::string(diagnosis::SeverityName(top->severity))},
-                     {"summary", top->summary}}
-              : json(nullptr);
+  std::string body = "{\"servers\":[";
+  const diagnosis::ServerObserver* observer = observability_.observer;
+  servers_.ForEach([&](const ServerRecord& r, std::string_view record) {
+    if (body.back() != '[') body += ',';
+    if (!observer) {
+      body += record;
+      return;
     }
-    list.push_back(std::move(server));
-  }
-  return {200, {{"servers", list}}};
+    body += record.substr(0, record.size() - 1);  // without its closing brace
+    body += ",\"top_finding\":";
+    const diagnosis::Finding* top = observer->TopFinding(r.name);
+    body += top ? json{{"code", top->code},
+                       {"severity", std::string(diagnosis::SeverityName(top->severity))},
+                       {"summary", top->summary}}
+                      .dump(-1, ' ', false, json::error_handler_t::replace)
+                : "null";
+    body += '}';
+  });
+  body += "]}\n";
+  ApiResponse response{200, nullptr};
+  response.content_type = "application/json";
+  response.raw_body = std::move(body);
+  return response;
 }
 
 ApiResponse Router::CreateServer(const ApiRequest& req, const std::string&) {

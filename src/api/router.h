@@ -19,6 +19,7 @@
 #include "api/api_stats.h"
 #include "api/api_types.h"
 #include "api/panel_files.h"
+#include "api/rendered_servers.h"
 #include "api/sessions.h"
 #include "api/upload_sink.h"
 #include "api/watch_endpoint.h"
@@ -150,6 +151,7 @@ class Router {
 
   core::ServerCore& core_;
   WatchEndpoint& watch_;
+  RenderedServers servers_;  // GET /v1/servers's records, as text
   std::string token_;
   Observability observability_;
   SessionStore sessions_;

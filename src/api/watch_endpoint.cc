@@ -1,5 +1,8 @@
 #include "api/watch_endpoint.h"
 
+#include <optional>
+#include <vector>
+
 #include "api/router.h"
 
 namespace kumo::api {
@@ -8,7 +11,6 @@ struct WatchEndpoint::Watcher {
   std::shared_ptr<EventStream> stream;
   std::string server;   // "" for every server
   int64_t last_id = 0;  // the newest event id sent
-  core::ServerLedger::Subscription subscription;
 };
 
 namespace {
@@ -43,7 +45,32 @@ SseMessage ReplayMessage(const EventRecord& e) {
   return {std::to_string(e.id), "server", Dump(data)};
 }
 
-WatchEndpoint::WatchEndpoint(core::ServerLedger& ledger) : ledger_(ledger) {}
+// One subscription for every watcher: a change is heard before any watcher
+// attached after it reads its replay, both on this thread, so a change is
+// either in the store when the replay reads it or sent afterwards.
+WatchEndpoint::WatchEndpoint(core::ServerLedger& ledger) : ledger_(ledger) {
+  subscription_ = ledger_.Subscribe([this](const core::ServerChange& c) { OnChange(c); });
+}
+
+void WatchEndpoint::OnChange(const core::ServerChange& change) {
+  const int64_t event_id = change.event ? change.event->id : 0;
+  std::optional<SseMessage> message;
+  // A send that fails drops its watcher (and may close its stream): the
+  // watchers are looked up by id, never iterated while one goes.
+  std::vector<uint64_t> ids;
+  ids.reserve(watchers_.size());
+  for (const auto& [id, w] : watchers_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = watchers_.find(id);
+    if (it == watchers_.end()) continue;
+    Watcher& w = *it->second;
+    if (!w.server.empty() && change.server.name != w.server) continue;
+    if (event_id > 0 && event_id <= w.last_id) continue;  // replayed already
+    if (event_id > 0) w.last_id = event_id;
+    if (!message) message = ChangeMessage(change);
+    if (!w.stream->Send(*message)) Drop(id);
+  }
+}
 
 WatchEndpoint::~WatchEndpoint() {
   *alive_ = false;
@@ -99,15 +126,6 @@ void WatchEndpoint::Attach(uint64_t id, std::shared_ptr<EventStream> stream, std
   w->stream->SetCloseHandler([this, alive, id] {
     if (!alive.expired()) Drop(id);
   });
-  // Subscribed before the replay is read, and both on this thread: a change
-  // is either in the store when the replay reads it or heard afterwards.
-  w->subscription = ledger_.Subscribe([this, w, id](const core::ServerChange& change) {
-    if (!w->server.empty() && change.server.name != w->server) return;
-    const int64_t event_id = change.event ? change.event->id : 0;
-    if (event_id > 0 && event_id <= w->last_id) return;  // replayed already
-    if (event_id > 0) w->last_id = event_id;
-    if (!w->stream->Send(ChangeMessage(change))) Drop(id);
-  });
   if (!after) {
     w->last_id = ledger_.LastEventId();
     return;
@@ -134,7 +152,7 @@ void WatchEndpoint::Attach(uint64_t id, std::shared_ptr<EventStream> stream, std
 void WatchEndpoint::Drop(uint64_t id) {
   auto it = watchers_.find(id);
   if (it == watchers_.end()) return;
-  // Ends the subscription; the stream may be the one calling.
+  // The stream may be the one calling.
   std::unique_ptr<Watcher> w = std::move(it->second);
   watchers_.erase(it);
   w->stream->SetCloseHandler(nullptr);

@@ -37,17 +37,23 @@ class WatchEndpoint {
   ApiResponse Open(const ApiRequest& request);
 
   size_t watchers() const { return watchers_.size(); }
+  // The ledger whose changes it sends (the router's list reads it too).
+  core::ServerLedger& ledger() const { return ledger_; }
 
  private:
   struct Watcher;
   void Attach(uint64_t id, std::shared_ptr<EventStream> stream, std::string server,
               std::optional<int64_t> after);
   void Drop(uint64_t id);
+  // Sends a committed change to every watcher that wants it, rendered once
+  // for all of them.
+  void OnChange(const core::ServerChange& change);
 
   core::ServerLedger& ledger_;
   std::map<uint64_t, std::unique_ptr<Watcher>> watchers_;
   uint64_t next_id_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  core::ServerLedger::Subscription subscription_;
 };
 
 // The messages, pure: a committed change, and an event replayed from the

@@ -5,9 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "store/sqlite_store.h"
-#include "support/child_process.h"
-#include "support/simulated_clock.h"
+#include "support/core_fixtures.h"
 
 namespace kumo::api {
 namespace {
@@ -43,11 +41,7 @@ class RecordingStream : public EventStream {
 
 class WatchEndpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    store_ = std::move(*store::SqliteStore::Open(dir_ / "kumod.db"));
-    ledger_ = std::make_unique<core::ServerLedger>(*store_, clock_);
-    watch_ = std::make_unique<WatchEndpoint>(*ledger_);
-  }
+  void SetUp() override { watch_ = std::make_unique<WatchEndpoint>(*ledger_); }
 
   // Opens GET /v1/watch with `query` and `last_event_id`; the stream, or null
   // with the refusal in *refused.
@@ -69,12 +63,7 @@ class WatchEndpointTest : public ::testing::Test {
     return stream;
   }
 
-  void Create(const std::string& name) {
-    ServerRecord r;
-    r.name = name;
-    r.image = "kumo-guest";
-    ASSERT_TRUE(ledger_->Create(r, "created").ok());
-  }
+  void Create(const std::string& name) { db_.Create(name); }
   void Power(const std::string& name, Power p, const std::string& why) {
     ASSERT_TRUE(ledger_->Transition(name, "qemu", why, [p](ServerRecord& s) { s.power = p; }).ok());
   }
@@ -88,11 +77,8 @@ class WatchEndpointTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir_;
-  boost::asio::io_context io_;
-  testing::SimulatedClock clock_{io_};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<core::ServerLedger> ledger_;
+  testing::StoredLedger db_;
+  core::ServerLedger* ledger_ = db_.ledger.get();
   std::unique_ptr<WatchEndpoint> watch_;
 };
 

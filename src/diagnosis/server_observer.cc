@@ -399,10 +399,10 @@ void ServerObserver::Evaluate(Watched& w, bool status_changed) {
   }
 }
 
-std::optional<Finding> ServerObserver::TopFinding(const std::string& name) const {
+const Finding* ServerObserver::TopFinding(const std::string& name) const {
   auto it = watched_.find(name);
-  if (it == watched_.end()) return std::nullopt;
-  return it->second->top;
+  if (it == watched_.end() || !it->second->top) return nullptr;
+  return &*it->second->top;
 }
 
 Result<Diagnosis> ServerObserver::Diagnose(const std::string& name) {

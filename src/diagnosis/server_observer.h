@@ -69,9 +69,10 @@ class ServerObserver {
                                                 telemetry::Resolution resolution, int64_t from_ms,
                                                 int64_t to_ms);
   // The top finding (warning or critical) of the server's last evaluation,
-  // made at each health look and each change; nullopt when there is none or
-  // the server is not watched. Cheap: the server list shows it per row.
-  std::optional<Finding> TopFinding(const std::string& name) const;
+  // made at each health look and each change; null when there is none or
+  // the server is not watched. Cheap, copying nothing: the server list shows
+  // it per row. Valid until the observer next runs on the event loop.
+  const Finding* TopFinding(const std::string& name) const;
   // Visits every server (ordered by name) with its observation and figures.
   void ForEach(
       const std::function<void(const Observation&, const ServerFigures&, const Diagnosis&)>& visit);
