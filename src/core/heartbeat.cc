@@ -15,9 +15,10 @@ Heartbeat::Heartbeat(Clock& clock, ServerLedger& ledger, Config config)
     : clock_(clock), ledger_(ledger), config_(config) {}
 
 void Heartbeat::Start() {
-  tick_ = clock_.After(config_.interval, [this, alive = std::weak_ptr<bool>(alive_)] {
+  tick_ = clock_.After(config_.interval / kSlices, [this, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.expired()) return;
-    Tick();
+    Tick(next_slice_);
+    next_slice_ = (next_slice_ + 1) % kSlices;
     Start();
   });
 }
@@ -26,6 +27,7 @@ void Heartbeat::Watch(const std::string& name, std::shared_ptr<guestlink::GuestA
   Beat& beat = beats_[name];
   beat = Beat{};
   beat.agent = std::move(agent);
+  beat.slice = std::hash<std::string>{}(name) % kSlices;
 }
 
 void Heartbeat::Forget(const std::string& name) { beats_.erase(name); }
@@ -45,13 +47,13 @@ void Heartbeat::NoteReset(const std::string& name) {
   }
 }
 
-void Heartbeat::Tick() {
+void Heartbeat::Tick(size_t slice) {
   CheckDeadlines();
   // Answer within the interval, or it counts as missed.
   auto timeout =
       std::max(std::chrono::milliseconds(100), config_.interval - std::chrono::milliseconds(50));
   for (auto& [name, beat] : beats_) {
-    if (!beat.agent || beat.in_flight || beat.paused) continue;
+    if (beat.slice != slice || !beat.agent || beat.in_flight || beat.paused) continue;
     beat.in_flight = true;
     std::string server = name;
     auto agent = beat.agent;
@@ -145,15 +147,15 @@ void Heartbeat::AskRole(const std::string& name,
   Beat& beat = beats_[name];
   if (beat.role_in_flight || beat.rescue_refused) return;
   beat.role_in_flight = true;
-  agent->GetAgentIdentity(
-      [this, alive = std::weak_ptr<bool>(alive_), name, agent](Result<guestlink::AgentIdentity> id) {
-        if (alive.expired()) return;
-        auto it = beats_.find(name);
-        if (it == beats_.end() || it->second.agent != agent) return;  // another boot's
-        it->second.role_in_flight = false;
-        if (it->second.paused) return;
-        OnRole(name, id.ok() ? Result<std::string>(id->role) : Result<std::string>(id.status()));
-      });
+  agent->GetAgentIdentity([this, alive = std::weak_ptr<bool>(alive_), name,
+                           agent](Result<guestlink::AgentIdentity> id) {
+    if (alive.expired()) return;
+    auto it = beats_.find(name);
+    if (it == beats_.end() || it->second.agent != agent) return;  // another boot's
+    it->second.role_in_flight = false;
+    if (it->second.paused) return;
+    OnRole(name, id.ok() ? Result<std::string>(id->role) : Result<std::string>(id.status()));
+  });
 }
 
 void Heartbeat::OnRole(const std::string& name, const Result<std::string>& role) {

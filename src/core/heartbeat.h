@@ -7,6 +7,9 @@
 // while the agent was ok turn the server to warning, with the time it was
 // last seen. On the same tick it marks tasks that ran past their deadline as
 // stuck. It reads servers from the ledger's memory, never lists the store.
+// The agents are pinged in kSlices groups (by their server's name's hash),
+// one group a tick, interval / kSlices apart: each is still pinged once an
+// interval, and the event loop never sends a thousand pings in one go.
 //
 // Runs on kumod's event loop; not thread-safe.
 #pragma once
@@ -25,6 +28,8 @@ namespace kumo::core {
 
 class Heartbeat {
  public:
+  static constexpr size_t kSlices = 10;
+
   struct Config {
     std::chrono::milliseconds interval{1000};
     int missed_for_warning = 2;
@@ -54,6 +59,7 @@ class Heartbeat {
  private:
   struct Beat {
     std::shared_ptr<guestlink::GuestAgent> agent;
+    size_t slice = 0;  // pinged on this group's ticks
     int missed = 0;
     bool in_flight = false;
     bool paused = false;
@@ -68,7 +74,8 @@ class Heartbeat {
     int64_t last_answer_ms = 0;
   };
 
-  void Tick();
+  // Pings the agents of one slice; marks overdue tasks.
+  void Tick(size_t slice);
   void CheckDeadlines();
   void OnPing(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent,
               bool answered);
@@ -84,6 +91,7 @@ class Heartbeat {
   BootHandler on_boot_;
   std::map<std::string, Beat> beats_;
   std::unique_ptr<Alarm> tick_;
+  size_t next_slice_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -97,6 +97,7 @@ void ServerObserver::Start() {
     ReplayScrollback(w);
     FollowConsole(w);
   }
+  Look(std::nullopt);
   Tick();
 }
 
@@ -211,8 +212,22 @@ void ServerObserver::OnFact(Watched& w, const TimedFact& fact) {
 }
 
 void ServerObserver::Tick() {
+  tick_ = clock_.After(config_.health_interval / kLookSlices,
+                       [this, alive = std::weak_ptr<bool>(alive_)] {
+                         if (alive.expired()) return;
+                         Look(next_slice_);
+                         next_slice_ = (next_slice_ + 1) % kLookSlices;
+                         Tick();
+                       });
+}
+
+void ServerObserver::Look(std::optional<size_t> slice) {
   std::vector<std::string> names;
-  ledger_.ForEach([&](const ServerRecord& r) { names.push_back(r.name); });
+  ledger_.ForEach([&](const ServerRecord& r) {
+    if (!slice || std::hash<std::string>{}(r.name) % kLookSlices == *slice) {
+      names.push_back(r.name);
+    }
+  });
   for (const auto& name : names) {
     auto r = ledger_.Get(name);
     if (!r.ok()) continue;
@@ -226,9 +241,6 @@ void ServerObserver::Tick() {
     NoteOomKills(w);
     Evaluate(w, false);
   }
-  tick_ = clock_.After(config_.health_interval, [this, alive = std::weak_ptr<bool>(alive_)] {
-    if (!alive.expired()) Tick();
-  });
 }
 
 void ServerObserver::Observe(Watched& w) {
