@@ -78,15 +78,8 @@ std::optional<Clock::time_point> WatchSays(const SseClient& watch, const std::st
 double BareBootMs(const std::string& disk, const std::string& seed_iso) {
   kumo::testing::GuestVm vm;
   std::string err;
-  if (!vm.CreateDisk(&err)) {
+  if (!vm.UseDisk(disk, &err)) {
     std::fprintf(stderr, "bare boot: %s\n", err.c_str());
-    return -1;
-  }
-  std::error_code ec;
-  std::filesystem::copy_file(disk, vm.path("disk.qcow2"),
-                             std::filesystem::copy_options::overwrite_existing, ec);
-  if (ec) {
-    std::fprintf(stderr, "bare boot: cannot copy %s: %s\n", disk.c_str(), ec.message().c_str());
     return -1;
   }
   auto started = Clock::now();
@@ -209,8 +202,7 @@ int Run(int trials, int boots, const std::string& json_path) {
       auto stop = kumod.Call("POST", "/v1/servers/" + name + "/actions", {{"action", "stop"}});
       auto answered = Clock::now();
       if (stop.status != 409) {
-        std::fprintf(stderr, "graceful stop while frozen: %d %s\n", stop.status,
-                     stop.body.c_str());
+        std::fprintf(stderr, "graceful stop while frozen: %d %s\n", stop.status, stop.body.c_str());
         return 1;
       }
       refused_stop.Add(MsBetween(asked, answered));

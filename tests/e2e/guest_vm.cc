@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -51,6 +52,15 @@ bool GuestVm::CreateDisk(std::string* err) {
     return false;
   }
   return true;
+}
+
+bool GuestVm::UseDisk(const std::string& disk, std::string* err) {
+  if (!MakeSpec(err)) return false;
+  std::error_code ec;
+  std::filesystem::copy_file(disk, spec_.paths.disk(),
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) *err = "cannot copy " + disk + ": " + ec.message();
+  return !ec;
 }
 
 bool GuestVm::Start(int boot, const std::string& seed_iso, std::string* err) {

@@ -27,9 +27,12 @@ class GuestVm {
   bool Boot(std::string* err) { return CreateDisk(err) && Start(1, "", err); }
 
   bool CreateDisk(std::string* err);
+  // Takes a copy of `disk` (a server's own, say) as its disk instead.
+  bool UseDisk(const std::string& disk, std::string* err);
   // Starts QEMU on the disk; with a seed ISO as a second, read-only virtio
   // disk, as kumod attaches a server's NoCloud seed.
-  // REQUIRES: CreateDisk succeeded, and the previous QEMU has exited.
+  // REQUIRES: CreateDisk or UseDisk succeeded, and the previous QEMU has
+  // exited.
   bool Start(int boot, const std::string& seed_iso, std::string* err);
 
   std::string path(const std::string& name) const { return dir_ / name; }
