@@ -14,13 +14,22 @@ constexpr int64_t kLastSeenRefreshMs = 10000;
 Heartbeat::Heartbeat(Clock& clock, ServerLedger& ledger, Config config)
     : clock_(clock), ledger_(ledger), config_(config) {}
 
+// The ticks keep to a fixed beat: each is planned a tenth of the interval
+// after the one before, not after that one ended, or every tick's own work
+// would stretch the interval (and the time to notice a silent agent). After
+// a stall or a clock step of more than a tick, the beat starts again from now.
 void Heartbeat::Start() {
-  tick_ = clock_.After(config_.interval / kSlices, [this, alive = std::weak_ptr<bool>(alive_)] {
-    if (alive.expired()) return;
-    Tick(next_slice_);
-    next_slice_ = (next_slice_ + 1) % kSlices;
-    Start();
-  });
+  const int64_t period = std::chrono::milliseconds(config_.interval / kSlices).count();
+  const int64_t now = clock_.NowMs();
+  next_tick_ms_ = next_tick_ms_ ? next_tick_ms_ + period : now + period;
+  if (next_tick_ms_ < now - period || next_tick_ms_ > now + period) next_tick_ms_ = now + period;
+  tick_ = clock_.After(std::chrono::milliseconds(std::max<int64_t>(0, next_tick_ms_ - now)),
+                       [this, alive = std::weak_ptr<bool>(alive_)] {
+                         if (alive.expired()) return;
+                         Tick(next_slice_);
+                         next_slice_ = (next_slice_ + 1) % kSlices;
+                         Start();
+                       });
 }
 
 void Heartbeat::Watch(const std::string& name, std::shared_ptr<guestlink::GuestAgent> agent) {

@@ -92,6 +92,7 @@ class Heartbeat {
   std::map<std::string, Beat> beats_;
   std::unique_ptr<Alarm> tick_;
   size_t next_slice_ = 0;
+  int64_t next_tick_ms_ = 0;  // when the next tick is due (0: not started)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
