@@ -69,6 +69,22 @@ bool Printable(const std::string& text) {
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+Status ValidateImageName(const std::string& name) {
+  if (Status s = ValidateServerName(name); !s.ok()) {
+    return Invalid("name",
+                   "image name must be 1-63 lowercase letters, digits and '-', starting with a "
+                   "letter and not ending with '-'");
+  }
+  return Status::Ok();
+}
+
+Status ValidateMetadataOf(const ImageImport& meta) {
+  return ValidateImageMetadata(meta.firmware, meta.login_user, meta.agent_kind, meta.os,
+                               meta.user_data_support.empty()
+                                   ? DefaultUserDataSupport(meta.agent_kind)
+                                   : meta.user_data_support);
+}
+
 }  // namespace
 
 std::string DefaultUserDataSupport(const std::string& agent_kind) {
@@ -108,28 +124,19 @@ Status ValidateImageMetadata(const std::string& firmware, const std::string& log
 }
 
 Status ValidateImageUpload(const ImageImport& meta) {
-  if (Status s = ValidateServerName(meta.name); !s.ok()) {
-    return Invalid("name",
-                   "image name must be 1-63 lowercase letters, digits and '-', starting with a "
-                   "letter and not ending with '-'");
-  }
-  return ValidateImageMetadata(meta.firmware, meta.login_user, meta.agent_kind, meta.os,
-                               meta.user_data_support.empty()
-                                   ? DefaultUserDataSupport(meta.agent_kind)
-                                   : meta.user_data_support);
+  if (Status s = ValidateImageName(meta.name); !s.ok()) return s;
+  return ValidateMetadataOf(meta);
 }
 
+// The name, the path, then the metadata: each checked once.
 Status ValidateImageImport(const ImageImport& import) {
-  if (Status s = ValidateImageUpload(import); !s.ok() && s.field() == "name") return s;
+  if (Status s = ValidateImageName(import.name); !s.ok()) return s;
   if (import.path.empty() || import.path[0] != '/' || import.path.size() > 4096 ||
       import.path.find('\0') != std::string::npos) {
     return Invalid("path", "path must be an absolute path on the kumod host",
                    "e.g. /srv/images/debian-12.qcow2");
   }
-  return ValidateImageMetadata(import.firmware, import.login_user, import.agent_kind, import.os,
-                               import.user_data_support.empty()
-                                   ? DefaultUserDataSupport(import.agent_kind)
-                                   : import.user_data_support);
+  return ValidateMetadataOf(import);
 }
 
 ImageLibrary::ImageLibrary(
