@@ -10,6 +10,7 @@
 #   scripts/bench.sh --smoke         # short run, report in BUILD/bench-smoke/
 #   scripts/bench.sh --no-5000      # the scale benchmark at 1,000 servers only
 #   scripts/bench.sh --build-dir B --no-build --out FILE
+#   scripts/bench.sh --keep DIR      # also keep every benchmark's JSON in DIR
 #
 # Missed targets are reported, never an error: the exit status is non-zero
 # only when a benchmark could not run. Every process a benchmark starts is
@@ -22,6 +23,7 @@ build=build
 do_build=1
 no_5000=0
 out=""
+keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -29,7 +31,8 @@ while [ $# -gt 0 ]; do
     --no-5000) no_5000=1 ;;
     --build-dir) build="$2"; shift ;;
     --out) out="$2"; shift ;;
-    *) echo "usage: scripts/bench.sh [--smoke] [--no-5000] [--build-dir DIR] [--no-build] [--out FILE]" >&2
+    --keep) keep="$2"; shift ;;
+    *) echo "usage: scripts/bench.sh [--smoke] [--no-5000] [--build-dir DIR] [--no-build] [--out FILE] [--keep DIR]" >&2
        exit 2 ;;
   esac
   shift
@@ -125,6 +128,7 @@ json.dump({
 }, open(sys.argv[1], "w"), indent=2)
 EOF
 python3 bench/report.py "$results" --out "$out"
+if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$results"/*.json "$keep"/; fi
 echo "bench.sh: report written to $out" >&2
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench.sh: failed: ${failed[*]}" >&2
