@@ -57,7 +57,7 @@ void Heartbeat::NoteReset(const std::string& name) {
 }
 
 void Heartbeat::Tick(size_t slice) {
-  CheckDeadlines();
+  if (slice == 0) CheckDeadlines();  // once an interval, as the pings
   // Answer within the interval, or it counts as missed.
   auto timeout =
       std::max(std::chrono::milliseconds(100), config_.interval - std::chrono::milliseconds(50));

@@ -74,7 +74,8 @@ class Heartbeat {
     int64_t last_answer_ms = 0;
   };
 
-  // Pings the agents of one slice; marks overdue tasks.
+  // Pings the agents of one slice; on the first slice's tick, marks overdue
+  // tasks (once an interval, visiting every server).
   void Tick(size_t slice);
   void CheckDeadlines();
   void OnPing(const std::string& name, const std::shared_ptr<guestlink::GuestAgent>& agent,
